@@ -1,0 +1,307 @@
+// YAML text -> validated, defaulted, frozen Config. Every problem is reported with the file,
+// line and column of the key at fault, all at once (not just the first). Unknown keys are errors.
+// A value a node leaves out is derived from what that node does set (timeout = 10 x interval,
+// late = timeout / 2); only what it derives from nothing comes from `defaults`.
+
+import { LineCounter, isMap, isScalar, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
+import { parseHostPort, type HostPort } from "./address.js";
+import { formatDuration, parseDuration } from "./duration.js";
+import { ID_PATTERN, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "./protocol.js";
+
+export const DEFAULT_PORT = 26722;
+export const DEFAULT_STATUS_PORT = 26723;
+export const DEFAULT_INTERVAL_MS = 1000;
+const TIMEOUT_INTERVALS = 10;
+
+export type UnknownNodes = "accept" | "ignore";
+export type AuthMode = "off" | "optional" | "required";
+
+export interface Thresholds {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly lateMs: number;
+}
+
+export interface NodeSpec extends Thresholds {
+  readonly id: string;
+  readonly paused: boolean;
+}
+
+export interface KeySpec {
+  readonly id: string;
+  /** As written in the config; relative paths are relative to the config file. */
+  readonly path: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface Config {
+  readonly file: string;
+  readonly listen: HostPort;
+  readonly status: HostPort | null;
+  readonly defaults: Thresholds;
+  readonly startupGraceMs: number;
+  readonly unknownNodes: UnknownNodes;
+  readonly auth: AuthMode;
+  readonly keys: readonly KeySpec[];
+  readonly nodes: ReadonlyMap<string, NodeSpec>;
+}
+
+export interface ConfigProblem {
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+export type ParseResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+export function formatProblem(file: string, problem: ConfigProblem): string {
+  return `${file}:${problem.line}:${problem.col}: ${problem.message}`;
+}
+
+const TOP_KEYS = ["listen", "status", "defaults", "startup_grace", "unknown_nodes", "auth", "keys", "nodes"];
+const THRESHOLD_KEYS = ["interval", "timeout", "late"];
+const NODE_KEYS = [...THRESHOLD_KEYS, "paused"];
+
+interface PartialThresholds {
+  interval?: number;
+  timeout?: number;
+  late?: number;
+}
+
+class Reader {
+  readonly problems: ConfigProblem[] = [];
+  constructor(
+    private readonly text: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  report(at: Node | null | undefined, message: string): void {
+    const pos = this.lines.linePos(at?.range?.[0] ?? 0);
+    this.problems.push({ line: pos.line, col: pos.col, message });
+  }
+
+  /** The pairs of a mapping, with each key's text; reports non-mappings and unknown keys. */
+  pairs(value: unknown, at: Node | null, what: string, allowed?: readonly string[]): [string, Pair][] {
+    if (value == null || (isScalar(value) && value.value == null)) return [];
+    if (!isMap(value)) {
+      this.report((value as Node | null) ?? at, `${what} must be a mapping`);
+      return [];
+    }
+    const out: [string, Pair][] = [];
+    for (const pair of (value as YAMLMap).items) {
+      const key = pair.key as Node | null;
+      if (!isScalar(key) || (typeof key.value !== "string" && typeof key.value !== "number")) {
+        this.report(key, `${what}: keys must be plain names`);
+        continue;
+      }
+      // An unquoted 007 parses as the number 7; the node id is what the operator wrote.
+      const name = typeof key.value === "number" ? this.text.slice(key.range![0], key.range![1]) : key.value;
+      if (allowed !== undefined && !allowed.includes(name)) {
+        this.report(key, `unknown key "${name}" in ${what} (expected one of: ${allowed.join(", ")})`);
+        continue;
+      }
+      out.push([name, pair]);
+    }
+    return out;
+  }
+
+  string(pair: Pair, name: string): string | undefined {
+    const value = pair.value as Node | null;
+    if (isScalar(value) && typeof value.value === "string") return value.value;
+    this.report(value ?? (pair.key as Node), `${name} must be a string`);
+    return undefined;
+  }
+
+  oneOf<T extends string>(pair: Pair, name: string, choices: readonly T[]): T | undefined {
+    const value = pair.value as Node | null;
+    // YAML reads a bare `off` as a string, but `no`/`false` as booleans: accept `false` for off.
+    if (isScalar(value) && value.value === false && choices.includes("off" as T)) return "off" as T;
+    const text = isScalar(value) ? value.value : undefined;
+    if (typeof text === "string" && choices.includes(text as T)) return text as T;
+    this.report(value ?? (pair.key as Node), `${name} must be one of: ${choices.join(", ")}`);
+    return undefined;
+  }
+
+  duration(pair: Pair, name: string): number | undefined {
+    const value = pair.value as Node | null;
+    const text = isScalar(value) ? value.value : undefined;
+    if (typeof text !== "string") {
+      this.report(value ?? (pair.key as Node), `${name} must be a duration with a unit, e.g. "1s" or "250ms"`);
+      return undefined;
+    }
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      this.report(value, `${name}: "${text}" is not a positive duration (e.g. 250ms, 1s, 1.5s, 2m)`);
+      return undefined;
+    }
+    return ms;
+  }
+
+  address(pair: Pair, name: string, allowOff: boolean): HostPort | null | undefined {
+    const value = pair.value as Node | null;
+    if (allowOff && isScalar(value) && (value.value === "off" || value.value === false)) return null;
+    const text = this.string(pair, name);
+    if (text === undefined) return undefined;
+    const parsed = parseHostPort(text, { allowNames: false });
+    if (typeof parsed === "string") {
+      this.report(value, `${name}: ${parsed}`);
+      return undefined;
+    }
+    return parsed;
+  }
+
+  thresholds(map: unknown, at: Node | null, what: string, allowed: readonly string[]): PartialThresholds {
+    const out: PartialThresholds = {};
+    for (const [name, pair] of this.pairs(map, at, what, allowed)) {
+      if (name === "paused") continue;
+      const ms = this.duration(pair, `${what}.${name}`);
+      if (ms !== undefined) out[name as keyof PartialThresholds] = ms;
+    }
+    return out;
+  }
+
+  /** Checks the rules that involve a value set at this level (inherited ones were checked there). */
+  checkThresholds(t: Thresholds, own: PartialThresholds | null, at: Node | null, what: string): void {
+    const setsTimeoutRule = own === null || own.interval !== undefined || own.timeout !== undefined;
+    const setsLateRule = setsTimeoutRule || own.late !== undefined;
+    if (setsTimeoutRule && t.timeoutMs <= 2 * t.intervalMs) {
+      this.report(
+        at,
+        `${what}: timeout (${formatDuration(t.timeoutMs)}) must be more than 2 x interval (${formatDuration(t.intervalMs)})`,
+      );
+    }
+    if (setsLateRule && t.lateMs >= t.timeoutMs) {
+      this.report(
+        at,
+        `${what}: late (${formatDuration(t.lateMs)}) must be less than timeout (${formatDuration(t.timeoutMs)})`,
+      );
+    }
+  }
+}
+
+function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
+  const intervalMs = own.interval ?? inherited.intervalMs;
+  const timeoutMs = own.timeout ?? (own.interval !== undefined ? TIMEOUT_INTERVALS * intervalMs : inherited.timeoutMs);
+  const derivesLate = own.timeout !== undefined || own.interval !== undefined;
+  const lateMs = own.late ?? (derivesLate ? Math.floor(timeoutMs / 2) : inherited.lateMs);
+  return { intervalMs, timeoutMs, lateMs };
+}
+
+const BUILT_IN: Thresholds = {
+  intervalMs: DEFAULT_INTERVAL_MS,
+  timeoutMs: TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS,
+  lateMs: (TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS) / 2,
+};
+
+export function parseConfig(text: string, file: string): ParseResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const r = new Reader(text, lines);
+  for (const error of doc.errors) {
+    const pos = lines.linePos(error.pos[0]);
+    r.problems.push({ line: pos.line, col: pos.col, message: error.message.split("\n")[0]! });
+  }
+  if (r.problems.length > 0) return { ok: false, problems: r.problems };
+
+  let listen: HostPort = { host: "0.0.0.0", port: DEFAULT_PORT };
+  let status: HostPort | null = { host: "127.0.0.1", port: DEFAULT_STATUS_PORT };
+  let ownDefaults: PartialThresholds = {};
+  let defaultsAt: Node | null = null;
+  let startupGraceMs: number | undefined;
+  let unknownNodes: UnknownNodes = "accept";
+  let auth: AuthMode | undefined;
+  const keys: KeySpec[] = [];
+  let nodesPair: Pair | undefined;
+
+  for (const [name, pair] of r.pairs(doc.contents, null, "the config", TOP_KEYS)) {
+    switch (name) {
+      case "listen":
+        listen = r.address(pair, name, false) ?? listen;
+        break;
+      case "status": {
+        const value = r.address(pair, name, true);
+        if (value !== undefined) status = value;
+        break;
+      }
+      case "defaults":
+        defaultsAt = pair.key as Node;
+        ownDefaults = r.thresholds(pair.value, defaultsAt, "defaults", THRESHOLD_KEYS);
+        break;
+      case "startup_grace":
+        startupGraceMs = r.duration(pair, name);
+        break;
+      case "unknown_nodes":
+        unknownNodes = r.oneOf(pair, name, ["accept", "ignore"] as const) ?? unknownNodes;
+        break;
+      case "auth":
+        auth = r.oneOf(pair, name, ["off", "optional", "required"] as const);
+        break;
+      case "keys":
+        for (const [id, keyPair] of r.pairs(pair.value, pair.key as Node, "keys")) {
+          const keyNode = keyPair.key as Node;
+          if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
+            r.report(keyNode, `key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-]`);
+            continue;
+          }
+          const path = r.string(keyPair, `keys.${id}`);
+          const pos = lines.linePos(keyNode.range![0]);
+          if (path !== undefined) keys.push({ id, path, line: pos.line, col: pos.col });
+        }
+        break;
+      case "nodes":
+        nodesPair = pair;
+        break;
+    }
+  }
+
+  const defaults = resolve(ownDefaults, BUILT_IN);
+  r.checkThresholds(defaults, null, defaultsAt, "defaults");
+
+  const nodes = new Map<string, NodeSpec>();
+  if (nodesPair !== undefined) {
+    for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
+      const keyNode = pair.key as Node;
+      if (id.length > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
+        r.report(keyNode, `node id "${id}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`);
+        continue;
+      }
+      const what = `nodes.${id}`;
+      const own = r.thresholds(pair.value, keyNode, what, NODE_KEYS);
+      let paused = false;
+      for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what)) {
+        if (field !== "paused") continue;
+        const value = fieldPair.value as Node | null;
+        if (isScalar(value) && typeof value.value === "boolean") paused = value.value;
+        else r.report(value ?? (fieldPair.key as Node), `${what}.paused must be true or false`);
+      }
+      const thresholds = resolve(own, defaults);
+      r.checkThresholds(thresholds, own, keyNode, what);
+      nodes.set(id, Object.freeze({ id, paused, ...thresholds }));
+    }
+  }
+
+  if (r.problems.length > 0) return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
+
+  let largestTimeoutMs = defaults.timeoutMs;
+  for (const node of nodes.values()) largestTimeoutMs = Math.max(largestTimeoutMs, node.timeoutMs);
+
+  const config: Config = {
+    file,
+    listen,
+    status,
+    defaults: Object.freeze(defaults),
+    startupGraceMs: startupGraceMs ?? 2 * largestTimeoutMs,
+    unknownNodes,
+    // Keys configured means authentication is wanted unless the operator says otherwise.
+    auth: auth ?? (keys.length > 0 ? "required" : "off"),
+    keys: Object.freeze(keys),
+    nodes,
+  };
+  return { ok: true, config: Object.freeze(config) };
+}
+
+/** Thresholds that apply to a node: its own entry, or the defaults for unlisted nodes. */
+export function thresholdsFor(config: Config, nodeId: string): Thresholds {
+  return config.nodes.get(nodeId) ?? config.defaults;
+}

@@ -1,0 +1,356 @@
+// Liveness from arrival times; pure: times in, events out. The only per-node facts are when
+// its last datagram arrived, its incarnation and sequence, and counters; up/late/down are
+// derived from `now - lastSeen`. The one other thing kept is the state last *reported*, so that
+// events fire on transitions only.
+//
+// Nodes that share thresholds form a group with two lists ordered by lastSeen: `up` (next
+// deadline: lastSeen + late) and `late` (next: lastSeen + timeout). A heartbeat moves a node to
+// the tail of `up` in O(1); the earliest deadline is always at a list head, so one timer armed
+// at nextDeadline() serves the whole fleet. After a monitor stall, deadlines that came due
+// during the stall are held until the backlog is drained and nodes have had a chance to speak.
+
+import type { Config, NodeSpec, Thresholds, UnknownNodes } from "./config.js";
+import type { Emit, StateName } from "./events.js";
+import { NodeList, type Linked } from "./node-list.js";
+import { Kind, type Datagram } from "./protocol.js";
+
+export type DetectorReason = "replay" | "unknown_node";
+
+const NEVER = Number.NEGATIVE_INFINITY;
+
+interface Group extends Thresholds {
+  readonly key: string;
+  readonly up: NodeList<NodeRecord>;
+  readonly late: NodeList<NodeRecord>;
+}
+
+class NodeRecord implements Linked<NodeRecord> {
+  prev: NodeRecord | null = null;
+  next: NodeRecord | null = null;
+  list: NodeList<NodeRecord> | null = null;
+
+  lastSeen = NEVER;
+  /** Expected but never heard: reported down if still unheard at this instant. */
+  heardBy = NEVER;
+  incarnation = -1;
+  sequence = -1;
+  left = false;
+  reported: StateName = "new";
+  received = 0;
+  lost = 0;
+  restarts = 0;
+  from = "";
+
+  constructor(
+    readonly id: string,
+    public group: Group,
+    public expected: boolean,
+    public paused: boolean,
+  ) {}
+}
+
+export interface NodeView {
+  node: string;
+  state: StateName;
+  expected: boolean;
+  /** Epoch ms of the last datagram, null if never heard. */
+  lastSeen: number | null;
+  silentMs: number | null;
+  intervalMs: number;
+  lateMs: number;
+  timeoutMs: number;
+  lossPct: number;
+  received: number;
+  lost: number;
+  restarts: number;
+  incarnation: number | null;
+  from: string | null;
+}
+
+export interface DetectorOptions {
+  emit: Emit;
+  /** Epoch milliseconds of a monotonic instant (display only). */
+  toWall: (monoMs: number) => number;
+}
+
+export type Counts = Record<StateName, number>;
+
+export class Detector {
+  private readonly records = new Map<string, NodeRecord>();
+  private readonly groups = new Map<string, Group>();
+  private readonly unheard = new NodeList<NodeRecord>();
+  private defaultGroup!: Group;
+  private unknownNodes: UnknownNodes = "accept";
+  private startupGraceMs = 0;
+  private holdFrom = Number.POSITIVE_INFINITY;
+  private holdUntil = NEVER;
+  /** Smallest `late` of any group: a heartbeat never creates a deadline sooner than now + this. */
+  minLateMs = Number.POSITIVE_INFINITY;
+
+  constructor(
+    config: Config,
+    nowMs: number,
+    private readonly options: DetectorOptions,
+  ) {
+    this.configure(config, nowMs);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Records one decoded datagram that arrived at `nowMs`; returns null or why it was refused. */
+  observe(dg: Datagram, nowMs: number, from: string): DetectorReason | null {
+    let rec = this.records.get(dg.nodeId);
+    if (rec === undefined) {
+      if (this.unknownNodes === "ignore") return "unknown_node";
+      rec = new NodeRecord(dg.nodeId, this.defaultGroup, false, false);
+      this.records.set(dg.nodeId, rec);
+    }
+    if (dg.incarnation < rec.incarnation) return "replay";
+    if (dg.incarnation === rec.incarnation) {
+      if (dg.sequence <= rec.sequence) return "replay";
+      rec.lost += dg.sequence - rec.sequence - 1;
+    } else if (rec.incarnation >= 0) {
+      rec.restarts++;
+      this.options.emit("node.restarted", {
+        node: rec.id,
+        from,
+        incarnation: dg.incarnation,
+        previousIncarnation: rec.incarnation,
+      });
+    }
+    const previousSeen = rec.lastSeen;
+    rec.incarnation = dg.incarnation;
+    rec.sequence = dg.sequence;
+    rec.received++;
+    rec.lastSeen = nowMs;
+
+    if (dg.kind === Kind.LEAVE) {
+      rec.left = true;
+      rec.list?.remove(rec);
+      if (rec.reported !== "left") {
+        rec.reported = "left";
+        rec.from = from;
+        this.options.emit("node.left", { node: rec.id, from });
+      }
+      return null;
+    }
+    rec.left = false;
+    if (rec.paused) {
+      rec.list?.remove(rec);
+      rec.reported = "paused";
+      return null;
+    }
+    rec.group.up.push(rec);
+    if (rec.reported !== "up") this.reportUp(rec, previousSeen, nowMs, from);
+    return null;
+  }
+
+  private reportUp(rec: NodeRecord, previousSeen: number, nowMs: number, from: string): void {
+    const previous = rec.reported;
+    rec.reported = "up";
+    rec.from = from;
+    if (previous === "down") {
+      const downAt = previousSeen === NEVER ? rec.heardBy : previousSeen + rec.group.timeoutMs;
+      this.options.emit("node.up", { node: rec.id, from, previous, downMs: Math.round(nowMs - downAt) });
+    } else {
+      this.options.emit("node.up", { node: rec.id, from, previous });
+    }
+  }
+
+  /** True when a deadline has passed and is not held back by a monitor stall. */
+  private due(deadline: number, nowMs: number): boolean {
+    return deadline <= nowMs && !(deadline >= this.holdFrom && nowMs < this.holdUntil);
+  }
+
+  /** Reports every transition due at `nowMs`. */
+  advance(nowMs: number): void {
+    const emit = this.options.emit;
+    for (const group of this.groups.values()) {
+      for (let rec = group.up.head; rec !== null && this.due(rec.lastSeen + group.lateMs, nowMs); rec = group.up.head) {
+        group.late.push(rec);
+        rec.reported = "late";
+        emit("node.late", { node: rec.id, silentMs: Math.round(nowMs - rec.lastSeen), lateMs: group.lateMs });
+      }
+      for (
+        let rec = group.late.head;
+        rec !== null && this.due(rec.lastSeen + group.timeoutMs, nowMs);
+        rec = group.late.head
+      ) {
+        group.late.remove(rec);
+        this.reportDown(rec, rec.lastSeen + group.timeoutMs, nowMs);
+      }
+    }
+    for (let rec = this.unheard.head; rec !== null && this.due(rec.heardBy, nowMs); rec = this.unheard.head) {
+      this.unheard.remove(rec);
+      this.reportDown(rec, rec.heardBy, nowMs);
+    }
+  }
+
+  private reportDown(rec: NodeRecord, deadline: number, nowMs: number): void {
+    rec.reported = "down";
+    const heard = rec.lastSeen !== NEVER;
+    this.options.emit("node.down", {
+      node: rec.id,
+      lastSeen: heard ? this.options.toWall(rec.lastSeen) : null,
+      silentMs: Math.round(nowMs - (heard ? rec.lastSeen : rec.heardBy - this.startupGraceMs)),
+      timeoutMs: rec.group.timeoutMs,
+      at: this.options.toWall(deadline),
+    });
+  }
+
+  /** The earliest instant at which advance() has something to report, if any. */
+  nextDeadline(): number | undefined {
+    let next = Number.POSITIVE_INFINITY;
+    for (const group of this.groups.values()) {
+      if (group.up.head !== null) next = Math.min(next, group.up.head.lastSeen + group.lateMs);
+      if (group.late.head !== null) next = Math.min(next, group.late.head.lastSeen + group.timeoutMs);
+    }
+    if (this.unheard.head !== null) next = Math.min(next, this.unheard.head.heardBy);
+    if (next === Number.POSITIVE_INFINITY) return undefined;
+    return next >= this.holdFrom && next < this.holdUntil ? this.holdUntil : next;
+  }
+
+  /**
+   * The monitor could not run from `fromMs` to `nowMs`: silence in that span proves nothing, so
+   * no deadline from `fromMs` on is judged before `nowMs + holdMs`.
+   */
+  hold(fromMs: number, nowMs: number, holdMs: number): void {
+    if (nowMs >= this.holdUntil) this.holdFrom = fromMs;
+    else this.holdFrom = Math.min(this.holdFrom, fromMs);
+    this.holdUntil = Math.max(this.holdUntil, nowMs + holdMs);
+  }
+
+  stateOf(rec: NodeRecord, nowMs: number): StateName {
+    if (rec.paused) return "paused";
+    if (rec.left) return "left";
+    if (rec.lastSeen === NEVER) return this.due(rec.heardBy, nowMs) ? "down" : "new";
+    if (this.due(rec.lastSeen + rec.group.timeoutMs, nowMs)) return "down";
+    if (this.due(rec.lastSeen + rec.group.lateMs, nowMs)) return "late";
+    return "up";
+  }
+
+  counts(nowMs: number): Counts {
+    const counts: Counts = { new: 0, up: 0, late: 0, down: 0, left: 0, paused: 0 };
+    for (const rec of this.records.values()) counts[this.stateOf(rec, nowMs)]++;
+    return counts;
+  }
+
+  view(nowMs: number): NodeView[] {
+    const views: NodeView[] = [];
+    for (const rec of this.records.values()) {
+      const heard = rec.lastSeen !== NEVER;
+      const expectedCount = rec.received + rec.lost;
+      views.push({
+        node: rec.id,
+        state: this.stateOf(rec, nowMs),
+        expected: rec.expected,
+        lastSeen: heard ? this.options.toWall(rec.lastSeen) : null,
+        silentMs: heard ? Math.round(nowMs - rec.lastSeen) : null,
+        intervalMs: rec.group.intervalMs,
+        lateMs: rec.group.lateMs,
+        timeoutMs: rec.group.timeoutMs,
+        lossPct: expectedCount === 0 ? 0 : Math.round((10_000 * rec.lost) / expectedCount) / 100,
+        received: rec.received,
+        lost: rec.lost,
+        restarts: rec.restarts,
+        incarnation: rec.incarnation >= 0 ? rec.incarnation : null,
+        from: rec.from === "" ? null : rec.from,
+      });
+    }
+    return views.sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
+  }
+
+  /**
+   * Applies a (new) config at `nowMs`: thresholds, expected and paused nodes. Nodes newly
+   * expected get a fresh startup grace; nodes no longer listed become unknown senders (or are
+   * forgotten when unknown senders are ignored). Transitions this causes are reported by the
+   * next advance(), so the caller should call it and re-arm its timer.
+   */
+  configure(config: Config, nowMs: number): void {
+    this.unknownNodes = config.unknownNodes;
+    this.startupGraceMs = config.startupGraceMs;
+    this.groups.clear();
+    this.defaultGroup = this.groupFor(config.defaults);
+
+    for (const rec of this.records.values()) {
+      const spec = config.nodes.get(rec.id);
+      if (spec === undefined && this.unknownNodes === "ignore") {
+        rec.list?.remove(rec);
+        this.records.delete(rec.id);
+        continue;
+      }
+      if (spec === undefined && rec.lastSeen === NEVER) {
+        rec.list?.remove(rec);
+        this.records.delete(rec.id);
+        continue;
+      }
+      this.apply(rec, spec, nowMs);
+    }
+    for (const spec of config.nodes.values()) {
+      if (this.records.has(spec.id)) continue;
+      const rec = new NodeRecord(spec.id, this.defaultGroup, true, false);
+      this.records.set(spec.id, rec);
+      this.apply(rec, spec, nowMs);
+    }
+    this.relink();
+    this.minLateMs = Math.min(...[...this.groups.values()].map((g) => g.lateMs));
+  }
+
+  private apply(rec: NodeRecord, spec: NodeSpec | undefined, nowMs: number): void {
+    const wasExpected = rec.expected;
+    rec.group = spec === undefined ? this.defaultGroup : this.groupFor(spec);
+    rec.expected = spec !== undefined;
+    const wasPaused = rec.paused;
+    rec.paused = spec?.paused ?? false;
+    if (rec.paused) {
+      rec.list?.remove(rec);
+      rec.reported = "paused";
+      return;
+    }
+    if (rec.lastSeen === NEVER && (!wasExpected || wasPaused || rec.heardBy === NEVER)) {
+      rec.heardBy = nowMs + this.startupGraceMs;
+      rec.reported = "new";
+    } else if (wasPaused && !rec.left) {
+      // Back from maintenance: judged from here on by its timestamps, without an up event.
+      rec.reported = "up";
+    }
+  }
+
+  /** Rebuilds the deadline lists, keeping them ordered by lastSeen (and unheard by heardBy). */
+  private relink(): void {
+    const live: NodeRecord[] = [];
+    const waiting: NodeRecord[] = [];
+    for (const rec of this.records.values()) {
+      rec.list?.remove(rec);
+      if (rec.paused || rec.left) continue;
+      if (rec.lastSeen === NEVER) {
+        if (rec.reported === "new") waiting.push(rec);
+      } else if (rec.reported === "up" || rec.reported === "late") {
+        live.push(rec);
+      }
+    }
+    live.sort((a, b) => a.lastSeen - b.lastSeen);
+    for (const rec of live) (rec.reported === "late" ? rec.group.late : rec.group.up).push(rec);
+    waiting.sort((a, b) => a.heardBy - b.heardBy);
+    for (const rec of waiting) this.unheard.push(rec);
+  }
+
+  private groupFor(t: Thresholds): Group {
+    const key = `${t.intervalMs}/${t.lateMs}/${t.timeoutMs}`;
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = {
+        key,
+        intervalMs: t.intervalMs,
+        lateMs: t.lateMs,
+        timeoutMs: t.timeoutMs,
+        up: new NodeList(),
+        late: new NodeList(),
+      };
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+}

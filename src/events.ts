@@ -1,0 +1,51 @@
+// The one registry of log events: every event name hb writes, its level, and its fields.
+// Names are a stable interface (operators filter on them); the README lists exactly these.
+
+export type StateName = "new" | "up" | "late" | "down" | "left" | "paused";
+export type Level = "info" | "warn" | "error";
+
+export interface EventFields {
+  "node.up": { node: string; from: string; previous: StateName; downMs?: number };
+  "node.late": { node: string; silentMs: number; lateMs: number };
+  "node.down": {
+    node: string;
+    lastSeen: number | null;
+    silentMs: number;
+    timeoutMs: number;
+    at: number;
+  };
+  "node.left": { node: string; from: string };
+  "node.restarted": { node: string; from: string; incarnation: number; previousIncarnation: number };
+  "monitor.started": { listen: string; status: string; nodes: number; version: string; config: string };
+  "monitor.stopping": { listen: string; status: string; nodes: number; version: string; signal: string };
+  "monitor.stalled": { stalledMs: number; holdMs: number };
+  "monitor.warning": { problem: string; detail: string };
+  "config.reloaded": { changes: string[] };
+  "config.rejected": { errors: string[] };
+  "datagrams.rejected": { counts: Record<string, number>; total: number; windowMs: number };
+  "sender.started": { node: string; monitors: string[]; intervalMs: number; incarnation: number; keyId: string | null };
+  "sender.stopping": { node: string; signal: string; sent: number };
+  "sender.failed": { node: string; monitor: string; error: string; failures: number };
+}
+
+export type EventName = keyof EventFields;
+
+export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
+  "node.up": "info",
+  "node.late": "warn",
+  "node.down": "error",
+  "node.left": "info",
+  "node.restarted": "warn",
+  "monitor.started": "info",
+  "monitor.stopping": "info",
+  "monitor.stalled": "warn",
+  "monitor.warning": "warn",
+  "config.reloaded": "info",
+  "config.rejected": "error",
+  "datagrams.rejected": "warn",
+  "sender.started": "info",
+  "sender.stopping": "info",
+  "sender.failed": "warn",
+};
+
+export type Emit = <E extends EventName>(event: E, fields: EventFields[E]) => void;

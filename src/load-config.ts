@@ -1,0 +1,68 @@
+// Reads a config file and the key files it names: the I/O around the pure parser. Key files are
+// held to the standard of SSH private keys: present, regular, not readable by group or others,
+// and long enough to be a secret. Every problem is reported with the config's line and column.
+
+import { createSecretKey, type KeyObject } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { formatProblem, parseConfig, type Config, type ConfigProblem, type KeySpec } from "./config.js";
+import { HbError } from "./errors.js";
+
+export const MIN_KEY_BYTES = 16;
+
+export type Keyring = ReadonlyMap<string, KeyObject>;
+
+export interface LoadedConfig {
+  config: Config;
+  keyring: Keyring;
+}
+
+/** The secret in a key file: its text with surrounding white space removed. */
+export async function readKeyFile(path: string): Promise<Buffer> {
+  const info = await stat(path);
+  if (!info.isFile()) throw new Error(`${path} is not a regular file`);
+  if ((info.mode & 0o077) !== 0) {
+    throw new Error(`${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`);
+  }
+  const secret = Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
+  if (secret.length === 0) throw new Error(`${path} is empty`);
+  if (secret.length < MIN_KEY_BYTES) throw new Error(`${path} holds ${secret.length} bytes; keys need at least ${MIN_KEY_BYTES}`);
+  return secret;
+}
+
+async function loadKey(spec: KeySpec, base: string): Promise<KeyObject | ConfigProblem> {
+  try {
+    return createSecretKey(await readKeyFile(resolve(base, spec.path)));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = code === "ENOENT" ? `${spec.path}: no such file` : (err as Error).message;
+    return { line: spec.line, col: spec.col, message: `key ${spec.id}: ${message}` };
+  }
+}
+
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new HbError("HB_ERR_CONFIG_NOT_FOUND", `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`, {
+      cause: err,
+    });
+  }
+  const parsed = parseConfig(text, path);
+  if (!parsed.ok) throw configError(path, parsed.problems);
+  const keyring = new Map<string, KeyObject>();
+  const problems: ConfigProblem[] = [];
+  for (const spec of parsed.config.keys) {
+    const key = await loadKey(spec, dirname(path));
+    if ("message" in key) problems.push(key);
+    else keyring.set(spec.id, key);
+  }
+  if (problems.length > 0) throw configError(path, problems);
+  return { config: parsed.config, keyring };
+}
+
+function configError(path: string, problems: readonly ConfigProblem[]): HbError {
+  const details = problems.map((p) => formatProblem(path, p));
+  return new HbError("HB_ERR_CONFIG", `${path}: ${problems.length} problem(s)`, { details });
+}

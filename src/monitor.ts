@@ -1,0 +1,242 @@
+// Wires transport -> protocol -> authentication -> detector -> events, and owns the one deadline
+// timer. The arrival time of each datagram is read once, when it arrives. The timer is armed at
+// the detector's earliest deadline; when it fires, judgement waits one turn of the event loop so
+// that datagrams already queued are read first, and a timer that fires far too late means the
+// monitor itself was frozen: that is reported as `monitor.stalled`, never blamed on the nodes.
+
+import { formatHostPort, type HostPort } from "./address.js";
+import type { Clock, Timer } from "./clock.js";
+import { toWallMs } from "./clock.js";
+import type { Config } from "./config.js";
+import { diffConfigs } from "./config-diff.js";
+import { Detector, type Counts, type NodeView } from "./detector.js";
+import type { Emit } from "./events.js";
+import type { Keyring, LoadedConfig } from "./load-config.js";
+import { DECODE_REASONS, decode, emptyDatagram, verifyTag } from "./protocol.js";
+import type { DatagramSocket, RemoteInfo } from "./transport.js";
+import { VERSION } from "./version.js";
+
+export const REJECT_REASONS = [
+  ...DECODE_REASONS,
+  "unauthenticated",
+  "unknown_key",
+  "bad_tag",
+  "replay",
+  "unknown_node",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
+export const MAX_STALL_THRESHOLD_MS = 1000;
+
+function zeroCounts(): Record<RejectReason, number> {
+  return Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+}
+
+export interface StatusDocument {
+  version: string;
+  now: number;
+  startedAt: number;
+  listen: string;
+  counts: Counts;
+  datagrams: { received: number; accepted: number; rejected: Record<RejectReason, number> };
+  nodes: NodeView[];
+}
+
+export interface MonitorDeps {
+  clock: Clock;
+  emit: Emit;
+  socket: DatagramSocket;
+}
+
+export class Monitor {
+  private config: Config;
+  private keyring: Keyring;
+  private readonly detector: Detector;
+  private readonly clock: Clock;
+  private readonly emit: Emit;
+  private readonly scratch = emptyDatagram();
+  private timer: Timer | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
+  private judging = false;
+  private readonly startedMono: number;
+  private readonly startedWall: number;
+  private bound: HostPort | undefined;
+  private received = 0;
+  private accepted = 0;
+  private readonly rejected = zeroCounts();
+  private pendingRejects = zeroCounts();
+  private pendingRejectTotal = 0;
+  private rejectTimer: Timer | undefined;
+  private lastRejectReport = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    loaded: LoadedConfig,
+    private readonly deps: MonitorDeps,
+  ) {
+    this.config = loaded.config;
+    this.keyring = loaded.keyring;
+    this.clock = deps.clock;
+    this.emit = deps.emit;
+    this.startedMono = this.clock.monoMs();
+    this.startedWall = this.clock.wallMs();
+    this.detector = new Detector(this.config, this.startedMono, {
+      emit: this.emit,
+      toWall: (mono) => toWallMs(this.clock, mono),
+    });
+  }
+
+  /** Binds the UDP socket; datagrams are handled from then on. */
+  async listen(): Promise<HostPort> {
+    this.deps.socket.onMessage((msg, from) => this.handle(msg, from));
+    this.bound = await this.deps.socket.bind(this.config.listen);
+    this.arm();
+    return this.bound;
+  }
+
+  get listenAddress(): string {
+    return this.bound === undefined ? "" : formatHostPort(this.bound);
+  }
+
+  get nodeCount(): number {
+    return this.detector.size;
+  }
+
+  /** The hot path: one datagram, read at its arrival. */
+  handle(msg: Buffer, from: RemoteInfo): void {
+    const now = this.clock.monoMs();
+    this.received++;
+    const dg = this.scratch;
+    const reason = decode(msg, dg);
+    if (reason !== null) return this.reject(reason);
+    if (dg.tagOffset === 0) {
+      if (this.config.auth === "required") return this.reject("unauthenticated");
+    } else if (this.config.auth !== "off") {
+      const key = this.keyring.get(dg.keyId);
+      if (key === undefined) return this.reject("unknown_key");
+      if (!verifyTag(msg, dg.tagOffset, key)) return this.reject("bad_tag");
+    }
+    const verdict = this.detector.observe(dg, now, `${from.address}:${from.port}`);
+    if (verdict !== null) return this.reject(verdict);
+    this.accepted++;
+    if (now + this.detector.minLateMs < this.armedAt) this.arm();
+  }
+
+  private reject(reason: RejectReason): void {
+    this.rejected[reason]++;
+    this.pendingRejects[reason]++;
+    this.pendingRejectTotal++;
+    if (this.rejectTimer !== undefined) return;
+    // At most one summary per interval, however many datagrams are refused.
+    const windowMs = this.config.defaults.intervalMs;
+    const delay = Math.max(0, this.lastRejectReport + windowMs - this.clock.monoMs());
+    this.rejectTimer = this.clock.setTimeout(() => this.reportRejects(), delay);
+    this.rejectTimer.unref?.();
+  }
+
+  private reportRejects(): void {
+    this.rejectTimer = undefined;
+    this.lastRejectReport = this.clock.monoMs();
+    const counts: Record<string, number> = {};
+    for (const reason of REJECT_REASONS) if (this.pendingRejects[reason] > 0) counts[reason] = this.pendingRejects[reason];
+    this.emit("datagrams.rejected", {
+      counts,
+      total: this.pendingRejectTotal,
+      windowMs: this.config.defaults.intervalMs,
+    });
+    this.pendingRejects = zeroCounts();
+    this.pendingRejectTotal = 0;
+  }
+
+  /** (Re-)arms the one deadline timer at the detector's earliest deadline. */
+  private arm(): void {
+    const next = this.detector.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    if (next === this.armedAt || this.judging) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedAt = next;
+    if (next === Number.POSITIVE_INFINITY) return;
+    const delay = Math.max(0, Math.ceil(next - this.clock.monoMs()));
+    this.timer = this.clock.setTimeout(() => this.onTimer(), delay);
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    const scheduled = this.armedAt;
+    const now = this.clock.monoMs();
+    // Timers may fire a little early by the monotonic clock; never judge before the deadline.
+    if (now < scheduled) {
+      this.armedAt = Number.POSITIVE_INFINITY;
+      return this.arm();
+    }
+    const lateness = now - scheduled;
+    if (lateness > this.stallThresholdMs()) {
+      const holdMs = this.stallHoldMs();
+      this.detector.hold(scheduled, now, holdMs);
+      this.emit("monitor.stalled", { stalledMs: Math.round(lateness), holdMs });
+    }
+    // Let the poll phase read the datagrams that queued up while we were away, then judge.
+    this.judging = true;
+    this.clock.setImmediate(() => {
+      this.judging = false;
+      this.detector.advance(this.clock.monoMs());
+      this.armedAt = Number.POSITIVE_INFINITY;
+      this.arm();
+    });
+  }
+
+  private stallThresholdMs(): number {
+    return Math.min(MAX_STALL_THRESHOLD_MS, this.detector.minLateMs / 2);
+  }
+
+  /** After a stall every node gets two of its intervals to be heard before anyone is judged. */
+  private stallHoldMs(): number {
+    let interval = this.config.defaults.intervalMs;
+    for (const node of this.config.nodes.values()) interval = Math.max(interval, node.intervalMs);
+    return 2 * interval;
+  }
+
+  /** Swaps in a new config atomically; returns the changes (also reported as an event). */
+  reload(loaded: LoadedConfig): string[] {
+    const changes = diffConfigs(this.config, loaded.config);
+    this.config = loaded.config;
+    this.keyring = loaded.keyring;
+    const now = this.clock.monoMs();
+    this.detector.configure(this.config, now);
+    this.detector.advance(now);
+    this.armedAt = Number.POSITIVE_INFINITY;
+    this.arm();
+    this.emit("config.reloaded", { changes });
+    return changes;
+  }
+
+  counts(): Counts {
+    return this.detector.counts(this.clock.monoMs());
+  }
+
+  status(): StatusDocument {
+    const now = this.clock.monoMs();
+    return {
+      version: VERSION,
+      now: this.clock.wallMs(),
+      startedAt: this.startedWall,
+      listen: this.listenAddress,
+      counts: this.detector.counts(now),
+      datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
+      nodes: this.detector.view(now),
+    };
+  }
+
+  uptimeMs(): number {
+    return this.clock.monoMs() - this.startedMono;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.rejectTimer !== undefined) this.clock.clearTimeout(this.rejectTimer);
+    if (this.pendingRejectTotal > 0) this.reportRejects();
+    this.timer = this.rejectTimer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    await this.deps.socket.close();
+  }
+}
