@@ -5,12 +5,14 @@
 //
 // Nodes that share thresholds form a group with two lists ordered by lastSeen: `up` (next
 // deadline: lastSeen + late) and `late` (next: lastSeen + timeout). A heartbeat moves a node to
-// the tail of `up` in O(1); the earliest deadline is always at a list head, so one timer armed
-// at nextDeadline() serves the whole fleet. After a monitor stall, deadlines that came due
+// the tail of `up` in O(1); a group's earliest deadline is at a list head, and the groups sit
+// in a heap keyed by it (lazily: a key may be early, never late), so one timer armed at
+// nextDeadline() serves the whole fleet whatever the number of nodes or distinct thresholds. After a monitor stall, deadlines that came due
 // during the stall are held until the backlog is drained and nodes have had a chance to speak.
 
 import type { Config, NodeSpec, Thresholds, UnknownNodes } from "./config.js";
 import type { Emit, StateName } from "./events.js";
+import { DeadlineHeap } from "./deadline-heap.js";
 import { NodeList, type Linked } from "./node-list.js";
 import { Kind, type Datagram } from "./protocol.js";
 
@@ -22,6 +24,14 @@ interface Group extends Thresholds {
   readonly key: string;
   readonly up: NodeList<NodeRecord>;
   readonly late: NodeList<NodeRecord>;
+  /** The key of this group's live heap entry; +Infinity when it has none. */
+  heapKey: number;
+}
+
+function groupDeadline(group: Group): number {
+  const up = group.up.head === null ? Number.POSITIVE_INFINITY : group.up.head.lastSeen + group.lateMs;
+  const late = group.late.head === null ? Number.POSITIVE_INFINITY : group.late.head.lastSeen + group.timeoutMs;
+  return Math.min(up, late);
 }
 
 class NodeRecord implements Linked<NodeRecord> {
@@ -79,6 +89,7 @@ export class Detector {
   private readonly records = new Map<string, NodeRecord>();
   private readonly groups = new Map<string, Group>();
   private readonly unheard = new NodeList<NodeRecord>();
+  private readonly heap = new DeadlineHeap<Group>();
   private defaultGroup!: Group;
   private unknownNodes: UnknownNodes = "accept";
   private startupGraceMs = 0;
@@ -142,7 +153,9 @@ export class Detector {
       rec.reported = "paused";
       return null;
     }
-    rec.group.up.push(rec);
+    const group = rec.group;
+    group.up.push(rec);
+    if (group.up.head === rec) this.schedule(group);
     if (rec.reported !== "up") this.reportUp(rec, previousSeen, nowMs, from);
     return null;
   }
@@ -164,10 +177,36 @@ export class Detector {
     return deadline <= nowMs && !(deadline >= this.holdFrom && nowMs < this.holdUntil);
   }
 
+  /** Gives `group` a heap entry at its earliest deadline unless it has one as early. */
+  private schedule(group: Group): void {
+    const deadline = groupDeadline(group);
+    if (deadline < group.heapKey) {
+      group.heapKey = deadline;
+      this.heap.push(deadline, group);
+    }
+  }
+
+  /** Drops stale heap entries until the top is a group's live, exact earliest deadline. */
+  private settleHeap(): void {
+    for (let group = this.heap.peekItem(); group !== undefined; group = this.heap.peekItem()) {
+      const key = this.heap.peekKey();
+      if (key === group.heapKey && key === groupDeadline(group)) return;
+      this.heap.pop();
+      if (key === group.heapKey) {
+        // Its head has beaten since: the group's deadline moved later.
+        group.heapKey = Number.POSITIVE_INFINITY;
+        this.schedule(group);
+      }
+    }
+  }
+
   /** Reports every transition due at `nowMs`. */
   advance(nowMs: number): void {
     const emit = this.options.emit;
-    for (const group of this.groups.values()) {
+    for (this.settleHeap(); this.due(this.heap.peekKey(), nowMs); this.settleHeap()) {
+      const group = this.heap.peekItem()!;
+      this.heap.pop();
+      group.heapKey = Number.POSITIVE_INFINITY;
       for (let rec = group.up.head; rec !== null && this.due(rec.lastSeen + group.lateMs, nowMs); rec = group.up.head) {
         group.late.push(rec);
         rec.reported = "late";
@@ -181,6 +220,7 @@ export class Detector {
         group.late.remove(rec);
         this.reportDown(rec, rec.lastSeen + group.timeoutMs, nowMs);
       }
+      this.schedule(group);
     }
     for (let rec = this.unheard.head; rec !== null && this.due(rec.heardBy, nowMs); rec = this.unheard.head) {
       this.unheard.remove(rec);
@@ -202,11 +242,8 @@ export class Detector {
 
   /** The earliest instant at which advance() has something to report, if any. */
   nextDeadline(): number | undefined {
-    let next = Number.POSITIVE_INFINITY;
-    for (const group of this.groups.values()) {
-      if (group.up.head !== null) next = Math.min(next, group.up.head.lastSeen + group.lateMs);
-      if (group.late.head !== null) next = Math.min(next, group.late.head.lastSeen + group.timeoutMs);
-    }
+    this.settleHeap();
+    let next = this.heap.peekKey();
     if (this.unheard.head !== null) next = Math.min(next, this.unheard.head.heardBy);
     if (next === Number.POSITIVE_INFINITY) return undefined;
     return next >= this.holdFrom && next < this.holdUntil ? this.holdUntil : next;
@@ -335,6 +372,11 @@ export class Detector {
     for (const rec of live) (rec.reported === "late" ? rec.group.late : rec.group.up).push(rec);
     waiting.sort((a, b) => a.heardBy - b.heardBy);
     for (const rec of waiting) this.unheard.push(rec);
+    this.heap.clear();
+    for (const group of this.groups.values()) {
+      group.heapKey = Number.POSITIVE_INFINITY;
+      this.schedule(group);
+    }
   }
 
   private groupFor(t: Thresholds): Group {
@@ -348,6 +390,7 @@ export class Detector {
         timeoutMs: t.timeoutMs,
         up: new NodeList(),
         late: new NodeList(),
+        heapKey: Number.POSITIVE_INFINITY,
       };
       this.groups.set(key, group);
     }

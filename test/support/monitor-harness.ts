@@ -1,0 +1,68 @@
+// An in-process monitor on a fake clock and socket, with every event it emits collected.
+import { createSecretKey } from "node:crypto";
+import { parseConfig, type Config } from "../../src/config.js";
+import type { EventFields, EventName } from "../../src/events.js";
+import { Monitor } from "../../src/monitor.js";
+import { Kind, encode, type SigningKey } from "../../src/protocol.js";
+import { FakeClock } from "./fake-clock.js";
+import { FakeSocket } from "./fake-socket.js";
+
+export type Recorded = { [E in EventName]: { event: E; t: number } & EventFields[E] }[EventName];
+
+export function config(yaml: string): Config {
+  const parsed = parseConfig(yaml, "test.yaml");
+  if (!parsed.ok) throw new Error(parsed.problems.map((p) => `${p.line}:${p.col}: ${p.message}`).join("\n"));
+  return parsed.config;
+}
+
+export const TEST_KEY: SigningKey = { id: "k1", secret: createSecretKey(Buffer.from("0123456789abcdef0123456789abcdef")) };
+
+export class Harness {
+  readonly clock = new FakeClock();
+  readonly socket = new FakeSocket();
+  readonly events: Recorded[] = [];
+  readonly monitor: Monitor;
+  private readonly seqs = new Map<string, number>();
+
+  constructor(yaml: string, keyring: Map<string, SigningKey["secret"]> = new Map()) {
+    this.monitor = new Monitor(
+      { config: config(yaml), keyring },
+      {
+        clock: this.clock,
+        socket: this.socket,
+        emit: (event, fields) => this.events.push({ event, t: this.clock.monoMs(), ...fields } as Recorded),
+      },
+    );
+  }
+
+  static async start(yaml: string, keyring?: Map<string, SigningKey["secret"]>): Promise<Harness> {
+    const h = new Harness(yaml, keyring);
+    await h.monitor.listen();
+    return h;
+  }
+
+  /** Delivers a heartbeat from `node` now (sequence numbers count up per node and incarnation). */
+  beat(node: string, options: { incarnation?: number; kind?: Kind; key?: SigningKey; port?: number } = {}): Buffer {
+    const incarnation = options.incarnation ?? 1;
+    const k = `${node}/${incarnation}`;
+    const sequence = (this.seqs.get(k) ?? 0) + 1;
+    this.seqs.set(k, sequence);
+    const msg = encode({ kind: options.kind ?? Kind.BEAT, nodeId: node, incarnation, sequence }, options.key);
+    this.socket.deliver(msg, options.port);
+    return msg;
+  }
+
+  leave(node: string, incarnation = 1): void {
+    this.beat(node, { incarnation, kind: Kind.LEAVE });
+  }
+
+  of<E extends EventName>(event: E, node?: string): ({ event: E; t: number } & EventFields[E])[] {
+    return this.events.filter(
+      (e) => e.event === event && (node === undefined || (e as { node?: string }).node === node),
+    ) as unknown as ({ event: E; t: number } & EventFields[E])[];
+  }
+
+  names(node?: string): string[] {
+    return this.events.filter((e) => node === undefined || (e as { node?: string }).node === node).map((e) => e.event);
+  }
+}
