@@ -16,7 +16,10 @@ export function parseFlags<T extends Options>(
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
     const parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals });
-    return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
+    return {
+      values: parsed.values,
+      positionals: parsed.positionals,
+    };
   } catch (err) {
     throw new HbError("HB_ERR_USAGE", `${(err as Error).message}\n\n${usage}`, { cause: err });
   }
@@ -38,7 +41,8 @@ export function flagOrEnv(
 
 export function durationFlag(text: string, flag: string, usage: string): number {
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) throw usageError(`${flag}: "${text}" is not a positive duration (e.g. 1s, 250ms)`, usage);
+  if (ms === undefined || ms <= 0)
+    throw usageError(`${flag}: "${text}" is not a positive duration (e.g. 1s, 250ms)`, usage);
   return ms;
 }
 

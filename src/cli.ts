@@ -55,7 +55,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.stderr.write(`hb ${name}: ${err.message} [${err.code}]\n`);
       for (const line of err.details) io.stderr.write(`${line}\n`);
     } else {
-      io.stderr.write(`hb ${name}: internal error [HB_ERR_INTERNAL]: ${(err as Error).stack ?? String(err)}\n`);
+      io.stderr.write(
+        `hb ${name}: internal error [HB_ERR_INTERNAL]: ${(err as Error).stack ?? String(err)}\n`,
+      );
     }
     return exitCodeOf(err);
   }

@@ -28,7 +28,11 @@ function withOverrides(config: Config, listen: string | undefined, status: strin
     ...config,
     listen: listen === undefined ? config.listen : addressFlag(listen, "--listen", MONITOR_USAGE, false),
     status:
-      status === undefined ? config.status : status === "off" ? null : addressFlag(status, "--status", MONITOR_USAGE, false),
+      status === undefined
+        ? config.status
+        : status === "off"
+          ? null
+          : addressFlag(status, "--status", MONITOR_USAGE, false),
   });
 }
 
@@ -59,7 +63,12 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
       throw err;
     }
   }
-  const summary = () => ({ listen: formatHostPort(listen), status: statusAddress, nodes: monitor.nodeCount, version: VERSION });
+  const summary = () => ({
+    listen: formatHostPort(listen),
+    status: statusAddress,
+    nodes: monitor.nodeCount,
+    version: VERSION,
+  });
   emit("monitor.started", { ...summary(), config: path });
 
   let reloading = Promise.resolve();
@@ -69,7 +78,8 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
       next.config = withOverrides(next.config, listenFlag, statusFlag);
       monitor.reload(next);
     } catch (err) {
-      const errors = err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message];
+      const errors =
+        err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message];
       emit("config.rejected", { errors });
     }
   };

@@ -43,10 +43,15 @@ async function senderOptions(
   const nodeId = flagOrEnv(values.id, io.env, "HB_NODE_ID");
   if (nodeId === undefined) throw usageError("--id (or HB_NODE_ID) is required", usage);
   if (nodeId.length > MAX_ID_BYTES || !ID_PATTERN.test(nodeId)) {
-    throw usageError(`--id: "${nodeId}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`, usage);
+    throw usageError(
+      `--id: "${nodeId}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
+      usage,
+    );
   }
   const monitorTexts = Array.isArray(values.monitor) ? values.monitor : (io.env.HB_MONITOR ?? "").split(",");
-  const monitors = monitorTexts.filter((m) => m.trim() !== "").map((m) => addressFlag(m, "--monitor", usage, true));
+  const monitors = monitorTexts
+    .filter((m) => m.trim() !== "")
+    .map((m) => addressFlag(m, "--monitor", usage, true));
   if (monitors.length === 0) throw usageError("--monitor (or HB_MONITOR) is required", usage);
 
   let key: SigningKey | undefined;
@@ -54,7 +59,10 @@ async function senderOptions(
   if (keyFile !== undefined) {
     const id = flagOrEnv(values["key-id"], io.env, "HB_KEY_ID") ?? basename(keyFile).replace(/\.key$/, "");
     if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
-      throw usageError(`key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-] (set --key-id)`, usage);
+      throw usageError(
+        `key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-] (set --key-id)`,
+        usage,
+      );
     }
     try {
       key = { id, secret: createSecretKey(await readKeyFile(keyFile)) };
@@ -73,11 +81,16 @@ export async function nodeCommand(args: readonly string[], io: Io): Promise<numb
   );
   const common = await senderOptions(values, io, NODE_USAGE);
   const intervalText = flagOrEnv(values.interval, io.env, "HB_INTERVAL");
-  const intervalMs = intervalText === undefined ? DEFAULT_INTERVAL_MS : durationFlag(intervalText, "--interval", NODE_USAGE);
-  const stateDir = flagOrEnv(values["state-dir"], io.env, "HB_STATE_DIR") ?? io.env.STATE_DIRECTORY?.split(":")[0];
+  const intervalMs =
+    intervalText === undefined ? DEFAULT_INTERVAL_MS : durationFlag(intervalText, "--interval", NODE_USAGE);
+  const stateDir =
+    flagOrEnv(values["state-dir"], io.env, "HB_STATE_DIR") ?? io.env.STATE_DIRECTORY?.split(":")[0];
   const incarnation = await nextIncarnation(common.nodeId, stateDir, io.clock.wallMs());
   const emit = createEventLog({ out: io.stdout, journal: io.journal });
-  const sender = new Sender({ ...common, intervalMs, incarnation }, { clock: io.clock, emit, socket: udpSocket });
+  const sender = new Sender(
+    { ...common, intervalMs, incarnation },
+    { clock: io.clock, emit, socket: udpSocket },
+  );
   sender.start();
   return new Promise<number>((resolve) => {
     const offs: (() => void)[] = [];
@@ -103,7 +116,8 @@ export async function sendCommand(args: readonly string[], io: Io): Promise<numb
     {
       clock: io.clock,
       emit: (event, fields) => {
-        if (event === "sender.failed") failures.push(`${(fields as { monitor: string }).monitor}: ${(fields as { error: string }).error}`);
+        if (event === "sender.failed")
+          failures.push(`${(fields as { monitor: string }).monitor}: ${(fields as { error: string }).error}`);
       },
       socket: udpSocket,
     },

@@ -27,7 +27,11 @@ export function renderTable(doc: StatusDocument): string {
     n.from ?? "-",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   const c = doc.counts;
   const summary = `${c.up} up, ${c.late} late, ${c.down} down, ${c.left} left, ${c.new} new, ${c.paused} paused`;
   return [line(header), ...rows.map(line), "", summary].join("\n") + "\n";
@@ -43,7 +47,9 @@ export async function fetchStatus(url: string): Promise<StatusDocument> {
     response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `cannot reach the monitor at ${url}: ${cause}`, { cause: err });
+    throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `cannot reach the monitor at ${url}: ${cause}`, {
+      cause: err,
+    });
   }
   if (!response.ok) throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `${url} answered ${response.status}`);
   return (await response.json()) as StatusDocument;

@@ -3,7 +3,7 @@
 // A value a node leaves out is derived from what that node does set (timeout = 10 x interval,
 // late = timeout / 2); only what it derives from nothing comes from `defaults`.
 
-import { LineCounter, isMap, isScalar, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, isMap, isScalar, parseDocument, type Node, type Pair } from "yaml";
 import { parseHostPort, type HostPort } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { ID_PATTERN, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "./protocol.js";
@@ -89,7 +89,7 @@ class Reader {
       return [];
     }
     const out: [string, Pair][] = [];
-    for (const pair of (value as YAMLMap).items) {
+    for (const pair of value.items) {
       const key = pair.key as Node | null;
       if (!isScalar(key) || (typeof key.value !== "string" && typeof key.value !== "number")) {
         this.report(key, `${what}: keys must be plain names`);
@@ -127,7 +127,10 @@ class Reader {
     const value = pair.value as Node | null;
     const text = isScalar(value) ? value.value : undefined;
     if (typeof text !== "string") {
-      this.report(value ?? (pair.key as Node), `${name} must be a duration with a unit, e.g. "1s" or "250ms"`);
+      this.report(
+        value ?? (pair.key as Node),
+        `${name} must be a duration with a unit, e.g. "1s" or "250ms"`,
+      );
       return undefined;
     }
     const ms = parseDuration(text);
@@ -182,7 +185,8 @@ class Reader {
 
 function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
   const intervalMs = own.interval ?? inherited.intervalMs;
-  const timeoutMs = own.timeout ?? (own.interval !== undefined ? TIMEOUT_INTERVALS * intervalMs : inherited.timeoutMs);
+  const timeoutMs =
+    own.timeout ?? (own.interval !== undefined ? TIMEOUT_INTERVALS * intervalMs : inherited.timeoutMs);
   const derivesLate = own.timeout !== undefined || own.interval !== undefined;
   const lateMs = own.late ?? (derivesLate ? Math.floor(timeoutMs / 2) : inherited.lateMs);
   return { intervalMs, timeoutMs, lateMs };
@@ -211,6 +215,7 @@ export function parseConfig(text: string, file: string): ParseResult {
   let startupGraceMs: number | undefined;
   let unknownNodes: UnknownNodes = "accept";
   let auth: AuthMode | undefined;
+  let authAt: Node | null = null;
   const keys: KeySpec[] = [];
   let nodesPair: Pair | undefined;
 
@@ -236,6 +241,7 @@ export function parseConfig(text: string, file: string): ParseResult {
         break;
       case "auth":
         auth = r.oneOf(pair, name, ["off", "optional", "required"] as const);
+        authAt = pair.key as Node;
         break;
       case "keys":
         for (const [id, keyPair] of r.pairs(pair.value, pair.key as Node, "keys")) {
@@ -255,6 +261,8 @@ export function parseConfig(text: string, file: string): ParseResult {
     }
   }
 
+  if (auth !== undefined && auth !== "off" && keys.length === 0)
+    r.report(authAt, `auth: ${auth} needs at least one key under keys`);
   const defaults = resolve(ownDefaults, BUILT_IN);
   r.checkThresholds(defaults, null, defaultsAt, "defaults");
 
@@ -263,7 +271,10 @@ export function parseConfig(text: string, file: string): ParseResult {
     for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
       const keyNode = pair.key as Node;
       if (id.length > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
-        r.report(keyNode, `node id "${id}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`);
+        r.report(
+          keyNode,
+          `node id "${id}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
+        );
         continue;
       }
       const what = `nodes.${id}`;
@@ -281,7 +292,8 @@ export function parseConfig(text: string, file: string): ParseResult {
     }
   }
 
-  if (r.problems.length > 0) return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
+  if (r.problems.length > 0)
+    return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
 
   let largestTimeoutMs = defaults.timeoutMs;
   for (const node of nodes.values()) largestTimeoutMs = Math.max(largestTimeoutMs, node.timeoutMs);

@@ -25,7 +25,7 @@ type EventLine = Record<string, unknown> & { event: string };
 
 function render(e: EventLine): string {
   const time = new Date(typeof e.time === "number" ? e.time : Date.now()).toISOString().slice(11, 23);
-  const level = String(e.level ?? "").toUpperCase().padEnd(5);
+  const level = (typeof e.level === "string" ? e.level : "").toUpperCase().padEnd(5);
   const fields = Object.entries(e)
     .filter(([k]) => k !== "time" && k !== "level" && k !== "event")
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
@@ -48,7 +48,7 @@ class Demo {
     const child = spawn(command!, [...prefix, ...args], { stdio: ["ignore", "pipe", "inherit"] });
     this.children.add(child);
     child.on("exit", () => this.children.delete(child));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
       let event: EventLine;
       try {
         event = JSON.parse(line) as EventLine;
@@ -69,7 +69,10 @@ class Demo {
 
   waitFor(match: (e: EventLine) => boolean, timeoutMs: number, what: string): Promise<EventLine> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new HbError("HB_ERR_INTERNAL", `demo: no ${what} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new HbError("HB_ERR_INTERNAL", `demo: no ${what} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.waiters.push({
         match,
         resolve: (e) => {
@@ -96,27 +99,44 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
   const { values } = parseFlags(args, { config: { type: "string" } }, DEMO_USAGE);
   const configPath = typeof values.config === "string" ? values.config : DEFAULT_DEMO_CONFIG;
   const parsed = parseConfig(await readFile(configPath, "utf8"), configPath);
-  if (!parsed.ok) throw new HbError("HB_ERR_CONFIG", `${configPath} is not valid: run hb check-config ${configPath}`);
+  if (!parsed.ok)
+    throw new HbError("HB_ERR_CONFIG", `${configPath} is not valid: run hb check-config ${configPath}`);
   const nodes = [...parsed.config.nodes.values()].filter((n) => !n.paused).slice(0, 3);
-  if (nodes.length < 3) throw new HbError("HB_ERR_CONFIG", `${configPath} lists fewer than three unpaused nodes`);
-  const [steady, planned, crashing] = [nodes[0]!, nodes[1]!, nodes.reduce((a, b) => (b.timeoutMs < a.timeoutMs ? b : a))];
+  if (nodes.length < 3)
+    throw new HbError("HB_ERR_CONFIG", `${configPath} lists fewer than three unpaused nodes`);
+  const [steady, planned, crashing] = [
+    nodes[0]!,
+    nodes[1]!,
+    nodes.reduce((a, b) => (b.timeoutMs < a.timeoutMs ? b : a)),
+  ];
   const stopping = planned === crashing ? nodes[2]! : planned;
 
   const demo = new Demo(io);
   try {
     demo.say(`starting a monitor on ${configPath} (loopback, free ports)`);
     const started = demo.waitFor((e) => e.event === "monitor.started", 10_000, "monitor.started");
-    demo.start(["monitor", "--config", configPath, "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0"], "monitor");
+    demo.start(
+      ["monitor", "--config", configPath, "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0"],
+      "monitor",
+    );
     const { listen, status } = (await started) as EventLine & { listen: string; status: string };
     const statusUrl = `http://${status}/status`;
 
     const nodeProcess = new Map<string, ChildProcess>();
     const startNode = (id: string, interval: number): void => {
-      nodeProcess.set(id, demo.start(["node", "--id", id, "--monitor", listen, "--interval", formatDuration(interval)], `node ${id}`));
+      nodeProcess.set(
+        id,
+        demo.start(
+          ["node", "--id", id, "--monitor", listen, "--interval", formatDuration(interval)],
+          `node ${id}`,
+        ),
+      );
     };
     demo.say(`starting three node processes: ${nodes.map((n) => n.id).join(", ")}`);
     const allUp = Promise.all(
-      nodes.map((n) => demo.waitFor((e) => e.event === "node.up" && e.node === n.id, 10_000, `node.up for ${n.id}`)),
+      nodes.map((n) =>
+        demo.waitFor((e) => e.event === "node.up" && e.node === n.id, 10_000, `node.up for ${n.id}`),
+      ),
     );
     for (const n of nodes) startNode(n.id, n.intervalMs);
     await allUp;
@@ -127,7 +147,11 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     demo.say(
       `kill -9 node ${crashing.id}: a crash. It goes late after ${formatDuration(crashing.lateMs)} of silence and down at exactly ${formatDuration(crashing.timeoutMs)}`,
     );
-    const down = demo.waitFor((e) => e.event === "node.down" && e.node === crashing.id, crashing.timeoutMs + 5000, "node.down");
+    const down = demo.waitFor(
+      (e) => e.event === "node.down" && e.node === crashing.id,
+      crashing.timeoutMs + 5000,
+      "node.down",
+    );
     nodeProcess.get(crashing.id)!.kill("SIGKILL");
     await down;
 

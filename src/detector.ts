@@ -30,7 +30,8 @@ interface Group extends Thresholds {
 
 function groupDeadline(group: Group): number {
   const up = group.up.head === null ? Number.POSITIVE_INFINITY : group.up.head.lastSeen + group.lateMs;
-  const late = group.late.head === null ? Number.POSITIVE_INFINITY : group.late.head.lastSeen + group.timeoutMs;
+  const late =
+    group.late.head === null ? Number.POSITIVE_INFINITY : group.late.head.lastSeen + group.timeoutMs;
   return Math.min(up, late);
 }
 
@@ -207,7 +208,11 @@ export class Detector {
       const group = this.heap.peekItem()!;
       this.heap.pop();
       group.heapKey = Number.POSITIVE_INFINITY;
-      for (let rec = group.up.head; rec !== null && this.due(rec.lastSeen + group.lateMs, nowMs); rec = group.up.head) {
+      for (
+        let rec = group.up.head;
+        rec !== null && this.due(rec.lastSeen + group.lateMs, nowMs);
+        rec = group.up.head
+      ) {
         group.late.push(rec);
         rec.reported = "late";
         emit("node.late", { node: rec.id, silentMs: Math.round(nowMs - rec.lastSeen), lateMs: group.lateMs });
@@ -231,12 +236,14 @@ export class Detector {
   private reportDown(rec: NodeRecord, deadline: number, nowMs: number): void {
     rec.reported = "down";
     const heard = rec.lastSeen !== NEVER;
+    // One conversion to epoch ms, so that at = lastSeen + timeout holds exactly in the event.
+    const lastSeen = heard ? this.options.toWall(rec.lastSeen) : null;
     this.options.emit("node.down", {
       node: rec.id,
-      lastSeen: heard ? this.options.toWall(rec.lastSeen) : null,
+      lastSeen,
       silentMs: Math.round(nowMs - (heard ? rec.lastSeen : rec.heardBy - this.startupGraceMs)),
       timeoutMs: rec.group.timeoutMs,
-      at: this.options.toWall(deadline),
+      at: lastSeen === null ? this.options.toWall(deadline) : lastSeen + rec.group.timeoutMs,
     });
   }
 

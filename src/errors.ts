@@ -32,7 +32,11 @@ export class HbError extends Error {
   /** Extra lines (e.g. one per config problem) printed after the message. */
   readonly details: readonly string[];
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: readonly string[] } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: readonly string[] } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details ?? [];

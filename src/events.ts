@@ -23,7 +23,13 @@ export interface EventFields {
   "config.reloaded": { changes: string[] };
   "config.rejected": { errors: string[] };
   "datagrams.rejected": { counts: Record<string, number>; total: number; windowMs: number };
-  "sender.started": { node: string; monitors: string[]; intervalMs: number; incarnation: number; keyId: string | null };
+  "sender.started": {
+    node: string;
+    monitors: string[];
+    intervalMs: number;
+    incarnation: number;
+    keyId: string | null;
+  };
   "sender.stopping": { node: string; signal: string; sent: number };
   "sender.failed": { node: string; monitor: string; error: string; failures: number };
 }

@@ -6,7 +6,11 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-export async function nextIncarnation(nodeId: string, stateDir: string | undefined, wallMs: number): Promise<number> {
+export async function nextIncarnation(
+  nodeId: string,
+  stateDir: string | undefined,
+  wallMs: number,
+): Promise<number> {
   if (stateDir === undefined) return wallMs;
   const file = join(stateDir, `incarnation-${nodeId}`);
   let last = 0;

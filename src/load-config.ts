@@ -22,11 +22,14 @@ export async function readKeyFile(path: string): Promise<Buffer> {
   const info = await stat(path);
   if (!info.isFile()) throw new Error(`${path} is not a regular file`);
   if ((info.mode & 0o077) !== 0) {
-    throw new Error(`${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`);
+    throw new Error(
+      `${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
+    );
   }
   const secret = Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
   if (secret.length === 0) throw new Error(`${path} is empty`);
-  if (secret.length < MIN_KEY_BYTES) throw new Error(`${path} holds ${secret.length} bytes; keys need at least ${MIN_KEY_BYTES}`);
+  if (secret.length < MIN_KEY_BYTES)
+    throw new Error(`${path} holds ${secret.length} bytes; keys need at least ${MIN_KEY_BYTES}`);
   return secret;
 }
 
@@ -45,9 +48,13 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw new HbError("HB_ERR_CONFIG_NOT_FOUND", `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`, {
-      cause: err,
-    });
+    throw new HbError(
+      "HB_ERR_CONFIG_NOT_FOUND",
+      `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`,
+      {
+        cause: err,
+      },
+    );
   }
   const parsed = parseConfig(text, path);
   if (!parsed.ok) throw configError(path, parsed.problems);

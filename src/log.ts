@@ -29,7 +29,11 @@ function prefixed(out: Writer): DestinationStream {
   return {
     write(line: string): void {
       // Lines start with {"level":"<label>" (see formatters below).
-      const level = line.startsWith('{"level":"error"') ? "error" : line.startsWith('{"level":"warn"') ? "warn" : "info";
+      const level = line.startsWith('{"level":"error"')
+        ? "error"
+        : line.startsWith('{"level":"warn"')
+          ? "warn"
+          : "info";
       out.write(PRIORITY[level] + line);
     },
   };

@@ -138,7 +138,8 @@ export class Monitor {
     this.rejectTimer = undefined;
     this.lastRejectReport = this.clock.monoMs();
     const counts: Record<string, number> = {};
-    for (const reason of REJECT_REASONS) if (this.pendingRejects[reason] > 0) counts[reason] = this.pendingRejects[reason];
+    for (const reason of REJECT_REASONS)
+      if (this.pendingRejects[reason] > 0) counts[reason] = this.pendingRejects[reason];
     this.emit("datagrams.rejected", {
       counts,
       total: this.pendingRejectTotal,

@@ -55,7 +55,12 @@ export class Sender {
     private readonly deps: SenderDeps,
   ) {
     this.resolve = deps.resolve ?? resolveHost;
-    this.targets = options.monitors.map((m) => ({ configured: m, name: formatHostPort(m), resolved: undefined, failures: 0 }));
+    this.targets = options.monitors.map((m) => ({
+      configured: m,
+      name: formatHostPort(m),
+      resolved: undefined,
+      failures: 0,
+    }));
   }
 
   /** The next datagram carries sequence `value` (one-shot senders use the wall clock). */

@@ -10,7 +10,11 @@ export interface StatusSource {
 }
 
 function send(res: ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
-  res.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.writeHead(code, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
@@ -39,12 +43,17 @@ export class StatusServer {
   listen(address: HostPort): Promise<HostPort> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void =>
-        reject(new HbError("HB_ERR_BIND", `cannot listen on ${formatHostPort(address)}: ${err.code}`, { cause: err }));
+        reject(
+          new HbError("HB_ERR_BIND", `cannot listen on ${formatHostPort(address)}: ${err.code}`, {
+            cause: err,
+          }),
+        );
       this.server.once("error", onError);
       this.server.listen(address.port, address.host, () => {
         this.server.off("error", onError);
         const bound = this.server.address();
-        if (bound === null || typeof bound === "string") return reject(new Error("unexpected server address"));
+        if (bound === null || typeof bound === "string")
+          return reject(new Error("unexpected server address"));
         resolve({ host: bound.address, port: bound.port });
       });
     });

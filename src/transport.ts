@@ -27,9 +27,13 @@ export function udpSocket(family: "udp4" | "udp6"): DatagramSocket {
       new Promise((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException): void => {
           reject(
-            new HbError("HB_ERR_BIND", `cannot bind UDP ${address.host}:${address.port}: ${err.code ?? err.message}`, {
-              cause: err,
-            }),
+            new HbError(
+              "HB_ERR_BIND",
+              `cannot bind UDP ${address.host}:${address.port}: ${err.code ?? err.message}`,
+              {
+                cause: err,
+              },
+            ),
           );
         };
         socket.once("error", onError);

@@ -10,7 +10,10 @@ const io = {
   env: process.env,
   clock: systemClock,
   journal: stdoutIsJournal(),
-  onSignal: (signal: NodeJS.Signals, handler: () => void) => (process.on(signal, handler), () => void process.off(signal, handler)),
+  onSignal: (signal: NodeJS.Signals, handler: () => void) => (
+    process.on(signal, handler),
+    () => void process.off(signal, handler)
+  ),
   self: [process.execPath, ...process.execArgv, process.argv[1]!],
 };
 process.exitCode = await run(process.argv.slice(2), io);

@@ -33,7 +33,12 @@ export class FakeClock implements Clock {
     this.wallOffset += deltaMs;
   }
   setTimeout(callback: () => void, delayMs: number): Timer {
-    const timer: Pending = { at: this.mono + Math.max(1, delayMs), seq: this.seq++, callback, cancelled: false };
+    const timer: Pending = {
+      at: this.mono + Math.max(1, delayMs),
+      seq: this.seq++,
+      callback,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return timer;
   }
@@ -56,7 +61,12 @@ export class FakeClock implements Clock {
     for (;;) {
       this.timers = this.timers.filter((t) => !t.cancelled);
       let next: Pending | undefined;
-      for (const t of this.timers) if (t.at <= targetMs && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      for (const t of this.timers)
+        if (
+          t.at <= targetMs &&
+          (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
+        )
+          next = t;
       if (next === undefined) break;
       this.timers.splice(this.timers.indexOf(next), 1);
       this.mono = Math.max(this.mono, next.at);

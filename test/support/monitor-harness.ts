@@ -15,7 +15,10 @@ export function config(yaml: string): Config {
   return parsed.config;
 }
 
-export const TEST_KEY: SigningKey = { id: "k1", secret: createSecretKey(Buffer.from("0123456789abcdef0123456789abcdef")) };
+export const TEST_KEY: SigningKey = {
+  id: "k1",
+  secret: createSecretKey(Buffer.from("0123456789abcdef0123456789abcdef")),
+};
 
 export class Harness {
   readonly clock = new FakeClock();
@@ -42,7 +45,10 @@ export class Harness {
   }
 
   /** Delivers a heartbeat from `node` now (sequence numbers count up per node and incarnation). */
-  beat(node: string, options: { incarnation?: number; kind?: Kind; key?: SigningKey; port?: number } = {}): Buffer {
+  beat(
+    node: string,
+    options: { incarnation?: number; kind?: Kind; key?: SigningKey; port?: number } = {},
+  ): Buffer {
     const incarnation = options.incarnation ?? 1;
     const k = `${node}/${incarnation}`;
     const sequence = (this.seqs.get(k) ?? 0) + 1;
@@ -63,6 +69,8 @@ export class Harness {
   }
 
   names(node?: string): string[] {
-    return this.events.filter((e) => node === undefined || (e as { node?: string }).node === node).map((e) => e.event);
+    return this.events
+      .filter((e) => node === undefined || (e as { node?: string }).node === node)
+      .map((e) => e.event);
   }
 }

@@ -12,7 +12,9 @@ describe("deadlines", () => {
     h.clock.advanceTo(t0 + 4999);
     expect(h.of("node.late")).toEqual([]);
     h.clock.advanceTo(t0 + 5000);
-    expect(h.of("node.late")).toEqual([{ event: "node.late", t: t0 + 5000, node: "a", silentMs: 5000, lateMs: 5000 }]);
+    expect(h.of("node.late")).toEqual([
+      { event: "node.late", t: t0 + 5000, node: "a", silentMs: 5000, lateMs: 5000 },
+    ]);
     h.clock.advanceTo(t0 + 9999);
     expect(h.of("node.down")).toEqual([]);
     h.clock.advanceTo(t0 + 10_000);
@@ -26,7 +28,13 @@ describe("deadlines", () => {
     h.beat("a");
     h.clock.advanceTo(t0 + 10_000);
     const [down] = h.of("node.down");
-    expect(down).toMatchObject({ node: "a", lastSeen: wallAtBeat, silentMs: 10_000, timeoutMs: 10_000, at: wallAtBeat + 10_000 });
+    expect(down).toMatchObject({
+      node: "a",
+      lastSeen: wallAtBeat,
+      silentMs: 10_000,
+      timeoutMs: 10_000,
+      at: wallAtBeat + 10_000,
+    });
   });
 
   it("keeps a node up when its heartbeat arrives in the last millisecond before the deadline", async () => {
@@ -129,7 +137,11 @@ describe("states and transitions", () => {
     const h = await Harness.start(`unknown_nodes: accept`);
     h.beat("stranger");
     expect(h.of("node.up")).toMatchObject([{ node: "stranger", previous: "new", from: "127.0.0.1:5000" }]);
-    expect(h.monitor.status().nodes[0]).toMatchObject({ node: "stranger", expected: false, timeoutMs: 10_000 });
+    expect(h.monitor.status().nodes[0]).toMatchObject({
+      node: "stranger",
+      expected: false,
+      timeoutMs: 10_000,
+    });
   });
 
   it("refuses unlisted senders when unknown_nodes is ignore", async () => {
@@ -181,7 +193,8 @@ describe("states and transitions", () => {
   it("derives loss from sequence gaps", async () => {
     const h = await Harness.start(ONE_NODE);
     const { encode, Kind } = await import("../../src/protocol.js");
-    for (const sequence of [1, 2, 5, 6]) h.socket.deliver(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence }));
+    for (const sequence of [1, 2, 5, 6])
+      h.socket.deliver(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence }));
     expect(h.monitor.status().nodes[0]).toMatchObject({ received: 4, lost: 2, lossPct: 33.33 });
   });
 
@@ -272,7 +285,10 @@ describe("reload", () => {
     const h = await Harness.start(`startup_grace: 20s\nnodes: {}`);
     h.clock.advance(50_000);
     const { config } = await import("../support/monitor-harness.js");
-    h.monitor.reload({ config: config(`startup_grace: 20s\nnodes: { "late-comer": {} }`), keyring: new Map() });
+    h.monitor.reload({
+      config: config(`startup_grace: 20s\nnodes: { "late-comer": {} }`),
+      keyring: new Map(),
+    });
     h.clock.advance(19_999);
     expect(h.of("node.down")).toEqual([]);
     h.clock.advance(1);

@@ -30,7 +30,9 @@ function vectors(): Vector[] {
     const result = line("result");
     return {
       name: line("name")!,
-      ...(fields === undefined ? {} : { fields: Object.fromEntries(fields.split(" ").map((kv) => kv.split("=") as [string, string])) }),
+      ...(fields === undefined
+        ? {}
+        : { fields: Object.fromEntries(fields.split(" ").map((kv) => kv.split("=") as [string, string])) }),
       ...(result === undefined ? {} : { result }),
       hex: Buffer.from(hexText.replace(/\s+/g, ""), "hex"),
     };
@@ -88,7 +90,11 @@ describe("decode", () => {
     );
     const dg = emptyDatagram();
     expect(decode(big, dg)).toBeNull();
-    expect(dg).toMatchObject({ nodeId: "n".repeat(64), incarnation: Number.MAX_SAFE_INTEGER, sequence: 2 ** 40 });
+    expect(dg).toMatchObject({
+      nodeId: "n".repeat(64),
+      incarnation: Number.MAX_SAFE_INTEGER,
+      sequence: 2 ** 40,
+    });
     expect(big.length).toBe(151);
   });
 

@@ -1,0 +1,141 @@
+// The hb executable as an operator runs it: exit codes, messages, reload.
+import { createSocket } from "node:dgram";
+import { afterAll, describe, expect, it } from "vitest";
+import { HbProcess, TempDir, runHb, startMonitor } from "../support/hb-process.js";
+
+const dir = new TempDir();
+afterAll(() => dir.remove());
+
+describe("hb check-config", () => {
+  it("accepts the repository's heartbeat.yaml, printing each node's resolved thresholds", () => {
+    const r = runHb(["check-config", new URL("../../heartbeat.yaml", import.meta.url).pathname]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("node logs-1: interval 500ms, late 2.5s, timeout 5s");
+  });
+
+  it("prints every problem as file:line:col and exits 78", () => {
+    const path = dir.file(
+      "broken.yaml",
+      `listen: nowhere\ndefaults:\n  timeout: 1s\nnodes:\n  a: { late: 9s, color: red }\n`,
+    );
+    const r = runHb(["check-config", path]);
+    expect(r.code).toBe(78);
+    const lines = r.stderr.trim().split("\n").slice(1);
+    expect(lines).toEqual([
+      `${path}:1:9: listen: "nowhere" is not host:port (IPv6 goes in brackets: [::1]:26722)`,
+      `${path}:2:1: defaults: timeout (1s) must be more than 2 x interval (1s)`,
+      `${path}:5:3: nodes.a: late (9s) must be less than timeout (1s)`,
+      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused)`,
+    ]);
+    expect(r.stderr).toContain("[HB_ERR_CONFIG]");
+  });
+
+  it("exits 66 for a missing file and 64 for a usage error", () => {
+    expect(runHb(["check-config", "/nonexistent/hb.yaml"]).code).toBe(66);
+    expect(runHb(["check-config", "a", "b"]).code).toBe(64);
+    expect(runHb(["bogus"]).code).toBe(64);
+    expect(runHb(["node", "--monitor", "127.0.0.1:1"]).stderr).toContain("--id (or HB_NODE_ID) is required");
+    expect(runHb(["node", "--id", "x", "--monitor", "127.0.0.1:1", "--interval", "soon"]).code).toBe(64);
+  });
+});
+
+describe("hb monitor", () => {
+  it("refuses to start on a broken config with exit 78", () => {
+    const r = runHb(["monitor", "--config", dir.file("bad.yaml", "auth: sometimes\n")]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain("bad.yaml:1:7: auth must be one of: off, optional, required");
+  });
+
+  it("exits 71 when its UDP port is taken", async () => {
+    const blocker = createSocket("udp4");
+    await new Promise<void>((resolve) => blocker.bind(0, "127.0.0.1", resolve));
+    const port = blocker.address().port;
+    const r = runHb([
+      "monitor",
+      "--config",
+      dir.file("ok.yaml", ""),
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--status",
+      "off",
+    ]);
+    blocker.close();
+    expect(r.code).toBe(71);
+    expect(r.stderr).toContain("EADDRINUSE");
+  });
+
+  it("keeps running on its old config when SIGHUP finds a broken file, and applies a good one", async () => {
+    const path = dir.file("reload.yaml", `nodes: { "a": {} }\n`);
+    const { monitor } = await startMonitor(path);
+    try {
+      dir.file("reload.yaml", `nodes: { "a": { timeout: 1s } }\n`); // timeout <= 2 x interval
+      monitor.signal("SIGHUP");
+      const rejected = await monitor.waitFor("config.rejected");
+      expect(rejected.level).toBe("error");
+      expect(rejected.errors).toEqual([
+        `${path}:1:10: nodes.a: timeout (1s) must be more than 2 x interval (1s)`,
+      ]);
+      expect(monitor.child.exitCode).toBeNull();
+
+      dir.file("reload.yaml", `nodes: { "a": {}, "b": { paused: true } }\n`);
+      monitor.signal("SIGHUP");
+      const reloaded = await monitor.waitFor("config.reloaded");
+      expect(reloaded.changes).toEqual(["nodes.b: added (interval 1s, late 5s, timeout 10s, paused)"]);
+
+      monitor.signal("SIGTERM");
+      expect(await monitor.exited).toEqual({ code: 0, signal: null });
+      expect(monitor.of("monitor.stopping")).toHaveLength(1);
+    } finally {
+      await monitor.stop();
+    }
+  });
+});
+
+describe("hb status", () => {
+  it("exits 69 when the monitor cannot be reached", () => {
+    const r = runHb(["status", "--url", "http://127.0.0.1:1/status"]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain("HB_ERR_STATUS_UNAVAILABLE");
+  });
+});
+
+describe("hb send", () => {
+  it("sends one heartbeat per run, and --leave makes the node left", async () => {
+    const { monitor, listen } = await startMonitor(dir.file("send.yaml", `nodes: { "cron-1": {} }\n`));
+    try {
+      expect(runHb(["send", "--id", "cron-1", "--monitor", listen]).code).toBe(0);
+      await monitor.waitFor("node.up", "cron-1");
+      expect(runHb(["send", "--monitor", listen], { HB_NODE_ID: "cron-1" }).code).toBe(0);
+      expect(runHb(["send", "--id", "cron-1", "--monitor", listen, "--leave"]).code).toBe(0);
+      await monitor.waitFor("node.left", "cron-1");
+      expect(monitor.of("node.restarted")).toEqual([]);
+    } finally {
+      await monitor.stop();
+    }
+  });
+});
+
+describe("hb node", () => {
+  it("keeps running and retries when the monitor's name does not resolve", async () => {
+    const node = new HbProcess([
+      "node",
+      "--id",
+      "n1",
+      "--monitor",
+      "no-such-host.invalid:26722",
+      "--interval",
+      "100ms",
+    ]);
+    try {
+      const failed = await node.waitFor("sender.failed");
+      expect(failed).toMatchObject({ level: "warn", monitor: "no-such-host.invalid:26722", failures: 1 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(node.child.exitCode).toBeNull();
+      expect(node.of("sender.failed")).toHaveLength(1); // the first of a streak, then every 60th
+      node.signal("SIGTERM");
+      expect((await node.exited).code).toBe(0);
+    } finally {
+      await node.stop();
+    }
+  });
+});

@@ -1,0 +1,126 @@
+// Runs the built hb executable as a child process and reads its JSON event lines.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+export const HB_BIN = fileURLToPath(new URL("../../dist/bin/hb.js", import.meta.url));
+
+if (!existsSync(HB_BIN)) throw new Error(`${HB_BIN} is missing: run "npm run build" (npm test does)`);
+
+export type HbEvent = Record<string, unknown> & { event: string; node?: string };
+
+export class HbProcess {
+  readonly child: ChildProcess;
+  readonly events: HbEvent[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [HB_BIN, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      this.events.push(JSON.parse(line) as HbEvent);
+      this.waiters.forEach((w) => w());
+    });
+    createInterface({ input: this.child.stderr! }).on("line", (line) => this.stderr.push(line));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  of(event: string, node?: string): HbEvent[] {
+    return this.events.filter((e) => e.event === event && (node === undefined || e.node === node));
+  }
+
+  /** Resolves with the first event (already seen or future) that matches, or rejects after `timeoutMs`. */
+  waitFor(event: string, node?: string, timeoutMs = 15_000, after = 0): Promise<HbEvent> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = this.events
+          .slice(after)
+          .find((e) => e.event === event && (node === undefined || e.node === node));
+        if (found === undefined) return false;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(
+          new Error(
+            `no ${event}${node ? ` for ${node}` : ""} within ${timeoutMs} ms; saw: ${JSON.stringify(this.events.map((e) => [e.event, e.node]))}; stderr: ${this.stderr.join("\n")}`,
+          ),
+        );
+      }, timeoutMs);
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    await this.exited;
+  }
+}
+
+/** Starts a monitor on loopback (any free ports) and waits for monitor.started. */
+export async function startMonitor(
+  configPath: string,
+): Promise<{ monitor: HbProcess; listen: string; statusUrl: string }> {
+  const monitor = new HbProcess([
+    "monitor",
+    "--config",
+    configPath,
+    "--listen",
+    "127.0.0.1:0",
+    "--status",
+    "127.0.0.1:0",
+  ]);
+  const started = await monitor.waitFor("monitor.started");
+  return {
+    monitor,
+    listen: started.listen as string,
+    statusUrl: `http://${started.status as string}/status`,
+  };
+}
+
+export function startNode(id: string, listen: string, interval = "200ms", extra: string[] = []): HbProcess {
+  return new HbProcess(["node", "--id", id, "--monitor", listen, "--interval", interval, ...extra]);
+}
+
+/** Runs hb to completion (for short commands). */
+export function runHb(
+  args: string[],
+  env: Record<string, string> = {},
+): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [HB_BIN, ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "", ...env },
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export class TempDir {
+  readonly path = mkdtempSync(join(tmpdir(), "hb-test-"));
+  file(name: string, text: string, mode = 0o644): string {
+    const p = join(this.path, name);
+    writeFileSync(p, text, { mode });
+    return p;
+  }
+  remove(): void {
+    rmSync(this.path, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
