@@ -69,7 +69,6 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     nodes: monitor.nodeCount,
     version: VERSION,
   });
-  emit("monitor.started", { ...summary(), config: path });
 
   let reloading = Promise.resolve();
   const reload = async (): Promise<void> => {
@@ -84,7 +83,9 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     }
   };
 
-  return new Promise<number>((resolve) => {
+  // Signal handlers go in before anything announces that the monitor is up: a SIGHUP sent the
+  // moment monitor.started appears must reload, not hit the default action and kill us.
+  const stopped = new Promise<number>((resolve) => {
     const unsubscribe: (() => void)[] = [];
     const stop = (signal: string): void => {
       unsubscribe.forEach((off) => off());
@@ -99,4 +100,6 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
       io.onSignal("SIGINT", () => stop("SIGINT")),
     );
   });
+  emit("monitor.started", { ...summary(), config: path });
+  return stopped;
 }

@@ -91,8 +91,8 @@ export async function nodeCommand(args: readonly string[], io: Io): Promise<numb
     { ...common, intervalMs, incarnation },
     { clock: io.clock, emit, socket: udpSocket },
   );
-  sender.start();
-  return new Promise<number>((resolve) => {
+  // Handlers first: a SIGTERM right after the first beat must still send `leave`.
+  const stopped = new Promise<number>((resolve) => {
     const offs: (() => void)[] = [];
     const stop = (signal: string): void => {
       offs.forEach((off) => off());
@@ -103,6 +103,8 @@ export async function nodeCommand(args: readonly string[], io: Io): Promise<numb
       io.onSignal("SIGINT", () => stop("SIGINT")),
     );
   });
+  sender.start();
+  return stopped;
 }
 
 export async function sendCommand(args: readonly string[], io: Io): Promise<number> {

@@ -91,6 +91,31 @@ describe("hb monitor", () => {
   });
 });
 
+describe("signals at start-up", () => {
+  it("reloads (never dies) on a SIGHUP sent the instant monitor.started is written", async () => {
+    const path = dir.file("instant.yaml", `nodes: { "a": {} }\n`);
+    const runs = Array.from({ length: 5 }, async () => {
+      const monitor = new HbProcess([
+        "monitor",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--status",
+        "off",
+      ]);
+      monitor.child.stdout!.once("data", () => monitor.signal("SIGHUP"));
+      try {
+        await monitor.waitFor("config.reloaded", undefined, 10_000);
+        expect(monitor.child.exitCode).toBeNull();
+      } finally {
+        await monitor.stop();
+      }
+    });
+    await Promise.all(runs);
+  });
+});
+
 describe("hb status", () => {
   it("exits 69 when the monitor cannot be reached", () => {
     const r = runHb(["status", "--url", "http://127.0.0.1:1/status"]);
