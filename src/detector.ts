@@ -18,6 +18,16 @@ import { Kind, type Datagram } from "./protocol.js";
 
 export type DetectorReason = "replay" | "unknown_node";
 
+/** Where a datagram came from; formatted only when an event needs it. */
+export interface Origin {
+  readonly address: string;
+  readonly port: number;
+}
+
+function formatOrigin(from: Origin): string {
+  return from.address.includes(":") ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`;
+}
+
 const NEVER = Number.NEGATIVE_INFINITY;
 
 interface Group extends Thresholds {
@@ -112,7 +122,7 @@ export class Detector {
   }
 
   /** Records one decoded datagram that arrived at `nowMs`; returns null or why it was refused. */
-  observe(dg: Datagram, nowMs: number, from: string): DetectorReason | null {
+  observe(dg: Datagram, nowMs: number, origin: Origin): DetectorReason | null {
     let rec = this.records.get(dg.nodeId);
     if (rec === undefined) {
       if (this.unknownNodes === "ignore") return "unknown_node";
@@ -127,7 +137,7 @@ export class Detector {
       rec.restarts++;
       this.options.emit("node.restarted", {
         node: rec.id,
-        from,
+        from: formatOrigin(origin),
         incarnation: dg.incarnation,
         previousIncarnation: rec.incarnation,
       });
@@ -143,8 +153,8 @@ export class Detector {
       rec.list?.remove(rec);
       if (rec.reported !== "left") {
         rec.reported = "left";
-        rec.from = from;
-        this.options.emit("node.left", { node: rec.id, from });
+        rec.from = formatOrigin(origin);
+        this.options.emit("node.left", { node: rec.id, from: rec.from });
       }
       return null;
     }
@@ -157,7 +167,7 @@ export class Detector {
     const group = rec.group;
     group.up.push(rec);
     if (group.up.head === rec) this.schedule(group);
-    if (rec.reported !== "up") this.reportUp(rec, previousSeen, nowMs, from);
+    if (rec.reported !== "up") this.reportUp(rec, previousSeen, nowMs, formatOrigin(origin));
     return null;
   }
 

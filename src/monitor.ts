@@ -116,7 +116,7 @@ export class Monitor {
       if (key === undefined) return this.reject("unknown_key");
       if (!verifyTag(msg, dg.tagOffset, key)) return this.reject("bad_tag");
     }
-    const verdict = this.detector.observe(dg, now, `${from.address}:${from.port}`);
+    const verdict = this.detector.observe(dg, now, from);
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
     if (now + this.detector.minLateMs < this.armedAt) this.arm();

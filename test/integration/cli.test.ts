@@ -91,6 +91,31 @@ describe("hb monitor", () => {
   });
 });
 
+describe("IPv6", () => {
+  it("monitors nodes over [::1]", async () => {
+    const path = dir.file("v6.yaml", `listen: "[::1]:0"\nstatus: off\nnodes: { "v6": {} }\n`);
+    const monitor = new HbProcess(["monitor", "--config", path]);
+    let node: HbProcess | undefined;
+    try {
+      const started = await monitor.waitFor("monitor.started");
+      expect(started.listen).toMatch(/^\[::1\]:\d+$/);
+      node = new HbProcess([
+        "node",
+        "--id",
+        "v6",
+        "--monitor",
+        started.listen as string,
+        "--interval",
+        "200ms",
+      ]);
+      const up = await monitor.waitFor("node.up", "v6");
+      expect(up.from).toMatch(/^\[::1\]:\d+$/);
+    } finally {
+      await Promise.all([monitor.stop(), node?.stop()]);
+    }
+  });
+});
+
 describe("signals at start-up", () => {
   it("reloads (never dies) on a SIGHUP sent the instant monitor.started is written", async () => {
     const path = dir.file("instant.yaml", `nodes: { "a": {} }\n`);
