@@ -4,6 +4,7 @@
 import { CHECK_CONFIG_USAGE, checkConfigCommand } from "./cmd-check-config.js";
 import { MONITOR_USAGE, monitorCommand } from "./cmd-monitor.js";
 import { NODE_USAGE, SEND_USAGE, nodeCommand, sendCommand } from "./cmd-node.js";
+import { RELOAD_USAGE, reloadCommand } from "./cmd-reload.js";
 import { STATUS_USAGE, statusCommand } from "./cmd-status.js";
 import { DEMO_USAGE, demoCommand } from "./demo.js";
 import { ExitCode, HbError, exitCodeOf } from "./errors.js";
@@ -17,6 +18,11 @@ const COMMANDS: Record<string, { run: Command; usage: string; summary: string }>
   node: { run: nodeCommand, usage: NODE_USAGE, summary: "run one node's heartbeat sender" },
   send: { run: sendCommand, usage: SEND_USAGE, summary: "send a single heartbeat and exit" },
   status: { run: statusCommand, usage: STATUS_USAGE, summary: "show the monitor's current view" },
+  reload: {
+    run: reloadCommand,
+    usage: RELOAD_USAGE,
+    summary: "reload the monitor's config and wait for the result",
+  },
   "check-config": { run: checkConfigCommand, usage: CHECK_CONFIG_USAGE, summary: "validate a config file" },
   demo: { run: demoCommand, usage: DEMO_USAGE, summary: "watch a monitor and three nodes on loopback" },
 };

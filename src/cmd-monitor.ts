@@ -11,7 +11,11 @@ import type { Io } from "./io.js";
 import { loadConfig } from "./load-config.js";
 import { createEventLog } from "./log.js";
 import { Monitor } from "./monitor.js";
+import type { Timer } from "./clock.js";
+import type { Counts } from "./detector.js";
 import { StatusServer } from "./status-server.js";
+import { Notifier, watchdogIntervalMs } from "./systemd.js";
+import { Throttle } from "./throttle.js";
 import { familyOf, udpSocket } from "./transport.js";
 import { VERSION } from "./version.js";
 
@@ -22,6 +26,14 @@ export const MONITOR_USAGE = `usage: hb monitor [--config PATH] [--listen HOST:P
   --status ADDR   override the config's HTTP status address, or "off"`;
 
 export const DEFAULT_CONFIG_PATH = "/etc/hb/heartbeat.yaml";
+/** systemd's status line is refreshed at most this often. */
+const STATUS_LINE_MS = 1000;
+
+/** "12 up, 1 late, 2 down, 0 left" (plus new and paused when there are any). */
+export function formatCounts(c: Counts): string {
+  const extra = [c.new > 0 ? `, ${c.new} new` : "", c.paused > 0 ? `, ${c.paused} paused` : ""].join("");
+  return `${c.up} up, ${c.late} late, ${c.down} down, ${c.left} left${extra}`;
+}
 
 function withOverrides(config: Config, listen: string | undefined, status: string | undefined): Config {
   return Object.freeze({
@@ -47,40 +59,64 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
   const loaded = await loadConfig(path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
-  const emit: Emit = createEventLog({ out: io.stdout, journal: io.journal });
+  const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });
+  const notifier = Notifier.fromEnv(io.env);
+  // Runs from a timer only, after `running` below exists.
+  const statusLine = new Throttle(io.clock, STATUS_LINE_MS, () =>
+    notifier?.status(formatCounts(running.counts())),
+  );
+  const emit: Emit = (event, fields) => {
+    log(event, fields);
+    if (notifier !== null && (event.startsWith("node.") || event === "config.reloaded")) statusLine.trigger();
+  };
 
-  const socket = udpSocket(familyOf(loaded.config.listen.host));
-  const monitor = new Monitor(loaded, { clock: io.clock, emit, socket });
-  const listen = await monitor.listen();
+  const running = new Monitor(loaded, {
+    clock: io.clock,
+    emit,
+    socket: udpSocket(familyOf(loaded.config.listen.host)),
+    pid: io.pid,
+  });
+  const listen = await running.listen();
   let statusServer: StatusServer | undefined;
   let statusAddress = "off";
   if (loaded.config.status !== null) {
-    statusServer = new StatusServer(monitor);
+    statusServer = new StatusServer(running);
     try {
       statusAddress = formatHostPort(await statusServer.listen(loaded.config.status));
     } catch (err) {
-      await monitor.close();
+      await running.close();
       throw err;
     }
   }
   const summary = () => ({
     listen: formatHostPort(listen),
     status: statusAddress,
-    nodes: monitor.nodeCount,
+    nodes: running.nodeCount,
     version: VERSION,
   });
 
   let reloading = Promise.resolve();
   const reload = async (): Promise<void> => {
+    notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`);
     try {
       const next = await loadConfig(path);
       next.config = withOverrides(next.config, listenFlag, statusFlag);
-      monitor.reload(next);
+      running.reload(next);
     } catch (err) {
-      const errors =
-        err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message];
-      emit("config.rejected", { errors });
+      running.rejectReload(
+        err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message],
+      );
     }
+    notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`);
+  };
+
+  // The watchdog is pinged from the loop that judges liveness, and only while the judging timer
+  // is on time: a monitor whose loop hangs, or whose deadlines stopped firing, gets restarted.
+  const watchdogMs = notifier === null ? undefined : watchdogIntervalMs(io.env, io.pid);
+  let watchdog: Timer | undefined;
+  const ping = (): void => {
+    if (running.overdueMs() < (watchdogMs ?? 0)) notifier?.send("WATCHDOG=1");
+    watchdog = io.clock.setTimeout(ping, watchdogMs ?? 0);
   };
 
   // Signal handlers go in before anything announces that the monitor is up: a SIGHUP sent the
@@ -89,8 +125,13 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     const unsubscribe: (() => void)[] = [];
     const stop = (signal: string): void => {
       unsubscribe.forEach((off) => off());
+      notifier?.send("STOPPING=1");
+      if (watchdog !== undefined) io.clock.clearTimeout(watchdog);
+      statusLine.cancel();
       emit("monitor.stopping", { ...summary(), signal });
-      void Promise.all([monitor.close(), statusServer?.close()]).then(() => resolve(ExitCode.OK));
+      void Promise.all([running.close(), statusServer?.close(), notifier?.flush()]).then(() =>
+        resolve(ExitCode.OK),
+      );
     };
     unsubscribe.push(
       io.onSignal("SIGHUP", () => {
@@ -101,5 +142,8 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     );
   });
   emit("monitor.started", { ...summary(), config: path });
+  // Ready only now: the UDP socket is bound, the config loaded, the signal handlers in place.
+  notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`, `MAINPID=${io.pid}`);
+  if (watchdogMs !== undefined) ping();
   return stopped;
 }

@@ -1,19 +1,18 @@
 // `hb status`: ask the monitor's status endpoint and print who is alive, as a table or JSON.
 // Exit 0 when no node is late or down, 1 when any is, 69 when the monitor cannot be reached.
 
-import { flagOrEnv, parseFlags } from "./args.js";
+import { flagOrEnv, parseFlags, usageError } from "./args.js";
+import { DEFAULT_STATUS_URL, fetchStatus, statusUrlOf } from "./status-client.js";
 import { formatAgo, formatDuration } from "./duration.js";
-import { ExitCode, HbError } from "./errors.js";
+import { ExitCode } from "./errors.js";
 import type { Io } from "./io.js";
 import type { StatusDocument } from "./monitor.js";
 
-export const STATUS_USAGE = `usage: hb status [--json] [--url URL]
+export const STATUS_USAGE = `usage: hb status [--json] [--url URL | --config PATH]
 
-  --url URL   the monitor's status endpoint (env HB_STATUS_URL; default ${"http://127.0.0.1:26723/status"})
-  --json      print the monitor's JSON document instead of a table`;
-
-export const DEFAULT_STATUS_URL = "http://127.0.0.1:26723/status";
-const TIMEOUT_MS = 5000;
+  --url URL      the monitor's status endpoint (env HB_STATUS_URL; default http://127.0.0.1:26723/status)
+  --config PATH  use the status address this monitor config names
+  --json         print the monitor's JSON document instead of a table`;
 
 export function renderTable(doc: StatusDocument): string {
   const header = ["NODE", "STATE", "LAST HEARD", "TIMEOUT", "LOSS", "RESTARTS", "FROM"];
@@ -41,23 +40,17 @@ export function exitCodeFor(doc: StatusDocument): number {
   return doc.counts.late > 0 || doc.counts.down > 0 ? ExitCode.NOT_ALL_UP : ExitCode.OK;
 }
 
-export async function fetchStatus(url: string): Promise<StatusDocument> {
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `cannot reach the monitor at ${url}: ${cause}`, {
-      cause: err,
-    });
-  }
-  if (!response.ok) throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `${url} answered ${response.status}`);
-  return (await response.json()) as StatusDocument;
-}
-
 export async function statusCommand(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { json: { type: "boolean" }, url: { type: "string" } }, STATUS_USAGE);
-  const url = flagOrEnv(values.url, io.env, "HB_STATUS_URL") ?? DEFAULT_STATUS_URL;
+  const { values } = parseFlags(
+    args,
+    { json: { type: "boolean" }, url: { type: "string" }, config: { type: "string" } },
+    STATUS_USAGE,
+  );
+  const configPath = typeof values.config === "string" ? values.config : undefined;
+  const url =
+    flagOrEnv(values.url, io.env, "HB_STATUS_URL") ??
+    (configPath === undefined ? DEFAULT_STATUS_URL : await statusUrlOf(configPath));
+  if (url === null) throw usageError(`${configPath}: the status endpoint is off`, STATUS_USAGE);
   const doc = await fetchStatus(url);
   io.stdout.write(values.json === true ? JSON.stringify(doc, null, 2) + "\n" : renderTable(doc));
   return exitCodeFor(doc);

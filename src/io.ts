@@ -14,4 +14,6 @@ export interface Io {
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
   /** The command line that runs this same hb (for commands that start other hb processes). */
   self: readonly string[];
+  pid: number;
+  kill(pid: number, signal: NodeJS.Signals): void;
 }

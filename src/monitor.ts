@@ -13,6 +13,7 @@ import { Detector, type Counts, type NodeView } from "./detector.js";
 import type { Emit } from "./events.js";
 import type { Keyring, LoadedConfig } from "./load-config.js";
 import { DECODE_REASONS, decode, emptyDatagram, verifyTag } from "./protocol.js";
+import { Throttle } from "./throttle.js";
 import type { DatagramSocket, RemoteInfo } from "./transport.js";
 import { VERSION } from "./version.js";
 
@@ -33,11 +34,23 @@ function zeroCounts(): Record<RejectReason, number> {
   return Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
 }
 
+export interface ReloadState {
+  /** How many reloads were attempted (accepted or rejected) since start. */
+  generation: number;
+  ok: boolean | null;
+  at: number | null;
+  changes: string[];
+  errors: string[];
+}
+
 export interface StatusDocument {
   version: string;
+  pid: number;
   now: number;
   startedAt: number;
   listen: string;
+  config: string;
+  reload: ReloadState;
   counts: Counts;
   datagrams: { received: number; accepted: number; rejected: Record<RejectReason, number> };
   nodes: NodeView[];
@@ -47,6 +60,7 @@ export interface MonitorDeps {
   clock: Clock;
   emit: Emit;
   socket: DatagramSocket;
+  pid?: number;
 }
 
 export class Monitor {
@@ -67,8 +81,9 @@ export class Monitor {
   private readonly rejected = zeroCounts();
   private pendingRejects = zeroCounts();
   private pendingRejectTotal = 0;
-  private rejectTimer: Timer | undefined;
-  private lastRejectReport = Number.NEGATIVE_INFINITY;
+  /** At most one `datagrams.rejected` per interval, however many datagrams are refused. */
+  private readonly rejectSummary: Throttle;
+  private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
 
   constructor(
     loaded: LoadedConfig,
@@ -80,6 +95,11 @@ export class Monitor {
     this.emit = deps.emit;
     this.startedMono = this.clock.monoMs();
     this.startedWall = this.clock.wallMs();
+    this.rejectSummary = new Throttle(
+      this.clock,
+      () => this.config.defaults.intervalMs,
+      () => this.reportRejects(),
+    );
     this.detector = new Detector(this.config, this.startedMono, {
       emit: this.emit,
       toWall: (mono) => toWallMs(this.clock, mono),
@@ -126,17 +146,10 @@ export class Monitor {
     this.rejected[reason]++;
     this.pendingRejects[reason]++;
     this.pendingRejectTotal++;
-    if (this.rejectTimer !== undefined) return;
-    // At most one summary per interval, however many datagrams are refused.
-    const windowMs = this.config.defaults.intervalMs;
-    const delay = Math.max(0, this.lastRejectReport + windowMs - this.clock.monoMs());
-    this.rejectTimer = this.clock.setTimeout(() => this.reportRejects(), delay);
-    this.rejectTimer.unref?.();
+    this.rejectSummary.trigger();
   }
 
   private reportRejects(): void {
-    this.rejectTimer = undefined;
-    this.lastRejectReport = this.clock.monoMs();
     const counts: Record<string, number> = {};
     for (const reason of REJECT_REASONS)
       if (this.pendingRejects[reason] > 0) counts[reason] = this.pendingRejects[reason];
@@ -208,7 +221,31 @@ export class Monitor {
     this.armedAt = Number.POSITIVE_INFINITY;
     this.arm();
     this.emit("config.reloaded", { changes });
+    this.reloadState = {
+      generation: this.reloadState.generation + 1,
+      ok: true,
+      at: this.clock.wallMs(),
+      changes,
+      errors: [],
+    };
     return changes;
+  }
+
+  /** A reload found an invalid config: the current one stays. */
+  rejectReload(errors: string[]): void {
+    this.emit("config.rejected", { errors });
+    this.reloadState = {
+      generation: this.reloadState.generation + 1,
+      ok: false,
+      at: this.clock.wallMs(),
+      changes: [],
+      errors,
+    };
+  }
+
+  /** How far past its deadline the judging timer is (0 when on time): a wedged monitor shows here. */
+  overdueMs(): number {
+    return this.armedAt === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.clock.monoMs() - this.armedAt);
   }
 
   counts(): Counts {
@@ -219,9 +256,12 @@ export class Monitor {
     const now = this.clock.monoMs();
     return {
       version: VERSION,
+      pid: this.deps.pid ?? 0,
       now: this.clock.wallMs(),
       startedAt: this.startedWall,
       listen: this.listenAddress,
+      config: this.config.file,
+      reload: this.reloadState,
       counts: this.detector.counts(now),
       datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
       nodes: this.detector.view(now),
@@ -234,9 +274,9 @@ export class Monitor {
 
   async close(): Promise<void> {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    if (this.rejectTimer !== undefined) this.clock.clearTimeout(this.rejectTimer);
+    this.rejectSummary.cancel();
     if (this.pendingRejectTotal > 0) this.reportRejects();
-    this.timer = this.rejectTimer = undefined;
+    this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
     await this.deps.socket.close();
   }

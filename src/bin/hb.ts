@@ -15,5 +15,7 @@ const io = {
     () => void process.off(signal, handler)
   ),
   self: [process.execPath, ...process.execArgv, process.argv[1]!],
+  pid: process.pid,
+  kill: (pid: number, signal: NodeJS.Signals) => void process.kill(pid, signal),
 };
 process.exitCode = await run(process.argv.slice(2), io);

@@ -1,0 +1,46 @@
+// The client side of the monitor's status endpoint: where it is, and fetching its document.
+
+import { readFile } from "node:fs/promises";
+import { formatHostPort } from "./address.js";
+import { parseConfig } from "./config.js";
+import { HbError } from "./errors.js";
+import type { StatusDocument } from "./monitor.js";
+
+export const DEFAULT_STATUS_URL = "http://127.0.0.1:26723/status";
+const TIMEOUT_MS = 5000;
+
+export async function fetchStatus(url: string): Promise<StatusDocument> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `cannot reach the monitor at ${url}: ${cause}`, {
+      cause: err,
+    });
+  }
+  if (!response.ok) throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `${url} answered ${response.status}`);
+  return (await response.json()) as StatusDocument;
+}
+
+/** The status URL a config file names: null when it turns the endpoint off or cannot be read. */
+export async function statusUrlOf(path: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new HbError(
+      "HB_ERR_CONFIG_NOT_FOUND",
+      `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const parsed = parseConfig(text, path);
+  // A config that does not parse still has to be reloaded (and rejected) by the monitor; its
+  // status endpoint is then the default one.
+  if (!parsed.ok) return DEFAULT_STATUS_URL;
+  const status = parsed.config.status;
+  return status === null ? null : `http://${formatHostPort(status)}/status`;
+}
