@@ -47,9 +47,21 @@ STAGE=$(mktemp -d "$PREFIX/lib/.hb-stage.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
 cp -R "$SRC/dist" "$SRC/systemd" "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$SRC/heartbeat.yaml" "$STAGE/"
 [ -d "$SRC/docs" ] && cp -R "$SRC/docs" "$STAGE/"
+# Production dependencies: copied from the checkout's node_modules when it has them (exactly
+# what package-lock.json pinned, no network), else installed by npm from its cache or registry.
+copy_deps() {
+    [ -d "$SRC/node_modules" ] || return 1
+    deps=$(cd "$SRC" && npm ls --omit=dev --all --parseable 2>/dev/null) || return 1
+    for dir in $deps; do
+        rel=${dir#"$SRC"/}
+        [ "$rel" != "$dir" ] || continue
+        mkdir -p "$STAGE/$(dirname "$rel")"
+        cp -R "$dir" "$STAGE/$rel"
+    done
+}
 npm_install() { (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error "$@" >/dev/null); }
-# From npm's cache when it has everything (offline hosts), else from the registry.
-npm_install --offline 2>/dev/null || npm_install --prefer-offline || die "npm ci --omit=dev failed in $STAGE"
+copy_deps || npm_install --prefer-offline || die "cannot install the production dependencies in $STAGE"
+(cd "$STAGE" && "$NODE" -e 'import("pino").then(() => import("yaml"))') || die "the staged package cannot load its dependencies"
 chmod -R u=rwX,go=rX "$STAGE"
 if [ -d "$LIB" ]; then
     rm -rf "$LIB.old"

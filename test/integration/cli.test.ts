@@ -141,6 +141,31 @@ describe("signals at start-up", () => {
   });
 });
 
+describe("hb reload", () => {
+  it("returns once the monitor applied the new config (exit 0), or rejected it (exit 78, with the errors)", async () => {
+    const path = dir.file("hb-reload.yaml", `nodes: { "a": {} }\n`);
+    const { monitor, statusUrl } = await startMonitor(path);
+    try {
+      dir.file("hb-reload.yaml", `nodes: { "a": {}, "b": {} }\n`);
+      const ok = runHb(["reload", "--url", statusUrl]);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain("nodes.b: added");
+      // The changes printed were read back from the monitor after it applied them.
+      expect((await monitor.waitFor("config.reloaded")).changes).toEqual([
+        "nodes.b: added (interval 1s, late 5s, timeout 10s)",
+      ]);
+
+      dir.file("hb-reload.yaml", `nodes: { "a": { late: 1h } }\n`);
+      const bad = runHb(["reload", "--url", statusUrl]);
+      expect(bad.code).toBe(78);
+      expect(bad.stderr).toContain(`${path}:1:10: nodes.a: late (1h) must be less than timeout (10s)`);
+      expect(monitor.child.exitCode).toBeNull();
+    } finally {
+      await monitor.stop();
+    }
+  });
+});
+
 describe("hb status", () => {
   it("exits 69 when the monitor cannot be reached", () => {
     const r = runHb(["status", "--url", "http://127.0.0.1:1/status"]);
