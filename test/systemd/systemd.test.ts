@@ -105,6 +105,11 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
 
   it("reports a stopped node as left, and never down", async () => {
     box.ok("systemctl", "stop", "hb-node@3");
+    expect(box.show("hb-node@3", "Result", "ExecMainStatus", "ActiveState")).toEqual({
+      Result: "success",
+      ExecMainStatus: "0",
+      ActiveState: "inactive",
+    });
     await box.waitForEvent(named("node.left", "3"), 5000);
     await new Promise((r) => setTimeout(r, 3500)); // longer than the 2.5s timeout
     const downs3 = box.events().filter((e) => named("node.down", "3")(ev(e)));
@@ -214,6 +219,16 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     const fromNewMonitor = box.events().filter((e) => e._PID === newPid);
     expect(fromNewMonitor.filter((e) => ["node.down", "node.late"].includes(ev(e).event))).toEqual([]);
     console.info(`watchdog restart after ${restartMs} ms (WatchdogSec=${WATCHDOG_SEC}s)`);
+  });
+
+  it("stops cleanly: monitor.stopping, exit 0", async () => {
+    box.ok("systemctl", "stop", "hb-monitor");
+    expect(box.show("hb-monitor", "Result", "ExecMainStatus", "ActiveState")).toEqual({
+      Result: "success",
+      ExecMainStatus: "0",
+      ActiveState: "inactive",
+    });
+    await box.waitForEvent(named("monitor.stopping"), 2000);
   });
 
   it("keeps the operator's config on uninstall, and removes the rest", () => {
