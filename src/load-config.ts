@@ -43,19 +43,18 @@ async function loadKey(spec: KeySpec, base: string): Promise<KeyObject | ConfigP
   }
 }
 
-export async function loadConfig(path: string): Promise<LoadedConfig> {
-  let text: string;
+/** The text of a config file; a missing or unreadable file is HB_ERR_CONFIG_NOT_FOUND (exit 66). */
+export async function readConfigText(path: string): Promise<string> {
   try {
-    text = await readFile(path, "utf8");
+    return await readFile(path, "utf8");
   } catch (err) {
-    throw new HbError(
-      "HB_ERR_CONFIG_NOT_FOUND",
-      `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`,
-      {
-        cause: err,
-      },
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new HbError("HB_ERR_CONFIG_NOT_FOUND", `cannot read config ${path}: ${code}`, { cause: err });
   }
+}
+
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  const text = await readConfigText(path);
   const parsed = parseConfig(text, path);
   if (!parsed.ok) throw configError(path, parsed.problems);
   const keyring = new Map<string, KeyObject>();

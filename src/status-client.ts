@@ -1,9 +1,9 @@
 // The client side of the monitor's status endpoint: where it is, and fetching its document.
 
-import { readFile } from "node:fs/promises";
 import { formatHostPort } from "./address.js";
 import { parseConfig } from "./config.js";
 import { HbError } from "./errors.js";
+import { readConfigText } from "./load-config.js";
 import type { StatusDocument } from "./monitor.js";
 
 export const DEFAULT_STATUS_URL = "http://127.0.0.1:26723/status";
@@ -23,20 +23,9 @@ export async function fetchStatus(url: string): Promise<StatusDocument> {
   return (await response.json()) as StatusDocument;
 }
 
-/** The status URL a config file names: null when it turns the endpoint off or cannot be read. */
+/** The status URL a config file names, or null when it turns the endpoint off. */
 export async function statusUrlOf(path: string): Promise<string | null> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new HbError(
-      "HB_ERR_CONFIG_NOT_FOUND",
-      `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const text = await readConfigText(path);
   const parsed = parseConfig(text, path);
   // A config that does not parse still has to be reloaded (and rejected) by the monitor; its
   // status endpoint is then the default one.
