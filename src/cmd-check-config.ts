@@ -16,7 +16,8 @@ export async function checkConfigCommand(args: readonly string[], io: Io): Promi
   const { positionals } = parseFlags(args, {}, CHECK_CONFIG_USAGE, true);
   if (positionals.length > 1) throw usageError("one config file at a time", CHECK_CONFIG_USAGE);
   const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
-  const { config } = await loadConfig(path);
+  const { config, warnings } = await loadConfig(path);
+  for (const warning of warnings ?? []) io.stderr.write(`warning: ${warning}\n`);
   const d = config.defaults;
   const lines = [
     `${path}: ok`,
@@ -26,7 +27,7 @@ export async function checkConfigCommand(args: readonly string[], io: Io): Promi
   ];
   for (const node of config.nodes.values()) {
     lines.push(
-      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}`,
+      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}`,
     );
   }
   io.stdout.write(lines.join("\n") + "\n");

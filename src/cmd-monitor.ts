@@ -4,11 +4,11 @@
 
 import { formatHostPort } from "./address.js";
 import { addressFlag, flagOrEnv, parseFlags } from "./args.js";
-import { type Config } from "./config.js";
+import { exposureWarning, type Config } from "./config.js";
 import { ExitCode, HbError } from "./errors.js";
 import type { Emit } from "./events.js";
 import type { Io } from "./io.js";
-import { loadConfig } from "./load-config.js";
+import { loadConfig, type LoadedConfig } from "./load-config.js";
 import { createEventLog } from "./log.js";
 import { Monitor } from "./monitor.js";
 import type { Timer } from "./clock.js";
@@ -19,11 +19,12 @@ import { Throttle } from "./throttle.js";
 import { familyOf, udpSocket } from "./transport.js";
 import { VERSION } from "./version.js";
 
-export const MONITOR_USAGE = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|off]
+export const MONITOR_USAGE = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|off] [--state-dir DIR]
 
   --config PATH   the monitor's config (env HB_CONFIG; default /etc/hb/heartbeat.yaml)
   --listen ADDR   override the config's UDP address, e.g. 127.0.0.1:0 (0 = any free port)
-  --status ADDR   override the config's HTTP status address, or "off"`;
+  --status ADDR   override the config's HTTP status address, or "off"
+  --state-dir DIR where replay marks survive restarts (env HB_STATE_DIR or STATE_DIRECTORY)`;
 
 export const DEFAULT_CONFIG_PATH = "/etc/hb/heartbeat.yaml";
 /** systemd's status line is refreshed at most this often. */
@@ -51,12 +52,19 @@ function withOverrides(config: Config, listen: string | undefined, status: strin
 export async function monitorCommand(args: readonly string[], io: Io): Promise<number> {
   const { values } = parseFlags(
     args,
-    { config: { type: "string" }, listen: { type: "string" }, status: { type: "string" } },
+    {
+      config: { type: "string" },
+      listen: { type: "string" },
+      status: { type: "string" },
+      "state-dir": { type: "string" },
+    },
     MONITOR_USAGE,
   );
   const path = flagOrEnv(values.config, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH;
   const listenFlag = flagOrEnv(values.listen, io.env, "HB_LISTEN");
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
+  const stateDir =
+    flagOrEnv(values["state-dir"], io.env, "HB_STATE_DIR") ?? io.env.STATE_DIRECTORY?.split(":")[0];
   const loaded = await loadConfig(path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
   const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });
@@ -75,7 +83,13 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     emit,
     socket: udpSocket(familyOf(loaded.config.listen.host)),
     pid: io.pid,
+    stateDir,
   });
+  // A --listen override replaces the file's address, and with it the file's exposure warning.
+  const warn = (next: LoadedConfig): void => {
+    const warnings = listenFlag === undefined ? (next.warnings ?? []) : [exposureWarning(next.config)];
+    for (const detail of warnings) if (detail !== null) running.warn("config", detail);
+  };
   const listen = await running.listen();
   let statusServer: StatusServer | undefined;
   let statusAddress = "off";
@@ -102,6 +116,7 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
       const next = await loadConfig(path);
       next.config = withOverrides(next.config, listenFlag, statusFlag);
       running.reload(next);
+      warn(next);
     } catch (err) {
       running.rejectReload(
         err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message],
@@ -142,6 +157,14 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
     );
   });
   emit("monitor.started", { ...summary(), config: path });
+  for (const [problem, detail] of running.startupWarnings()) running.warn(problem, detail);
+  warn(loaded);
+  if (stateDir === undefined && loaded.config.auth !== "off") {
+    running.warn(
+      "replay_marks",
+      "no state directory (--state-dir): after a restart, datagrams captured before it can be replayed",
+    );
+  }
   // Ready only now: the UDP socket is bound, the config loaded, the signal handlers in place.
   notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`, `MAINPID=${io.pid}`);
   if (watchdogMs !== undefined) ping();

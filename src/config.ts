@@ -3,7 +3,7 @@
 // A value a node leaves out is derived from what that node does set (timeout = 10 x interval,
 // late = timeout / 2); only what it derives from nothing comes from `defaults`.
 
-import { LineCounter, isMap, isScalar, parseDocument, type Node, type Pair } from "yaml";
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair } from "yaml";
 import { parseHostPort, type HostPort } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { ID_PATTERN, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "./protocol.js";
@@ -11,6 +11,9 @@ import { ID_PATTERN, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "./protocol.js";
 export const DEFAULT_PORT = 26722;
 export const DEFAULT_STATUS_PORT = 26723;
 export const DEFAULT_INTERVAL_MS = 1000;
+export const DEFAULT_MAX_NODES = 100_000;
+export const DEFAULT_FORGET_AFTER_MS = 3_600_000;
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 const TIMEOUT_INTERVALS = 10;
 
 export type UnknownNodes = "accept" | "ignore";
@@ -25,6 +28,8 @@ export interface Thresholds {
 export interface NodeSpec extends Thresholds {
   readonly id: string;
   readonly paused: boolean;
+  /** The key ids this node may sign with; null: any key in the keyring. */
+  readonly keys: ReadonlySet<string> | null;
 }
 
 export interface KeySpec {
@@ -45,6 +50,12 @@ export interface Config {
   readonly auth: AuthMode;
   readonly keys: readonly KeySpec[];
   readonly nodes: ReadonlyMap<string, NodeSpec>;
+  /** Most nodes tracked at once; unlisted senders beyond it are refused. */
+  readonly maxNodes: number;
+  /** Unlisted nodes down or left this long are forgotten. */
+  readonly forgetAfterMs: number;
+  /** The UDP receive buffer asked of the kernel. */
+  readonly receiveBufferBytes: number;
 }
 
 export interface ConfigProblem {
@@ -53,15 +64,30 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-export type ParseResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+export type ParseResult =
+  { ok: true; config: Config; warnings: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
 
 export function formatProblem(file: string, problem: ConfigProblem): string {
   return `${file}:${problem.line}:${problem.col}: ${problem.message}`;
 }
 
-const TOP_KEYS = ["listen", "status", "defaults", "startup_grace", "unknown_nodes", "auth", "keys", "nodes"];
+const TOP_KEYS = [
+  "listen",
+  "status",
+  "defaults",
+  "startup_grace",
+  "unknown_nodes",
+  "max_nodes",
+  "forget_after",
+  "receive_buffer",
+  "auth",
+  "keys",
+  "nodes",
+];
 const THRESHOLD_KEYS = ["interval", "timeout", "late"];
-const NODE_KEYS = [...THRESHOLD_KEYS, "paused"];
+const NODE_KEYS = [...THRESHOLD_KEYS, "paused", "keys"];
+const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
+const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
 
 interface PartialThresholds {
   interval?: number;
@@ -141,6 +167,40 @@ class Reader {
     return ms;
   }
 
+  integer(pair: Pair, name: string, min: number): number | undefined {
+    const value = pair.value as Node | null;
+    if (
+      isScalar(value) &&
+      typeof value.value === "number" &&
+      Number.isSafeInteger(value.value) &&
+      value.value >= min
+    ) {
+      return value.value;
+    }
+    this.report(value ?? (pair.key as Node), `${name} must be a whole number of at least ${min}`);
+    return undefined;
+  }
+
+  size(pair: Pair, name: string): number | undefined {
+    const value = pair.value as Node | null;
+    const text = isScalar(value) ? String(value.value) : "";
+    const match = SIZE.exec(text);
+    if (match === null || Number(match[1]) === 0) {
+      this.report(value ?? (pair.key as Node), `${name} must be a size such as 8MiB, 512KiB or 1048576`);
+      return undefined;
+    }
+    return Number(match[1]) * SIZE_UNITS[(match[2] ?? "B") as keyof typeof SIZE_UNITS];
+  }
+
+  idList(pair: Pair, name: string): { id: string; at: Node }[] {
+    const value = pair.value as Node | null;
+    if (!isSeq(value)) {
+      this.report(value ?? (pair.key as Node), `${name} must be a list of key ids, e.g. [k1, k2]`);
+      return [];
+    }
+    return value.items.map((item) => ({ id: isScalar(item) ? String(item.value) : "", at: item as Node }));
+  }
+
   address(pair: Pair, name: string, allowOff: boolean): HostPort | null | undefined {
     const value = pair.value as Node | null;
     if (allowOff && isScalar(value) && (value.value === "off" || value.value === false)) return null;
@@ -157,7 +217,7 @@ class Reader {
   thresholds(map: unknown, at: Node | null, what: string, allowed: readonly string[]): PartialThresholds {
     const out: PartialThresholds = {};
     for (const [name, pair] of this.pairs(map, at, what, allowed)) {
-      if (name === "paused") continue;
+      if (name === "paused" || name === "keys") continue;
       const ms = this.duration(pair, `${what}.${name}`);
       if (ms !== undefined) out[name as keyof PartialThresholds] = ms;
     }
@@ -214,6 +274,10 @@ export function parseConfig(text: string, file: string): ParseResult {
   let defaultsAt: Node | null = null;
   let startupGraceMs: number | undefined;
   let unknownNodes: UnknownNodes = "accept";
+  let maxNodes = DEFAULT_MAX_NODES;
+  let forgetAfterMs = DEFAULT_FORGET_AFTER_MS;
+  let receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES;
+  let listenAt: Node | null = null;
   let auth: AuthMode | undefined;
   let authAt: Node | null = null;
   const keys: KeySpec[] = [];
@@ -223,6 +287,16 @@ export function parseConfig(text: string, file: string): ParseResult {
     switch (name) {
       case "listen":
         listen = r.address(pair, name, false) ?? listen;
+        listenAt = pair.key as Node;
+        break;
+      case "max_nodes":
+        maxNodes = r.integer(pair, name, 1) ?? maxNodes;
+        break;
+      case "forget_after":
+        forgetAfterMs = r.duration(pair, name) ?? forgetAfterMs;
+        break;
+      case "receive_buffer":
+        receiveBufferBytes = r.size(pair, name) ?? receiveBufferBytes;
         break;
       case "status": {
         const value = r.address(pair, name, true);
@@ -280,15 +354,24 @@ export function parseConfig(text: string, file: string): ParseResult {
       const what = `nodes.${id}`;
       const own = r.thresholds(pair.value, keyNode, what, NODE_KEYS);
       let paused = false;
+      let nodeKeys: Set<string> | null = null;
       for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what)) {
-        if (field !== "paused") continue;
-        const value = fieldPair.value as Node | null;
-        if (isScalar(value) && typeof value.value === "boolean") paused = value.value;
-        else r.report(value ?? (fieldPair.key as Node), `${what}.paused must be true or false`);
+        if (field === "paused") {
+          const value = fieldPair.value as Node | null;
+          if (isScalar(value) && typeof value.value === "boolean") paused = value.value;
+          else r.report(value ?? (fieldPair.key as Node), `${what}.paused must be true or false`);
+        } else if (field === "keys") {
+          // `keys` has been read already: nodes are handled after every top-level key.
+          nodeKeys = new Set();
+          for (const { id: keyId, at } of r.idList(fieldPair, `${what}.keys`)) {
+            if (keys.some((k) => k.id === keyId)) nodeKeys.add(keyId);
+            else r.report(at, `${what}.keys: "${keyId}" is not a key under keys`);
+          }
+        }
       }
       const thresholds = resolve(own, defaults);
       r.checkThresholds(thresholds, own, keyNode, what);
-      nodes.set(id, Object.freeze({ id, paused, ...thresholds }));
+      nodes.set(id, Object.freeze({ id, paused, keys: nodeKeys, ...thresholds }));
     }
   }
 
@@ -309,8 +392,27 @@ export function parseConfig(text: string, file: string): ParseResult {
     auth: auth ?? (keys.length > 0 ? "required" : "off"),
     keys: Object.freeze(keys),
     nodes,
+    maxNodes,
+    forgetAfterMs,
+    receiveBufferBytes,
   };
-  return { ok: true, config: Object.freeze(config) };
+  const warnings: ConfigProblem[] = [];
+  const exposed = exposureWarning(config);
+  if (exposed !== null) {
+    const pos = lines.linePos(listenAt?.range?.[0] ?? 0);
+    warnings.push({ line: pos.line, col: pos.col, message: exposed });
+  }
+  return { ok: true, config: Object.freeze(config), warnings };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "::1" || host === "localhost" || /^127\./.test(host);
+}
+
+/** The warning for a monitor that anyone beyond this host can feed with unauthenticated datagrams. */
+export function exposureWarning(config: Config): string | null {
+  if (config.auth !== "off" || isLoopback(config.listen.host)) return null;
+  return `listen: ${config.listen.host} is reachable beyond this host and auth is off: anyone who can send it a datagram can make any node look alive (set keys and auth: required)`;
 }
 
 /** Thresholds that apply to a node: its own entry, or the defaults for unlisted nodes. */

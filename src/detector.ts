@@ -16,7 +16,13 @@ import { DeadlineHeap } from "./deadline-heap.js";
 import { NodeList, type Linked } from "./node-list.js";
 import { Kind, type Datagram } from "./protocol.js";
 
-export type DetectorReason = "replay" | "unknown_node";
+export type DetectorReason = "replay" | "unknown_node" | "too_many_nodes";
+
+/** The highest incarnation and sequence accepted from a node, kept across monitor restarts. */
+export interface ReplayMark {
+  readonly incarnation: number;
+  readonly sequence: number;
+}
 
 /** Where a datagram came from; formatted only when an event needs it. */
 export interface Origin {
@@ -29,6 +35,12 @@ function formatOrigin(from: Origin): string {
 }
 
 const NEVER = Number.NEGATIVE_INFINITY;
+
+function isReplay(dg: Datagram, mark: ReplayMark): boolean {
+  return (
+    dg.incarnation < mark.incarnation || (dg.incarnation === mark.incarnation && dg.sequence <= mark.sequence)
+  );
+}
 
 interface Group extends Thresholds {
   readonly key: string;
@@ -53,6 +65,8 @@ class NodeRecord implements Linked<NodeRecord> {
   lastSeen = NEVER;
   /** Expected but never heard: reported down if still unheard at this instant. */
   heardBy = NEVER;
+  /** Unlisted and down or left: forgotten at this instant. */
+  forgetAt = NEVER;
   incarnation = -1;
   sequence = -1;
   left = false;
@@ -100,6 +114,11 @@ export class Detector {
   private readonly records = new Map<string, NodeRecord>();
   private readonly groups = new Map<string, Group>();
   private readonly unheard = new NodeList<NodeRecord>();
+  private readonly forgettable = new NodeList<NodeRecord>();
+  /** Replay marks from before a monitor restart, for nodes not heard from since. */
+  private readonly floors = new Map<string, ReplayMark>();
+  private maxNodes = Number.POSITIVE_INFINITY;
+  private forgetAfterMs = Number.POSITIVE_INFINITY;
   private readonly heap = new DeadlineHeap<Group>();
   private defaultGroup!: Group;
   private unknownNodes: UnknownNodes = "accept";
@@ -126,13 +145,18 @@ export class Detector {
     let rec = this.records.get(dg.nodeId);
     if (rec === undefined) {
       if (this.unknownNodes === "ignore") return "unknown_node";
+      if (this.records.size >= this.maxNodes) return "too_many_nodes";
+      const floor = this.floors.get(dg.nodeId);
+      if (floor !== undefined && isReplay(dg, floor)) return "replay";
       rec = new NodeRecord(dg.nodeId, this.defaultGroup, false, false);
       this.records.set(dg.nodeId, rec);
+      this.takeFloor(rec);
     }
     if (dg.incarnation < rec.incarnation) return "replay";
     if (dg.incarnation === rec.incarnation) {
       if (dg.sequence <= rec.sequence) return "replay";
-      rec.lost += dg.sequence - rec.sequence - 1;
+      // Datagrams sent while this monitor was not running are not the network's loss.
+      if (rec.received > 0) rec.lost += dg.sequence - rec.sequence - 1;
     } else if (rec.incarnation >= 0) {
       rec.restarts++;
       this.options.emit("node.restarted", {
@@ -151,6 +175,7 @@ export class Detector {
     if (dg.kind === Kind.LEAVE) {
       rec.left = true;
       rec.list?.remove(rec);
+      if (!rec.expected) this.forgetLater(rec, nowMs);
       if (rec.reported !== "left") {
         rec.reported = "left";
         rec.from = formatOrigin(origin);
@@ -159,6 +184,7 @@ export class Detector {
       return null;
     }
     rec.left = false;
+    rec.forgetAt = NEVER;
     if (rec.paused) {
       rec.list?.remove(rec);
       rec.reported = "paused";
@@ -241,10 +267,53 @@ export class Detector {
       this.unheard.remove(rec);
       this.reportDown(rec, rec.heardBy, nowMs);
     }
+    for (
+      let rec = this.forgettable.head;
+      rec !== null && rec.forgetAt <= nowMs;
+      rec = this.forgettable.head
+    ) {
+      this.forgettable.remove(rec);
+      this.records.delete(rec.id);
+      emit("node.forgotten", { node: rec.id, silentMs: Math.round(nowMs - rec.lastSeen) });
+    }
+  }
+
+  private forgetLater(rec: NodeRecord, nowMs: number): void {
+    rec.forgetAt = nowMs + this.forgetAfterMs;
+    this.forgettable.push(rec);
+  }
+
+  private takeFloor(rec: NodeRecord): void {
+    const floor = this.floors.get(rec.id);
+    if (floor === undefined) return;
+    this.floors.delete(rec.id);
+    rec.incarnation = floor.incarnation;
+    rec.sequence = floor.sequence;
+  }
+
+  /** Restores the replay marks saved before a restart: older datagrams stay refused. */
+  restoreMarks(marks: Iterable<[string, ReplayMark]>): void {
+    for (const [id, mark] of marks) {
+      const rec = this.records.get(id);
+      if (rec === undefined) this.floors.set(id, mark);
+      else if (rec.incarnation < 0) {
+        this.floors.set(id, mark);
+        this.takeFloor(rec);
+      }
+    }
+  }
+
+  /** The replay marks to save: every node's highest accepted incarnation and sequence. */
+  *marks(): IterableIterator<[string, ReplayMark]> {
+    for (const rec of this.records.values()) {
+      if (rec.incarnation >= 0) yield [rec.id, { incarnation: rec.incarnation, sequence: rec.sequence }];
+    }
+    yield* this.floors;
   }
 
   private reportDown(rec: NodeRecord, deadline: number, nowMs: number): void {
     rec.reported = "down";
+    if (!rec.expected) this.forgetLater(rec, nowMs);
     const heard = rec.lastSeen !== NEVER;
     // One conversion to epoch ms, so that at = lastSeen + timeout holds exactly in the event.
     const lastSeen = heard ? this.options.toWall(rec.lastSeen) : null;
@@ -262,8 +331,10 @@ export class Detector {
     this.settleHeap();
     let next = this.heap.peekKey();
     if (this.unheard.head !== null) next = Math.min(next, this.unheard.head.heardBy);
-    if (next === Number.POSITIVE_INFINITY) return undefined;
-    return next >= this.holdFrom && next < this.holdUntil ? this.holdUntil : next;
+    if (next >= this.holdFrom && next < this.holdUntil) next = this.holdUntil;
+    // Forgetting is housekeeping, not judgement: a monitor stall does not hold it back.
+    if (this.forgettable.head !== null) next = Math.min(next, this.forgettable.head.forgetAt);
+    return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
   /**
@@ -325,6 +396,8 @@ export class Detector {
   configure(config: Config, nowMs: number): void {
     this.unknownNodes = config.unknownNodes;
     this.startupGraceMs = config.startupGraceMs;
+    this.maxNodes = config.maxNodes;
+    this.forgetAfterMs = config.forgetAfterMs;
     this.groups.clear();
     this.defaultGroup = this.groupFor(config.defaults);
 
@@ -348,7 +421,7 @@ export class Detector {
       this.records.set(spec.id, rec);
       this.apply(rec, spec, nowMs);
     }
-    this.relink();
+    this.relink(nowMs);
     this.minLateMs = Math.min(...[...this.groups.values()].map((g) => g.lateMs));
   }
 
@@ -373,11 +446,17 @@ export class Detector {
   }
 
   /** Rebuilds the deadline lists, keeping them ordered by lastSeen (and unheard by heardBy). */
-  private relink(): void {
+  private relink(nowMs: number): void {
     const live: NodeRecord[] = [];
     const waiting: NodeRecord[] = [];
+    const fading: NodeRecord[] = [];
     for (const rec of this.records.values()) {
       rec.list?.remove(rec);
+      if (!rec.expected && (rec.left || rec.reported === "down")) {
+        if (rec.forgetAt === NEVER) rec.forgetAt = nowMs + this.forgetAfterMs;
+        fading.push(rec);
+        continue;
+      }
       if (rec.paused || rec.left) continue;
       if (rec.lastSeen === NEVER) {
         if (rec.reported === "new") waiting.push(rec);
@@ -389,6 +468,8 @@ export class Detector {
     for (const rec of live) (rec.reported === "late" ? rec.group.late : rec.group.up).push(rec);
     waiting.sort((a, b) => a.heardBy - b.heardBy);
     for (const rec of waiting) this.unheard.push(rec);
+    fading.sort((a, b) => a.forgetAt - b.forgetAt);
+    for (const rec of fading) this.forgettable.push(rec);
     this.heap.clear();
     for (const group of this.groups.values()) {
       group.heapKey = Number.POSITIVE_INFINITY;

@@ -16,6 +16,7 @@ export interface EventFields {
   };
   "node.left": { node: string; from: string };
   "node.restarted": { node: string; from: string; incarnation: number; previousIncarnation: number };
+  "node.forgotten": { node: string; silentMs: number };
   "monitor.started": { listen: string; status: string; nodes: number; version: string; config: string };
   "monitor.stopping": { listen: string; status: string; nodes: number; version: string; signal: string };
   "monitor.stalled": { stalledMs: number; holdMs: number };
@@ -42,6 +43,7 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "node.down": "error",
   "node.left": "info",
   "node.restarted": "warn",
+  "node.forgotten": "info",
   "monitor.started": "info",
   "monitor.stopping": "info",
   "monitor.stalled": "warn",

@@ -1,6 +1,7 @@
-// Reads a config file and the key files it names: the I/O around the pure parser. Key files are
-// held to the standard of SSH private keys: present, regular, not readable by group or others,
-// and long enough to be a secret. Every problem is reported with the config's line and column.
+// Reads a config file and the key files it names: the I/O around the pure parser. Key files must
+// be present, regular, long enough to be a secret, and inaccessible to others: mode 0600, or 0640
+// with a group that the monitor's service gets (systemd: SupplementaryGroups=hb-keys), as
+// Debian does for TLS keys with ssl-cert. Problems carry the config's line and column.
 
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
@@ -15,15 +16,18 @@ export type Keyring = ReadonlyMap<string, KeyObject>;
 export interface LoadedConfig {
   config: Config;
   keyring: Keyring;
+  /** Things that work but should not be left so, as file:line:col: message. */
+  warnings?: readonly string[];
 }
 
 /** The secret in a key file: its text with surrounding white space removed. */
 export async function readKeyFile(path: string): Promise<Buffer> {
   const info = await stat(path);
   if (!info.isFile()) throw new Error(`${path} is not a regular file`);
-  if ((info.mode & 0o077) !== 0) {
+  if ((info.mode & 0o027) !== 0) {
+    const mode = (info.mode & 0o777).toString(8);
     throw new Error(
-      `${path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
+      `${path} is accessible to others or writable by its group (mode ${mode}): chmod 600, or 640 with group hb-keys`,
     );
   }
   const secret = Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
@@ -65,7 +69,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     else keyring.set(spec.id, key);
   }
   if (problems.length > 0) throw configError(path, problems);
-  return { config: parsed.config, keyring };
+  return { config: parsed.config, keyring, warnings: parsed.warnings.map((w) => formatProblem(path, w)) };
 }
 
 function configError(path: string, problems: readonly ConfigProblem[]): HbError {

@@ -14,6 +14,8 @@ import type { Emit } from "./events.js";
 import type { Keyring, LoadedConfig } from "./load-config.js";
 import { DECODE_REASONS, decode, emptyDatagram, verifyTag } from "./protocol.js";
 import { Throttle } from "./throttle.js";
+import { join } from "node:path";
+import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
 import type { DatagramSocket, RemoteInfo } from "./transport.js";
 import { VERSION } from "./version.js";
 
@@ -21,11 +23,16 @@ export const REJECT_REASONS = [
   ...DECODE_REASONS,
   "unauthenticated",
   "unknown_key",
+  "key_not_allowed",
   "bad_tag",
   "replay",
   "unknown_node",
+  "too_many_nodes",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** How often replay marks are saved while heartbeats arrive (a crash loses at most this much). */
+export const MARKS_SAVE_MS = 5000;
 
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
@@ -51,6 +58,7 @@ export interface StatusDocument {
   listen: string;
   config: string;
   reload: ReloadState;
+  receiveBuffer: { asked: number; granted: number };
   counts: Counts;
   datagrams: { received: number; accepted: number; rejected: Record<RejectReason, number> };
   nodes: NodeView[];
@@ -61,6 +69,8 @@ export interface MonitorDeps {
   emit: Emit;
   socket: DatagramSocket;
   pid?: number;
+  /** Where replay marks are kept across restarts (only used when authentication is on). */
+  stateDir?: string | undefined;
 }
 
 export class Monitor {
@@ -84,6 +94,11 @@ export class Monitor {
   /** At most one `datagrams.rejected` per interval, however many datagrams are refused. */
   private readonly rejectSummary: Throttle;
   private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
+  private receiveBuffer = { asked: 0, granted: 0 };
+  private readonly marksFile: string | undefined;
+  /** Replay marks are written at most this often while datagrams are accepted, and at stop. */
+  private readonly saveMarks: Throttle;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     loaded: LoadedConfig,
@@ -100,6 +115,9 @@ export class Monitor {
       () => this.config.defaults.intervalMs,
       () => this.reportRejects(),
     );
+    this.marksFile =
+      deps.stateDir !== undefined && this.config.auth !== "off" ? join(deps.stateDir, MARKS_FILE) : undefined;
+    this.saveMarks = new Throttle(this.clock, MARKS_SAVE_MS, () => void this.writeMarks());
     this.detector = new Detector(this.config, this.startedMono, {
       emit: this.emit,
       toWall: (mono) => toWallMs(this.clock, mono),
@@ -108,8 +126,11 @@ export class Monitor {
 
   /** Binds the UDP socket; datagrams are handled from then on. */
   async listen(): Promise<HostPort> {
+    if (this.marksFile !== undefined) this.detector.restoreMarks(await loadMarks(this.marksFile));
     this.deps.socket.onMessage((msg, from) => this.handle(msg, from));
     this.bound = await this.deps.socket.bind(this.config.listen);
+    const asked = this.config.receiveBufferBytes;
+    this.receiveBuffer = { asked, granted: this.deps.socket.setReceiveBufferSize(asked) };
     this.arm();
     return this.bound;
   }
@@ -129,17 +150,24 @@ export class Monitor {
     const dg = this.scratch;
     const reason = decode(msg, dg);
     if (reason !== null) return this.reject(reason);
-    if (dg.tagOffset === 0) {
-      if (this.config.auth === "required") return this.reject("unauthenticated");
-    } else if (this.config.auth !== "off") {
-      const key = this.keyring.get(dg.keyId);
-      if (key === undefined) return this.reject("unknown_key");
-      if (!verifyTag(msg, dg.tagOffset, key)) return this.reject("bad_tag");
+    const auth = this.config.auth;
+    if (auth !== "off") {
+      // A node bound to keys must always sign, even where signing is optional.
+      const allowed = this.config.nodes.get(dg.nodeId)?.keys ?? null;
+      if (dg.tagOffset === 0) {
+        if (auth === "required" || allowed !== null) return this.reject("unauthenticated");
+      } else {
+        const key = this.keyring.get(dg.keyId);
+        if (key === undefined) return this.reject("unknown_key");
+        if (allowed !== null && !allowed.has(dg.keyId)) return this.reject("key_not_allowed");
+        if (!verifyTag(msg, dg.tagOffset, key)) return this.reject("bad_tag");
+      }
     }
     const verdict = this.detector.observe(dg, now, from);
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
     if (now + this.detector.minLateMs < this.armedAt) this.arm();
+    if (this.marksFile !== undefined) this.saveMarks.trigger();
   }
 
   private reject(reason: RejectReason): void {
@@ -231,6 +259,22 @@ export class Monitor {
     return changes;
   }
 
+  /** Problems with how the monitor runs that the operator should fix (after monitor.started). */
+  startupWarnings(): [problem: string, detail: string][] {
+    const { asked, granted } = this.receiveBuffer;
+    if (granted >= asked) return [];
+    return [
+      [
+        "receive_buffer",
+        `asked for a ${asked}-byte UDP receive buffer, the kernel granted ${granted}: raise net.core.rmem_max (see systemd/90-hb.conf)`,
+      ],
+    ];
+  }
+
+  warn(problem: string, detail: string): void {
+    this.emit("monitor.warning", { problem, detail });
+  }
+
   /** A reload found an invalid config: the current one stays. */
   rejectReload(errors: string[]): void {
     this.emit("config.rejected", { errors });
@@ -262,6 +306,7 @@ export class Monitor {
       listen: this.listenAddress,
       config: this.config.file,
       reload: this.reloadState,
+      receiveBuffer: this.receiveBuffer,
       counts: this.detector.counts(now),
       datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
       nodes: this.detector.view(now),
@@ -272,9 +317,25 @@ export class Monitor {
     return this.clock.monoMs() - this.startedMono;
   }
 
+  private writeMarks(): Promise<void> {
+    const file = this.marksFile;
+    if (file === undefined) return this.saving;
+    this.saving = this.saving.then(() =>
+      saveMarks(file, this.detector.marks()).catch((err: unknown) => {
+        this.emit("monitor.warning", {
+          problem: "replay_marks",
+          detail: `cannot save ${file}: ${(err as Error).message}`,
+        });
+      }),
+    );
+    return this.saving;
+  }
+
   async close(): Promise<void> {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.rejectSummary.cancel();
+    this.saveMarks.cancel();
+    await this.writeMarks();
     if (this.pendingRejectTotal > 0) this.reportRejects();
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;

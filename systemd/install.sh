@@ -10,6 +10,8 @@
 #   /etc/sysctl.d/90-hb.conf              net.core.rmem_max for a large UDP receive buffer
 #   /etc/hb/heartbeat.yaml                the monitor's config, only if absent
 #   /etc/hb/node.env                      settings for every hb-node@ instance, only if absent
+#   /etc/hb/keys/                         key files (root:hb-keys 0640), directory only if absent
+#   group hb-keys                         lets the services read the key files
 set -eu
 
 PREFIX=/usr/local
@@ -100,8 +102,11 @@ else
     say "net.core.rmem_max is $have here; /etc/sysctl.d/90-hb.conf (= $want) applies at next boot"
 fi
 
-# 5. Configuration: the operator's files are never overwritten.
+# 5. Configuration: the operator's files are never overwritten. Keys live in $ETC/keys, readable
+#    by the services through the hb-keys group (files root:hb-keys 0640).
+getent group hb-keys >/dev/null || groupadd --system hb-keys
 install -d -m 0755 "$ETC"
+[ -d "$ETC/keys" ] || install -d -m 0750 -o root -g hb-keys "$ETC/keys"
 if [ -e "$ETC/heartbeat.yaml" ]; then
     say "kept $ETC/heartbeat.yaml"
 else

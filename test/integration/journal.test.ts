@@ -11,7 +11,7 @@ async function runMonitorInto(journalStream: (dev: number, ino: number) => strin
   const out = `${dir.path}/stdout-${Math.random()}`;
   const fd = openSync(out, "w");
   const { dev, ino } = fstatSync(fd);
-  const config = dir.file("hb.yaml", `startup_grace: 300ms\nnodes: { "never": {} }\n`);
+  const config = dir.file("hb.yaml", `startup_grace: 300ms\nreceive_buffer: 64KiB\nnodes: { "never": {} }\n`);
   const child = spawn(
     process.execPath,
     [HB_BIN, "monitor", "--config", config, "--listen", "127.0.0.1:0", "--status", "off"],

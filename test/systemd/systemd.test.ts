@@ -11,10 +11,12 @@ if (unavailable !== null && !systemdRequired) {
 const CONFIG = `# the operator's own config, written before installation
 listen: 127.0.0.1:26722
 status: 127.0.0.1:26723
+receive_buffer: 64KiB
 defaults: { interval: 250ms, late: 1s, timeout: 2500ms }
+keys: { k1: /etc/hb/keys/k1 }
 nodes: { "3": {}, "4": {} }
 `;
-const NODE_ENV = "HB_MONITOR=127.0.0.1:26722\nHB_INTERVAL=250ms\n";
+const NODE_ENV = "HB_MONITOR=127.0.0.1:26722\nHB_INTERVAL=250ms\nHB_KEY_FILE=/etc/hb/keys/k1\n";
 const WATCHDOG_SEC = 10;
 
 const ev = (e: JournalEntry) => e.event!;
@@ -60,6 +62,16 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     expect(configSum()).toBe(operatorSums);
   });
 
+  it("keeps keys readable by the dynamic users only through the hb-keys group", () => {
+    expect(box.ok("stat", "-c", "%a %U %G", "/etc/hb/keys").trim()).toBe("750 root hb-keys");
+    box.sh(
+      "openssl rand -hex 32 > /etc/hb/keys/k1 2>/dev/null || head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /etc/hb/keys/k1",
+    );
+    box.ok("chgrp", "hb-keys", "/etc/hb/keys/k1");
+    box.ok("chmod", "0640", "/etc/hb/keys/k1");
+    expect(box.ok("hb", "check-config", "/etc/hb/heartbeat.yaml")).toContain("auth required (1 key(s))");
+  });
+
   it("is ready only once started: systemctl start returns with the monitor active and a status line", () => {
     box.ok("systemctl", "start", "hb-monitor");
     const show = box.show("hb-monitor", "ActiveState", "Type", "StatusText", "NotifyAccess", "WatchdogUSec");
@@ -67,6 +79,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     expect(show.StatusText).toBe("0 up, 0 late, 0 down, 0 left, 2 new");
     expect(show.WatchdogUSec).toBe(`${WATCHDOG_SEC}s`);
     expect(box.events().map((e) => ev(e).event)).toEqual(["monitor.started"]);
+    expect(box.ok("hb", "status", "--json")).toContain('"receiveBuffer"');
   });
 
   it("reports node.up for hb-node@3 and hb-node@4", async () => {
@@ -149,7 +162,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     expect(rejected).toHaveLength(1);
     expect(rejected[0]!.PRIORITY).toBe("3");
     expect(ev(rejected[0]!).errors).toEqual([
-      "/etc/hb/heartbeat.yaml:5:19: nodes.4: timeout (100ms) must be more than 2 x interval (250ms)",
+      "/etc/hb/heartbeat.yaml:7:19: nodes.4: timeout (100ms) must be more than 2 x interval (250ms)",
     ]);
     expect(box.show("hb-monitor", "MainPID", "ActiveState")).toEqual({ MainPID: pid, ActiveState: "active" });
     box.ok("systemctl", "reload", "hb-monitor");

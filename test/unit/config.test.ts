@@ -103,7 +103,7 @@ describe("problems", () => {
       "hb.yaml:8:3: nodes.b: late (10s) must be less than timeout (10s)",
       'hb.yaml:9:18: nodes.c.interval must be a duration with a unit, e.g. "1s" or "250ms"',
       "hb.yaml:10:16: nodes.d.paused must be true or false",
-      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, auth, keys, nodes)',
+      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes)',
     ]);
   });
 
