@@ -27,12 +27,13 @@ export class Harness {
   readonly monitor: Monitor;
   private readonly seqs = new Map<string, number>();
 
-  constructor(yaml: string, keyring: Map<string, SigningKey["secret"]> = new Map()) {
+  constructor(yaml: string, keyring: Map<string, SigningKey["secret"]> = new Map(), stateDir?: string) {
     this.monitor = new Monitor(
       { config: config(yaml), keyring },
       {
         clock: this.clock,
         socket: this.socket,
+        stateDir,
         emit: (event, fields) => this.events.push({ event, t: this.clock.monoMs(), ...fields } as Recorded),
       },
     );
