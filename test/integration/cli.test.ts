@@ -30,6 +30,16 @@ describe("hb check-config", () => {
     expect(r.stderr).toContain("[HB_ERR_CONFIG]");
   });
 
+  it("warns (exit 0) when the monitor listens beyond loopback with auth off", () => {
+    const open = runHb(["check-config", dir.file("open.yaml", "listen: 0.0.0.0:26722\n")]);
+    expect(open.code).toBe(0);
+    expect(open.stderr).toMatch(
+      /^warning: .*open\.yaml:1:1: listen: 0\.0\.0\.0 is reachable beyond this host and auth is off/m,
+    );
+    const local = runHb(["check-config", dir.file("local.yaml", "listen: 127.0.0.1:26722\n")]);
+    expect(local.stderr).toBe("");
+  });
+
   it("exits 66 for a missing file and 64 for a usage error", () => {
     expect(runHb(["check-config", "/nonexistent/hb.yaml"]).code).toBe(66);
     expect(runHb(["check-config", "a", "b"]).code).toBe(64);
@@ -85,6 +95,25 @@ describe("hb monitor", () => {
       monitor.signal("SIGTERM");
       expect(await monitor.exited).toEqual({ code: 0, signal: null });
       expect(monitor.of("monitor.stopping")).toHaveLength(1);
+    } finally {
+      await monitor.stop();
+    }
+  });
+});
+
+describe("monitor warnings", () => {
+  it("says when the kernel grants a smaller receive buffer than configured, after monitor.started", async () => {
+    const { monitor, statusUrl } = await startMonitor(dir.file("rcvbuf.yaml", "receive_buffer: 1GiB\n"));
+    try {
+      const warning = await monitor.waitFor("monitor.warning");
+      expect(warning).toMatchObject({ level: "warn", problem: "receive_buffer" });
+      expect(monitor.events[0]!.event).toBe("monitor.started");
+      const doc = JSON.parse(runHb(["status", "--json", "--url", statusUrl]).stdout) as {
+        receiveBuffer: { asked: number; granted: number };
+      };
+      expect(doc.receiveBuffer.asked).toBe(1024 ** 3);
+      expect(doc.receiveBuffer.granted).toBeLessThan(1024 ** 3);
+      expect(doc.receiveBuffer.granted).toBeGreaterThan(0);
     } finally {
       await monitor.stop();
     }

@@ -1,0 +1,113 @@
+// Captured real datagrams replayed at a real monitor: a dead node must never look alive again,
+// not later in the same incarnation, not after the node restarted, not after the monitor did.
+import { afterAll, describe, expect, it } from "vitest";
+import { HbProcess, TempDir, runHb, sleep, startNode } from "../support/hb-process.js";
+import { Relay } from "../support/relay.js";
+
+const dir = new TempDir();
+const keyFile = dir.file("k1", "relay-test-key-0123456789abcdef\n", 0o600);
+const CONFIG = `auth: required
+keys: { k1: ${keyFile} }
+startup_grace: 2s
+defaults: { interval: 100ms, late: 500ms, timeout: 1s }
+nodes: { "a": {} }
+`;
+const procs: HbProcess[] = [];
+const relays: Relay[] = [];
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop()));
+  relays.forEach((r) => r.close());
+  dir.remove();
+});
+
+async function setUp(stateDir?: string) {
+  const configPath = dir.file(`hb-${Math.random()}.yaml`, CONFIG);
+  const args = stateDir === undefined ? [] : ["--state-dir", stateDir];
+  const monitor = new HbProcess([
+    "monitor",
+    "--config",
+    configPath,
+    "--listen",
+    "127.0.0.1:0",
+    "--status",
+    "127.0.0.1:0",
+    ...args,
+  ]);
+  procs.push(monitor);
+  const started = await monitor.waitFor("monitor.started");
+  const port = Number((started.listen as string).split(":")[1]);
+  const relay = new Relay(port);
+  relays.push(relay);
+  const via = await relay.start();
+  const node = () => {
+    const p = startNode("a", via, "100ms", ["--key-file", keyFile]);
+    procs.push(p);
+    return p;
+  };
+  return { monitor, relay, node, configPath, statusUrl: `http://${started.status as string}/status`, port };
+}
+
+const replays = (statusUrl: string): number =>
+  (
+    JSON.parse(runHb(["status", "--json", "--url", statusUrl]).stdout) as {
+      datagrams: { rejected: { replay: number } };
+    }
+  ).datagrams.rejected.replay;
+
+describe("replayed datagrams", () => {
+  it("do not revive a dead node within its incarnation", async () => {
+    const { monitor, relay, node, statusUrl } = await setUp();
+    const a = node();
+    await monitor.waitFor("node.up", "a");
+    await sleep(500);
+    a.signal("SIGKILL");
+    await monitor.waitFor("node.down", "a", 5000);
+    const captured = [...relay.captured];
+    expect(captured.length).toBeGreaterThan(3);
+    await relay.replay(captured);
+    await sleep(300);
+    expect(replays(statusUrl)).toBe(captured.length);
+    expect(monitor.of("node.up", "a")).toHaveLength(1);
+  });
+
+  it("do not revive a dead node after it restarted, from either incarnation", async () => {
+    const { monitor, relay, node, statusUrl } = await setUp();
+    const first = node();
+    await monitor.waitFor("node.up", "a");
+    await sleep(400);
+    first.signal("SIGKILL");
+    await first.exited;
+    const second = node();
+    await monitor.waitFor("node.restarted", "a", 5000);
+    await sleep(400);
+    second.signal("SIGKILL");
+    await monitor.waitFor("node.down", "a", 5000);
+    const captured = [...relay.captured];
+    await relay.replay(captured);
+    await sleep(300);
+    expect(replays(statusUrl)).toBe(captured.length);
+    expect(monitor.of("node.up", "a")).toHaveLength(1);
+    expect(monitor.of("node.restarted", "a")).toHaveLength(1);
+  });
+
+  it("do not revive a dead node after the monitor restarted (with its state directory)", async () => {
+    const stateDir = `${dir.path}/state`;
+    const before = await setUp(stateDir);
+    const a = before.node();
+    await before.monitor.waitFor("node.up", "a");
+    await sleep(500);
+    a.signal("SIGKILL");
+    await a.exited;
+    before.monitor.signal("SIGTERM");
+    expect((await before.monitor.exited).code).toBe(0);
+    const captured = [...before.relay.captured];
+
+    const after = await setUp(stateDir);
+    await after.relay.replay(captured);
+    await sleep(300);
+    expect(replays(after.statusUrl)).toBe(captured.length);
+    const down = await after.monitor.waitFor("node.down", "a", 5000); // never heard again: down after the grace
+    expect(down.lastSeen).toBeNull();
+    expect(after.monitor.of("node.up")).toEqual([]);
+  });
+});
