@@ -13,7 +13,8 @@
 import type { Config, NodeSpec, Thresholds, UnknownNodes } from "./config.js";
 import type { Emit, StateName } from "./events.js";
 import { DeadlineHeap } from "./deadline-heap.js";
-import { NodeList, type Linked } from "./node-list.js";
+import { NodeList } from "./node-list.js";
+import { NEVER, NodeRecord, groupDeadline, viewOf, type Group, type NodeView } from "./node-record.js";
 import { Kind, type Datagram } from "./protocol.js";
 
 export type DetectorReason = "replay" | "unknown_node" | "too_many_nodes";
@@ -34,72 +35,10 @@ function formatOrigin(from: Origin): string {
   return from.address.includes(":") ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`;
 }
 
-const NEVER = Number.NEGATIVE_INFINITY;
-
 function isReplay(dg: Datagram, mark: ReplayMark): boolean {
   return (
     dg.incarnation < mark.incarnation || (dg.incarnation === mark.incarnation && dg.sequence <= mark.sequence)
   );
-}
-
-interface Group extends Thresholds {
-  readonly key: string;
-  readonly up: NodeList<NodeRecord>;
-  readonly late: NodeList<NodeRecord>;
-  /** The key of this group's live heap entry; +Infinity when it has none. */
-  heapKey: number;
-}
-
-function groupDeadline(group: Group): number {
-  const up = group.up.head === null ? Number.POSITIVE_INFINITY : group.up.head.lastSeen + group.lateMs;
-  const late =
-    group.late.head === null ? Number.POSITIVE_INFINITY : group.late.head.lastSeen + group.timeoutMs;
-  return Math.min(up, late);
-}
-
-class NodeRecord implements Linked<NodeRecord> {
-  prev: NodeRecord | null = null;
-  next: NodeRecord | null = null;
-  list: NodeList<NodeRecord> | null = null;
-
-  lastSeen = NEVER;
-  /** Expected but never heard: reported down if still unheard at this instant. */
-  heardBy = NEVER;
-  /** Unlisted and down or left: forgotten at this instant. */
-  forgetAt = NEVER;
-  incarnation = -1;
-  sequence = -1;
-  left = false;
-  reported: StateName = "new";
-  received = 0;
-  lost = 0;
-  restarts = 0;
-  from = "";
-
-  constructor(
-    readonly id: string,
-    public group: Group,
-    public expected: boolean,
-    public paused: boolean,
-  ) {}
-}
-
-export interface NodeView {
-  node: string;
-  state: StateName;
-  expected: boolean;
-  /** Epoch ms of the last datagram, null if never heard. */
-  lastSeen: number | null;
-  silentMs: number | null;
-  intervalMs: number;
-  lateMs: number;
-  timeoutMs: number;
-  lossPct: number;
-  received: number;
-  lost: number;
-  restarts: number;
-  incarnation: number | null;
-  from: string | null;
 }
 
 export interface DetectorOptions {
@@ -109,6 +48,7 @@ export interface DetectorOptions {
 }
 
 export type Counts = Record<StateName, number>;
+export type { NodeView };
 
 export class Detector {
   private readonly records = new Map<string, NodeRecord>();
@@ -364,26 +304,8 @@ export class Detector {
 
   view(nowMs: number): NodeView[] {
     const views: NodeView[] = [];
-    for (const rec of this.records.values()) {
-      const heard = rec.lastSeen !== NEVER;
-      const expectedCount = rec.received + rec.lost;
-      views.push({
-        node: rec.id,
-        state: this.stateOf(rec, nowMs),
-        expected: rec.expected,
-        lastSeen: heard ? this.options.toWall(rec.lastSeen) : null,
-        silentMs: heard ? Math.round(nowMs - rec.lastSeen) : null,
-        intervalMs: rec.group.intervalMs,
-        lateMs: rec.group.lateMs,
-        timeoutMs: rec.group.timeoutMs,
-        lossPct: expectedCount === 0 ? 0 : Math.round((10_000 * rec.lost) / expectedCount) / 100,
-        received: rec.received,
-        lost: rec.lost,
-        restarts: rec.restarts,
-        incarnation: rec.incarnation >= 0 ? rec.incarnation : null,
-        from: rec.from === "" ? null : rec.from,
-      });
-    }
+    for (const rec of this.records.values())
+      views.push(viewOf(rec, this.stateOf(rec, nowMs), nowMs, this.options.toWall));
     return views.sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
   }
 

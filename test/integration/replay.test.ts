@@ -1,7 +1,8 @@
 // Captured real datagrams replayed at a real monitor: a dead node must never look alive again,
 // not later in the same incarnation, not after the node restarted, not after the monitor did.
 import { afterAll, describe, expect, it } from "vitest";
-import { HbProcess, TempDir, runHb, sleep, startNode } from "../support/hb-process.js";
+import type { HbProcess } from "../support/hb-process.js";
+import { TempDir, runHb, sleep, startMonitor, startNode } from "../support/hb-process.js";
 import { Relay } from "../support/relay.js";
 
 const dir = new TempDir();
@@ -22,20 +23,11 @@ afterAll(async () => {
 
 async function setUp(stateDir?: string) {
   const configPath = dir.file(`hb-${Math.random()}.yaml`, CONFIG);
-  const args = stateDir === undefined ? [] : ["--state-dir", stateDir];
-  const monitor = new HbProcess([
-    "monitor",
-    "--config",
+  const { monitor, port, statusUrl } = await startMonitor(
     configPath,
-    "--listen",
-    "127.0.0.1:0",
-    "--status",
-    "127.0.0.1:0",
-    ...args,
-  ]);
+    stateDir === undefined ? [] : ["--state-dir", stateDir],
+  );
   procs.push(monitor);
-  const started = await monitor.waitFor("monitor.started");
-  const port = Number((started.listen as string).split(":")[1]);
   const relay = new Relay(port);
   relays.push(relay);
   const via = await relay.start();
@@ -44,7 +36,7 @@ async function setUp(stateDir?: string) {
     procs.push(p);
     return p;
   };
-  return { monitor, relay, node, configPath, statusUrl: `http://${started.status as string}/status`, port };
+  return { monitor, relay, node, configPath, statusUrl, port };
 }
 
 const replays = (statusUrl: string): number =>

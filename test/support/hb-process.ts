@@ -76,7 +76,8 @@ export class HbProcess {
 /** Starts a monitor on loopback (any free ports) and waits for monitor.started. */
 export async function startMonitor(
   configPath: string,
-): Promise<{ monitor: HbProcess; listen: string; statusUrl: string }> {
+  extraArgs: string[] = [],
+): Promise<{ monitor: HbProcess; listen: string; port: number; statusUrl: string }> {
   const monitor = new HbProcess([
     "monitor",
     "--config",
@@ -85,11 +86,14 @@ export async function startMonitor(
     "127.0.0.1:0",
     "--status",
     "127.0.0.1:0",
+    ...extraArgs,
   ]);
   const started = await monitor.waitFor("monitor.started");
+  const listen = started.listen as string;
   return {
     monitor,
-    listen: started.listen as string,
+    listen,
+    port: Number(listen.split(":")[1]),
     statusUrl: `http://${started.status as string}/status`,
   };
 }
