@@ -24,6 +24,7 @@ export interface EventFields {
   "config.reloaded": { changes: string[] };
   "config.rejected": { errors: string[] };
   "datagrams.rejected": { counts: Record<string, number>; total: number; windowMs: number };
+  "log.dropped": { lines: number };
   "sender.started": {
     node: string;
     monitors: string[];
@@ -51,6 +52,7 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "config.reloaded": "info",
   "config.rejected": "error",
   "datagrams.rejected": "warn",
+  "log.dropped": "warn",
   "sender.started": "info",
   "sender.stopping": "info",
   "sender.failed": "warn",

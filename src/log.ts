@@ -59,8 +59,8 @@ export function createEventLog(options: LoggerOptions): Emit {
   };
 }
 
-/** A Writer on a file descriptor that never drops or reorders lines (blocking writes). */
-export function fdWriter(fd: number): Writer {
-  const dest = pino.destination({ fd, sync: true });
-  return { write: (line) => void dest.write(line) };
+/** The `log.dropped` line, for a writer that had to drop lines its reader could not take. */
+export function droppedLinesNote(journal: boolean): (lines: number) => string {
+  return (lines) =>
+    `${journal ? PRIORITY[EVENT_LEVELS["log.dropped"]] : ""}${JSON.stringify({ level: EVENT_LEVELS["log.dropped"], time: Date.now(), event: "log.dropped", lines })}\n`;
 }

@@ -16,6 +16,7 @@ import { DECODE_REASONS, decode, emptyDatagram, verifyTag } from "./protocol.js"
 import { Throttle } from "./throttle.js";
 import { join } from "node:path";
 import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
+import { udpDrops } from "./udp-drops.js";
 import type { DatagramSocket, RemoteInfo } from "./transport.js";
 import { VERSION } from "./version.js";
 
@@ -59,6 +60,8 @@ export interface StatusDocument {
   config: string;
   reload: ReloadState;
   receiveBuffer: { asked: number; granted: number };
+  /** Datagrams the kernel dropped for this socket because its receive buffer was full. */
+  kernelDrops: number | null;
   counts: Counts;
   datagrams: { received: number; accepted: number; rejected: Record<RejectReason, number> };
   nodes: NodeView[];
@@ -71,6 +74,8 @@ export interface MonitorDeps {
   pid?: number;
   /** Where replay marks are kept across restarts (only used when authentication is on). */
   stateDir?: string | undefined;
+  /** Reads the kernel's drop counter for a local UDP port (default: /proc/net/udp). */
+  kernelDrops?: (port: number) => number | null;
 }
 
 export class Monitor {
@@ -296,7 +301,8 @@ export class Monitor {
     return this.detector.counts(this.clock.monoMs());
   }
 
-  status(): StatusDocument {
+  /** The live view; without `nodes` the per-node list is left out (for very large fleets). */
+  status(options: { nodes: boolean } = { nodes: true }): StatusDocument {
     const now = this.clock.monoMs();
     return {
       version: VERSION,
@@ -307,10 +313,15 @@ export class Monitor {
       config: this.config.file,
       reload: this.reloadState,
       receiveBuffer: this.receiveBuffer,
+      kernelDrops: this.kernelDrops(),
       counts: this.detector.counts(now),
       datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
-      nodes: this.detector.view(now),
+      nodes: options.nodes ? this.detector.view(now) : [],
     };
+  }
+
+  kernelDrops(): number | null {
+    return this.bound === undefined ? null : (this.deps.kernelDrops ?? udpDrops)(this.bound.port);
   }
 
   uptimeMs(): number {

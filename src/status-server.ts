@@ -6,7 +6,7 @@ import { formatHostPort, type HostPort } from "./address.js";
 import { HbError } from "./errors.js";
 
 export interface StatusSource {
-  status(): unknown;
+  status(options: { nodes: boolean }): unknown;
 }
 
 function send(res: ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
@@ -25,7 +25,7 @@ export class StatusServer {
     this.server = createServer(
       { maxHeaderSize: 8192, requestTimeout: 5000, headersTimeout: 5000 },
       (req: IncomingMessage, res: ServerResponse) => {
-        const path = (req.url ?? "/").split("?")[0];
+        const [path, query = ""] = (req.url ?? "/").split("?");
         if (path !== "/status" && path !== "/") return send(res, 404, "not found\n");
         if (req.method !== "GET" && req.method !== "HEAD") {
           res.setHeader("allow", "GET, HEAD");
@@ -34,7 +34,8 @@ export class StatusServer {
         if (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") {
           return send(res, 413, "request bodies are not accepted\n");
         }
-        send(res, 200, JSON.stringify(source.status()) + "\n", "application/json");
+        const nodes = !new URLSearchParams(query).has("nodes", "0");
+        send(res, 200, JSON.stringify(source.status({ nodes })) + "\n", "application/json");
       },
     );
     this.server.keepAliveTimeout = 5000;

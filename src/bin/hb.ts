@@ -2,14 +2,18 @@
 // The executable: builds the real clock, streams and signals, runs the CLI, sets the exit code.
 import { systemClock } from "../clock.js";
 import { run } from "../cli.js";
-import { fdWriter, stdoutIsJournal } from "../log.js";
+import { fdWriter } from "../fd-writer.js";
+import { droppedLinesNote, stdoutIsJournal } from "../log.js";
 
+const journal = stdoutIsJournal();
+const stdout = fdWriter(1, { droppedNote: droppedLinesNote(journal) });
+const stderr = fdWriter(2);
 const io = {
-  stdout: fdWriter(1),
-  stderr: fdWriter(2),
+  stdout,
+  stderr,
   env: process.env,
   clock: systemClock,
-  journal: stdoutIsJournal(),
+  journal,
   onSignal: (signal: NodeJS.Signals, handler: () => void) => (
     process.on(signal, handler),
     () => void process.off(signal, handler)
@@ -19,3 +23,5 @@ const io = {
   kill: (pid: number, signal: NodeJS.Signals) => void process.kill(pid, signal),
 };
 process.exitCode = await run(process.argv.slice(2), io);
+stdout.flushSync();
+stderr.flushSync();

@@ -45,6 +45,7 @@ describe("event log", () => {
     expect(byLevel("error")).toEqual(["config.rejected", "node.down"]);
     expect(byLevel("warn")).toEqual([
       "datagrams.rejected",
+      "log.dropped",
       "monitor.stalled",
       "monitor.warning",
       "node.late",

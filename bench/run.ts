@@ -1,0 +1,429 @@
+// `npm run bench`: the hb monitor (built code, a real process) against a bare node:dgram
+// receiver and an HTTP heartbeat endpoint, under simulated fleets from separate load-generator
+// processes. Receivers run pinned to core 0, generators to core 1. Prints a table and writes
+// bench/results/latest.json. `--quick` runs every measurement briefly (a smoke test).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import {
+  ask,
+  cpuSeconds,
+  percentile,
+  rssBytes,
+  sleep,
+  spread,
+  start,
+  wakeups,
+  type Spread,
+  type Started,
+} from "./lib.js";
+
+const { values: flags } = parseArgs({
+  options: { quick: { type: "boolean" }, only: { type: "string" }, runs: { type: "string" } },
+});
+const QUICK = flags.quick === true;
+const RUNS = Number(flags.runs ?? (QUICK ? 1 : 3));
+const only = new Set((flags.only ?? "idle,ingest,fleet,memory,baseline").split(","));
+const HB = fileURLToPath(new URL("../dist/bin/hb.js", import.meta.url));
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+const TSX = ["--import", "tsx"];
+const RECEIVER_CPU = 0;
+const LOAD_CPU = 1;
+const tmp = mkdtempSync(join(tmpdir(), "hb-bench-"));
+const keyFile = join(tmp, "k1");
+writeFileSync(keyFile, "bench-key-0123456789abcdef0123456789\n", { mode: 0o600 });
+
+const log = (text: string): void => void process.stderr.write(`${text}\n`);
+const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
+
+// ---------------------------------------------------------------------------------------------
+// Processes under test
+
+interface Monitor {
+  proc: Started;
+  port: number;
+  statusUrl: string;
+}
+
+async function startMonitor(configYaml: string): Promise<Monitor> {
+  const config = join(tmp, `hb-${Math.random()}.yaml`);
+  writeFileSync(config, configYaml);
+  const proc = start(
+    RECEIVER_CPU,
+    [HB, "monitor", "--config", config, "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0"],
+    [],
+    {
+      keep: (line) => !line.includes('"event":"node.up"'),
+    },
+  );
+  const started = JSON.parse(await proc.line((l) => l.includes('"monitor.started"'))) as {
+    listen: string;
+    status: string;
+  };
+  return {
+    proc,
+    port: Number(started.listen.split(":")[1]),
+    statusUrl: `http://${started.status}/status?nodes=0`,
+  };
+}
+
+interface MonitorStatus {
+  counts: Record<string, number>;
+  datagrams: { received: number; accepted: number; rejected: Record<string, number> };
+  kernelDrops: number | null;
+}
+const monitorStatus = async (m: Monitor): Promise<MonitorStatus> =>
+  (await (await fetch(m.statusUrl)).json()) as MonitorStatus;
+
+async function startBare(): Promise<{ proc: Started; port: number; count: () => Promise<number> }> {
+  const proc = start(RECEIVER_CPU, [here("bare-receiver.ts")], TSX);
+  const { port } = JSON.parse(await proc.line((l) => l.includes('"port"'))) as { port: number };
+  return { proc, port, count: () => ask(proc, "count") };
+}
+
+function udpLoad(opts: Record<string, unknown>): Started {
+  return start(LOAD_CPU, [here("udp-gen.ts"), JSON.stringify(opts)], TSX);
+}
+
+/** Rate and CPU share of a receiver over a window, from a counter it exposes. */
+async function window(pid: number, count: () => Promise<number>, seconds: number) {
+  const c0 = await count();
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const c1 = await count();
+  const cpu1 = cpuSeconds(pid);
+  const elapsed = (performance.now() - t0) / 1000;
+  const rate = (c1 - c0) / elapsed;
+  const cpu = (cpu1 - cpu0) / elapsed;
+  return { rate, cpu, perCore: rate / Math.max(cpu, 0.01), count: c1 - c0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Ingest: accepted datagrams per second of one core's CPU
+
+async function ingestRound(kind: "bare" | "hb" | "hb-auth", rate: number, seconds: number) {
+  const nodes = 10_000;
+  if (kind === "bare") {
+    const bare = await startBare();
+    const load = udpLoad({ port: bare.port, nodes, rate, seconds: seconds + 2 });
+    await load.line((l) => l.includes("ready"));
+    await sleep(1000);
+    const w = await window(bare.proc.child.pid!, bare.count, seconds);
+    await load.stop();
+    await bare.proc.stop();
+    return w;
+  }
+  const auth = kind === "hb-auth";
+  const monitor = await startMonitor(
+    `max_nodes: 20000\ndefaults: { interval: 1s, timeout: 1h }\n${auth ? `keys: { k1: ${keyFile} }\n` : ""}`,
+  );
+  const load = udpLoad({
+    port: monitor.port,
+    nodes,
+    rate,
+    seconds: seconds + 2,
+    ...(auth ? { keyFile } : {}),
+  });
+  await load.line((l) => l.includes("ready"));
+  await sleep(1000);
+  const w = await window(
+    monitor.proc.child.pid!,
+    async () => (await monitorStatus(monitor)).datagrams.accepted,
+    seconds,
+  );
+  const s = await monitorStatus(monitor);
+  if (process.env.HB_BENCH_DEBUG)
+    log(
+      `  ${kind}: ${JSON.stringify(s.datagrams)} drops ${s.kernelDrops}; generator ${load.lines.join(" ")}`,
+    );
+  await load.stop();
+  await monitor.proc.stop();
+  return { ...w, rejected: Object.values(s.datagrams.rejected).reduce((a, b) => a + b, 0) };
+}
+
+async function ingest() {
+  const seconds = QUICK ? 2 : 5;
+  const rows: Record<string, number[]> = {
+    bare: [],
+    hb: [],
+    "hb-auth": [],
+    hbRatio: [],
+    authRatio: [],
+    hbCpu: [],
+    authCpu: [],
+    bareCpu: [],
+  };
+  for (let run = 0; run < RUNS; run++) {
+    const bare = await ingestRound("bare", 250_000, seconds);
+    const hb = await ingestRound("hb", 250_000, seconds);
+    const auth = await ingestRound("hb-auth", 150_000, seconds);
+    const refused = [hb, auth].map((r) => ("rejected" in r ? (r.rejected as number) : 0));
+    if (refused.some((n) => n > 0))
+      throw new Error(`ingest: the monitor refused datagrams (${refused.join(", ")})`);
+    rows.bare!.push(bare.perCore);
+    rows.hb!.push(hb.perCore);
+    rows["hb-auth"]!.push(auth.perCore);
+    rows.hbRatio!.push(hb.perCore / bare.perCore);
+    rows.authRatio!.push(auth.perCore / bare.perCore);
+    rows.bareCpu!.push(bare.cpu);
+    rows.hbCpu!.push(hb.cpu);
+    rows.authCpu!.push(auth.cpu);
+    log(
+      `ingest run ${run + 1}: bare ${round(bare.rate)}/s at ${round(bare.cpu * 100)}% CPU; hb ${round(hb.rate)}/s at ${round(hb.cpu * 100)}%; ` +
+        `hb+auth ${round(auth.rate)}/s at ${round(auth.cpu * 100)}%`,
+    );
+  }
+  return Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, spread(v)])) as Record<string, Spread>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2 + 3. Fleet load at 1 Hz, and detection of nodes that stop
+
+async function fleetRun(nodes: number, seconds: number, detect: boolean) {
+  const warmup = 5;
+  const monitor = await startMonitor(`max_nodes: ${nodes * 2}\n`); // interval 1s, late 5s, timeout 10s
+  const stopCount = detect ? Math.round(nodes / 100) : 0;
+  const total = warmup + seconds + (detect ? 15 : 1);
+  const load = udpLoad({
+    port: monitor.port,
+    nodes,
+    rate: nodes,
+    seconds: total,
+    ...(detect ? { stopAfter: warmup + seconds, stopCount } : {}),
+  });
+  await load.line((l) => l.includes("ready"));
+  await sleep(warmup * 1000);
+  const before = await monitorStatus(monitor);
+  const startupDrops = before.kernelDrops ?? 0;
+  const w = await window(
+    monitor.proc.child.pid!,
+    async () => (await monitorStatus(monitor)).datagrams.accepted,
+    seconds,
+  );
+  const after = await monitorStatus(monitor);
+  const rss = rssBytes(monitor.proc.child.pid!);
+  const downsDuringLoad = monitor.proc.lines.filter((l) => l.includes('"node.down"')).length;
+  let detection:
+    { p50: number; p99: number; max: number; min: number; count: number; missed: number } | undefined;
+  if (detect) {
+    const stoppedLine = await load.line((l) => l.includes('"stopped"'));
+    const stopped = new Set((JSON.parse(stoppedLine) as { stopped: string[] }).stopped);
+    await sleep(12_000);
+    const downs = monitor.proc.lines
+      .filter((l) => l.includes('"node.down"'))
+      .map((l) => JSON.parse(l) as { node: string; at: number; time: number });
+    const delays = downs
+      .filter((d) => stopped.has(d.node))
+      .map((d) => d.time - d.at)
+      .sort((a, b) => a - b);
+    detection = {
+      p50: percentile(delays, 50),
+      p99: percentile(delays, 99),
+      max: delays.at(-1) ?? Number.NaN,
+      min: delays[0] ?? Number.NaN,
+      count: delays.length,
+      missed: stopped.size - delays.length,
+    };
+    if (downs.some((d) => !stopped.has(d.node))) throw new Error("fleet: a node that kept beating went down");
+  }
+  await load.stop();
+  await monitor.proc.stop();
+  return {
+    rate: w.rate,
+    cpu: w.cpu,
+    rss,
+    kernelDrops: (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0),
+    startupDrops,
+    falseDowns: downsDuringLoad,
+    detection,
+  };
+}
+
+async function bareFleet(nodes: number, seconds: number) {
+  const bare = await startBare();
+  const load = udpLoad({ port: bare.port, nodes, rate: nodes, seconds: seconds + 3 });
+  await load.line((l) => l.includes("ready"));
+  await sleep(2000);
+  const w = await window(bare.proc.child.pid!, bare.count, seconds);
+  await load.stop();
+  await bare.proc.stop();
+  return w;
+}
+
+async function fleet() {
+  const seconds = QUICK ? 5 : 60;
+  const out: Record<string, unknown> = {};
+  const delays: { p50: number[]; p99: number[]; max: number[] } = { p50: [], p99: [], max: [] };
+  for (const nodes of [10_000, 100_000]) {
+    const runs: Awaited<ReturnType<typeof fleetRun>>[] = [];
+    const ratios: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const hb = await fleetRun(nodes, seconds, nodes === 100_000);
+      const bare = await bareFleet(nodes, QUICK ? 5 : 20);
+      runs.push(hb);
+      ratios.push(hb.cpu / bare.cpu);
+      if (hb.detection !== undefined) {
+        delays.p50.push(hb.detection.p50);
+        delays.p99.push(hb.detection.p99);
+        delays.max.push(hb.detection.max);
+      }
+      log(
+        `fleet ${nodes} run ${run + 1}: hb ${round(hb.rate)}/s at ${round(hb.cpu * 100, 1)}% CPU (bare ${round(bare.cpu * 100, 1)}%), ` +
+          `RSS ${round(hb.rss / 2 ** 20, 1)} MiB, drops ${hb.kernelDrops} (at start ${hb.startupDrops}), false downs ${hb.falseDowns}` +
+          (hb.detection ? `, detection ${JSON.stringify(hb.detection)} ms` : ""),
+      );
+    }
+    out[nodes] = {
+      cpuPct: spread(runs.map((r) => r.cpu * 100)),
+      cpuVsBare: spread(ratios),
+      rssMiB: spread(runs.map((r) => r.rss / 2 ** 20)),
+      kernelDrops: spread(runs.map((r) => r.kernelDrops)),
+      startupDrops: spread(runs.map((r) => r.startupDrops)),
+      falseDowns: runs.reduce((a, r) => a + r.falseDowns, 0),
+      seconds,
+    };
+  }
+  out.detection = { p50: spread(delays.p50), p99: spread(delays.p99), max: spread(delays.max) };
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Memory per tracked node
+
+async function memory() {
+  const out: Record<string, number> = {};
+  for (const nodes of QUICK ? [10_000, 100_000] : [10_000, 100_000, 1_000_000]) {
+    const monitor = await startMonitor(`max_nodes: ${nodes * 2}\ndefaults: { interval: 1m }\n`);
+    await sleep(1500);
+    const base = rssBytes(monitor.proc.child.pid!);
+    const rate = 100_000;
+    const load = udpLoad({ port: monitor.port, nodes, rate, seconds: nodes / rate + 0.5 });
+    await load.line((l) => l.includes('"sent"'), 120_000);
+    let tracked = 0;
+    for (let i = 0; i < 50; i++) {
+      await sleep(200);
+      tracked = (await monitorStatus(monitor)).counts.up ?? 0;
+      if (tracked >= nodes) break;
+    }
+    await sleep(2000);
+    const rss = rssBytes(monitor.proc.child.pid!);
+    out[nodes] = round((rss - base) / tracked);
+    log(
+      `memory ${nodes}: ${tracked} tracked, RSS ${round(base / 2 ** 20, 1)} -> ${round(rss / 2 ** 20, 1)} MiB, ${out[nodes]} bytes/node`,
+    );
+    await load.stop();
+    await monitor.proc.stop();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The HTTP design, CPU per heartbeat side by side
+
+async function httpRound(mode: "http" | "express", rate: number, seconds: number) {
+  const server = start(RECEIVER_CPU, [here("http-server.ts"), mode], TSX);
+  const { port } = JSON.parse(await server.line((l) => l.includes('"port"'))) as { port: number };
+  const count = (): Promise<number> => ask(server, "count");
+  const load = start(
+    LOAD_CPU,
+    [here("http-gen.ts"), JSON.stringify({ port, nodes: 10_000, rate, seconds: seconds + 3 })],
+    TSX,
+  );
+  await load.line((l) => l.includes("ready"));
+  await sleep(2000);
+  const w = await window(server.child.pid!, count, seconds);
+  await load.line((l) => l.includes('"done"'), 60_000);
+  await server.stop();
+  return w;
+}
+
+async function hbAtRate(rate: number, seconds: number) {
+  const monitor = await startMonitor(`max_nodes: 20000\n`);
+  const load = udpLoad({ port: monitor.port, nodes: 10_000, rate, seconds: seconds + 3 });
+  await load.line((l) => l.includes("ready"));
+  await sleep(2000);
+  const w = await window(
+    monitor.proc.child.pid!,
+    async () => (await monitorStatus(monitor)).datagrams.accepted,
+    seconds,
+  );
+  await load.stop();
+  await monitor.proc.stop();
+  return w;
+}
+
+async function baseline() {
+  const rate = 5000;
+  const seconds = QUICK ? 4 : 20;
+  const r: Record<string, number[]> = {
+    hbUs: [],
+    httpUs: [],
+    expressUs: [],
+    httpRatio: [],
+    expressRatio: [],
+  };
+  for (let run = 0; run < RUNS; run++) {
+    const hb = await hbAtRate(rate, seconds);
+    const http = await httpRound("http", rate, seconds);
+    const express = await httpRound("express", rate, seconds);
+    const us = (w: { cpu: number; rate: number }): number => (w.cpu / w.rate) * 1e6;
+    r.hbUs!.push(us(hb));
+    r.httpUs!.push(us(http));
+    r.expressUs!.push(us(express));
+    r.httpRatio!.push(us(http) / us(hb));
+    r.expressRatio!.push(us(express) / us(hb));
+    log(
+      `baseline run ${run + 1} at ${rate}/s: CPU per heartbeat hb ${round(us(hb), 2)} µs, node:http ${round(us(http), 2)} µs ` +
+        `(${round(http.rate)}/s), express ${round(us(express), 2)} µs (${round(express.rate)}/s)`,
+    );
+  }
+  return { rate, ...Object.fromEntries(Object.entries(r).map(([k, v]) => [k, spread(v)])) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle: no nodes, no wake-ups
+
+async function idle() {
+  const monitor = await startMonitor(`nodes: {}\n`);
+  await sleep(1000);
+  const w0 = wakeups(monitor.proc.child.pid!);
+  const seconds = QUICK ? 3 : 10;
+  await sleep(seconds * 1000);
+  const w1 = wakeups(monitor.proc.child.pid!);
+  await monitor.proc.stop();
+  return { seconds, contextSwitches: w1 - w0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const machine = {
+  cpu: cpus()[0]?.model ?? "unknown",
+  cores: cpus().length,
+  kernel: release(),
+  node: process.version,
+  rmemMax: Number(execFileSync("cat", ["/proc/sys/net/core/rmem_max"]).toString().trim()),
+};
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  command: `npm run bench${QUICK ? " -- --quick" : ""}`,
+  runs: RUNS,
+  machine,
+};
+log(
+  `hb bench on ${machine.cpu} (${machine.cores} cores), Linux ${machine.kernel}, Node ${machine.node}; ${RUNS} run(s) each`,
+);
+if (only.has("idle")) results.idle = await idle();
+if (only.has("ingest")) results.ingest = await ingest();
+if (only.has("fleet")) results.fleet = await fleet();
+if (only.has("memory")) results.memoryBytesPerNode = await memory();
+if (only.has("baseline")) results.baseline = await baseline();
+
+const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
+mkdirSync(resultsDir, { recursive: true });
+const json = JSON.stringify(results, null, 2) + "\n";
+writeFileSync(join(resultsDir, QUICK ? "quick.json" : "latest.json"), json);
+process.stdout.write(json);
