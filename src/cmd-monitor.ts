@@ -13,6 +13,7 @@ import { createEventLog } from "./log.js";
 import { Monitor } from "./monitor.js";
 import type { Timer } from "./clock.js";
 import type { Counts } from "./detector.js";
+import { Metrics } from "./metrics.js";
 import { StatusServer } from "./status-server.js";
 import { Notifier, watchdogIntervalMs } from "./systemd.js";
 import { Throttle } from "./throttle.js";
@@ -94,7 +95,7 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
   let statusServer: StatusServer | undefined;
   let statusAddress = "off";
   if (loaded.config.status !== null) {
-    statusServer = new StatusServer(running);
+    statusServer = new StatusServer(running, new Metrics(running));
     try {
       statusAddress = formatHostPort(await statusServer.listen(loaded.config.status));
     } catch (err) {

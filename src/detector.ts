@@ -302,6 +302,12 @@ export class Detector {
     return counts;
   }
 
+  /** Every node's id, state and last arrival (monotonic ms, null if never heard). */
+  forEachNode(nowMs: number, visit: (id: string, state: StateName, lastSeen: number | null) => void): void {
+    for (const rec of this.records.values())
+      visit(rec.id, this.stateOf(rec, nowMs), rec.lastSeen === NEVER ? null : rec.lastSeen);
+  }
+
   view(nowMs: number): NodeView[] {
     const views: NodeView[] = [];
     for (const rec of this.records.values())

@@ -10,7 +10,7 @@ import { toWallMs } from "./clock.js";
 import type { Config } from "./config.js";
 import { diffConfigs } from "./config-diff.js";
 import { Detector, type Counts, type NodeView } from "./detector.js";
-import type { Emit } from "./events.js";
+import type { Emit, StateName } from "./events.js";
 import type { Keyring, LoadedConfig } from "./load-config.js";
 import { DECODE_REASONS, decode, emptyDatagram, verifyTag } from "./protocol.js";
 import { Throttle } from "./throttle.js";
@@ -100,6 +100,7 @@ export class Monitor {
   private readonly rejectSummary: Throttle;
   private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
   private receiveBuffer = { asked: 0, granted: 0 };
+  private maxTimerLatenessMs = 0;
   private readonly marksFile: string | undefined;
   /** Replay marks are written at most this often while datagrams are accepted, and at stop. */
   private readonly saveMarks: Throttle;
@@ -217,6 +218,7 @@ export class Monitor {
       return this.arm();
     }
     const lateness = now - scheduled;
+    if (lateness > this.maxTimerLatenessMs) this.maxTimerLatenessMs = lateness;
     if (lateness > this.stallThresholdMs()) {
       const holdMs = this.stallHoldMs();
       this.detector.hold(scheduled, now, holdMs);
@@ -318,6 +320,22 @@ export class Monitor {
       datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
       nodes: options.nodes ? this.detector.view(now) : [],
     };
+  }
+
+  datagramCounters(): { received: number; accepted: number; rejected: Readonly<Record<string, number>> } {
+    return { received: this.received, accepted: this.accepted, rejected: this.rejected };
+  }
+
+  takeTimerLatenessMs(): number {
+    const max = this.maxTimerLatenessMs;
+    this.maxTimerLatenessMs = 0;
+    return max;
+  }
+
+  forEachNode(visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void): void {
+    this.detector.forEachNode(this.clock.monoMs(), (id, state, lastSeen) =>
+      visit(id, state, lastSeen === null ? null : toWallMs(this.clock, lastSeen)),
+    );
   }
 
   kernelDrops(): number | null {

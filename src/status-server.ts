@@ -1,5 +1,6 @@
-// The monitor's HTTP status endpoint: GET /status returns the live view as JSON. Loopback by
-// default; anything but GET/HEAD of a known path gets a short 4xx, and request bodies are refused.
+// The monitor's HTTP status endpoint: GET /status returns the live view as JSON, GET /metrics
+// the Prometheus metrics (`?nodes=0` leaves per-node data out of either). Loopback by default;
+// anything but GET/HEAD of a known path gets a short 4xx, and request bodies are refused.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { formatHostPort, type HostPort } from "./address.js";
@@ -7,6 +8,11 @@ import { HbError } from "./errors.js";
 
 export interface StatusSource {
   status(options: { nodes: boolean }): unknown;
+}
+
+export interface MetricsRenderer {
+  readonly contentType: string;
+  render(perNode: boolean): Promise<string>;
 }
 
 function send(res: ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
@@ -21,12 +27,13 @@ function send(res: ServerResponse, code: number, body: string, type = "text/plai
 export class StatusServer {
   private readonly server: Server;
 
-  constructor(source: StatusSource) {
+  constructor(source: StatusSource, metrics?: MetricsRenderer) {
     this.server = createServer(
       { maxHeaderSize: 8192, requestTimeout: 5000, headersTimeout: 5000 },
       (req: IncomingMessage, res: ServerResponse) => {
         const [path, query = ""] = (req.url ?? "/").split("?");
-        if (path !== "/status" && path !== "/") return send(res, 404, "not found\n");
+        const known = path === "/status" || path === "/" || (path === "/metrics" && metrics !== undefined);
+        if (!known) return send(res, 404, "not found\n");
         if (req.method !== "GET" && req.method !== "HEAD") {
           res.setHeader("allow", "GET, HEAD");
           return send(res, 405, "method not allowed\n");
@@ -35,6 +42,13 @@ export class StatusServer {
           return send(res, 413, "request bodies are not accepted\n");
         }
         const nodes = !new URLSearchParams(query).has("nodes", "0");
+        if (path === "/metrics") {
+          metrics!.render(nodes).then(
+            (text) => send(res, 200, text, metrics!.contentType),
+            () => send(res, 500, "metrics failed\n"),
+          );
+          return;
+        }
         send(res, 200, JSON.stringify(source.status({ nodes })) + "\n", "application/json");
       },
     );
