@@ -392,10 +392,13 @@ async function baseline() {
   for (const rate of [10_000, 100_000]) {
     const r: Record<string, number[]> = {
       hbUs: [],
+      bareUs: [],
       httpUs: [],
       expressUs: [],
       httpRatio: [],
       expressRatio: [],
+      bareHttpRatio: [],
+      bareExpressRatio: [],
       httpRate: [],
       expressRate: [],
     };
@@ -458,14 +461,21 @@ const results: Record<string, unknown> = {
 log(
   `hb bench on ${machine.cpu} (${machine.cores} cores), Linux ${machine.kernel}, Node ${machine.node}; ${RUNS} run(s) each`,
 );
-if (only.has("idle")) results.idle = await idle();
-if (only.has("ingest")) results.ingest = await ingest();
-if (only.has("fleet")) results.fleet = await fleet();
-if (only.has("memory")) results.memoryBytesPerNode = await memory();
-if (only.has("baseline")) results.baseline = await baseline();
-
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
-const json = JSON.stringify(results, null, 2) + "\n";
-writeFileSync(join(resultsDir, QUICK ? "quick.json" : "latest.json"), json);
-process.stdout.write(json);
+const resultsFile = join(resultsDir, QUICK ? "quick.json" : "latest.json");
+// Written after every section, so that a failure late in a long run keeps what was measured.
+const save = (): void => writeFileSync(resultsFile, JSON.stringify(results, null, 2) + "\n");
+const sections: [string, string, () => Promise<unknown>][] = [
+  ["idle", "idle", idle],
+  ["ingest", "ingest", ingest],
+  ["fleet", "fleet", fleet],
+  ["memory", "memoryBytesPerNode", memory],
+  ["baseline", "baseline", baseline],
+];
+for (const [name, key, measure] of sections) {
+  if (!only.has(name)) continue;
+  results[key] = await measure();
+  save();
+}
+process.stdout.write(JSON.stringify(results, null, 2) + "\n");
