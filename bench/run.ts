@@ -4,7 +4,7 @@
 // bench/results/latest.json. `--quick` runs every measurement briefly (a smoke test).
 import { execFileSync, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -434,13 +434,16 @@ async function baseline() {
 
 async function idle() {
   const monitor = await startMonitor(`nodes: {}\n`);
-  await sleep(1000);
+  // V8 does some housekeeping in the first seconds after start (GC, memory reduction); after that
+  // an idle monitor has nothing scheduled at all.
+  const settle = QUICK ? 3 : 30;
+  await sleep(settle * 1000);
   const w0 = wakeups(monitor.proc.child.pid!);
-  const seconds = QUICK ? 3 : 10;
+  const seconds = QUICK ? 3 : 20;
   await sleep(seconds * 1000);
   const w1 = wakeups(monitor.proc.child.pid!);
   await monitor.proc.stop();
-  return { seconds, contextSwitches: w1 - w0 };
+  return { settleSeconds: settle, seconds, contextSwitches: w1 - w0 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,6 +467,11 @@ log(
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
 const resultsFile = join(resultsDir, QUICK ? "quick.json" : "latest.json");
+// With --only, the sections measured replace theirs in the existing results; the others stay.
+if (flags.only !== undefined && existsSync(resultsFile)) {
+  const previous = JSON.parse(readFileSync(resultsFile, "utf8")) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(previous)) if (!(key in results)) results[key] = value;
+}
 // Written after every section, so that a failure late in a long run keeps what was measured.
 const save = (): void => writeFileSync(resultsFile, JSON.stringify(results, null, 2) + "\n");
 const sections: [string, string, () => Promise<unknown>][] = [
@@ -476,6 +484,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
 for (const [name, key, measure] of sections) {
   if (!only.has(name)) continue;
   results[key] = await measure();
+  results[`${key}MeasuredAt`] = new Date().toISOString();
   save();
 }
 process.stdout.write(JSON.stringify(results, null, 2) + "\n");
