@@ -103,6 +103,20 @@ async function window(pid: number, count: () => Promise<number>, seconds: number
   return { rate, cpu, perCore: rate / Math.max(cpu, 0.01), count: c1 - c0 };
 }
 
+/** Puts `load` on a monitor and measures accepted heartbeats and CPU over `seconds` after a warm-up. */
+async function monitorWindow(
+  monitor: Monitor,
+  load: Record<string, unknown>,
+  warmupMs: number,
+  seconds: number,
+) {
+  const gen = udpLoad({ port: monitor.port, ...load });
+  await gen.line((l) => l.includes("ready"));
+  await sleep(warmupMs);
+  const accepted = async (): Promise<number> => (await monitorStatus(monitor)).datagrams.accepted;
+  return { gen, window: await window(monitor.proc.child.pid!, accepted, seconds) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Ingest: accepted datagrams per second of one core's CPU
 
@@ -122,18 +136,10 @@ async function ingestRound(kind: "bare" | "hb" | "hb-auth", rate: number, second
   const monitor = await startMonitor(
     `max_nodes: 20000\ndefaults: { interval: 1s, timeout: 1h }\n${auth ? `keys: { k1: ${keyFile} }\n` : ""}`,
   );
-  const load = udpLoad({
-    port: monitor.port,
-    nodes,
-    rate,
-    seconds: seconds + 2,
-    ...(auth ? { keyFile } : {}),
-  });
-  await load.line((l) => l.includes("ready"));
-  await sleep(1000);
-  const w = await window(
-    monitor.proc.child.pid!,
-    async () => (await monitorStatus(monitor)).datagrams.accepted,
+  const { gen: load, window: w } = await monitorWindow(
+    monitor,
+    { nodes, rate, seconds: seconds + 2, ...(auth ? { keyFile } : {}) },
+    1000,
     seconds,
   );
   const s = await monitorStatus(monitor);
@@ -358,7 +364,10 @@ async function httpRound(mode: "http" | "express", rate: number, seconds: number
   const count = (): Promise<number> => ask(server, "count");
   const load = start(
     LOAD_CPU,
-    [here("http-gen.ts"), JSON.stringify({ port, nodes: 10_000, rate, seconds: seconds + 3 })],
+    [
+      here("http-gen.ts"),
+      JSON.stringify({ port, nodes: Math.max(10_000, rate), rate, seconds: seconds + 3 }),
+    ],
     TSX,
   );
   await load.line((l) => l.includes("ready"));
@@ -371,12 +380,10 @@ async function httpRound(mode: "http" | "express", rate: number, seconds: number
 
 async function hbAtRate(rate: number, seconds: number) {
   const monitor = await startMonitor(`max_nodes: ${Math.max(20_000, 2 * rate)}\n`);
-  const load = udpLoad({ port: monitor.port, nodes: Math.max(10_000, rate), rate, seconds: seconds + 4 });
-  await load.line((l) => l.includes("ready"));
-  await sleep(3000);
-  const w = await window(
-    monitor.proc.child.pid!,
-    async () => (await monitorStatus(monitor)).datagrams.accepted,
+  const { gen: load, window: w } = await monitorWindow(
+    monitor,
+    { nodes: Math.max(10_000, rate), rate, seconds: seconds + 4 },
+    3000,
     seconds,
   );
   await load.stop();
