@@ -257,8 +257,3 @@ export function exposureWarning(config: Config): string | null {
   if (config.auth !== "off" || isLoopback(config.listen.host)) return null;
   return `listen: ${config.listen.host} is reachable beyond this host and auth is off: anyone who can send it a datagram can make any node look alive (set keys and auth: required)`;
 }
-
-/** Thresholds that apply to a node: its own entry, or the defaults for unlisted nodes. */
-export function thresholdsFor(config: Config, nodeId: string): Thresholds {
-  return config.nodes.get(nodeId) ?? config.defaults;
-}

@@ -88,7 +88,6 @@ export class Monitor {
   private timer: Timer | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
   private judging = false;
-  private readonly startedMono: number;
   private readonly startedWall: number;
   private bound: HostPort | undefined;
   private received = 0;
@@ -114,7 +113,6 @@ export class Monitor {
     this.keyring = loaded.keyring;
     this.clock = deps.clock;
     this.emit = deps.emit;
-    this.startedMono = this.clock.monoMs();
     this.startedWall = this.clock.wallMs();
     this.rejectSummary = new Throttle(
       this.clock,
@@ -124,7 +122,7 @@ export class Monitor {
     this.marksFile =
       deps.stateDir !== undefined && this.config.auth !== "off" ? join(deps.stateDir, MARKS_FILE) : undefined;
     this.saveMarks = new Throttle(this.clock, MARKS_SAVE_MS, () => void this.writeMarks());
-    this.detector = new Detector(this.config, this.startedMono, {
+    this.detector = new Detector(this.config, this.clock.monoMs(), {
       emit: this.emit,
       toWall: (mono) => toWallMs(this.clock, mono),
     });
@@ -340,10 +338,6 @@ export class Monitor {
 
   kernelDrops(): number | null {
     return this.bound === undefined ? null : (this.deps.kernelDrops ?? udpDrops)(this.bound.port);
-  }
-
-  uptimeMs(): number {
-    return this.clock.monoMs() - this.startedMono;
   }
 
   private writeMarks(): Promise<void> {

@@ -68,10 +68,6 @@ export class Sender {
     this.sequence = value - 1;
   }
 
-  get sentCount(): number {
-    return this.sent;
-  }
-
   start(): void {
     this.anchor = this.deps.clock.monoMs();
     this.deps.emit("sender.started", {
