@@ -38,6 +38,12 @@ export const MARKS_SAVE_MS = 5000;
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
 
+function boundKeysOf(config: Config): ReadonlyMap<string, ReadonlySet<string>> | null {
+  const bound = new Map<string, ReadonlySet<string>>();
+  for (const node of config.nodes.values()) if (node.keys !== null) bound.set(node.id, node.keys);
+  return bound.size === 0 ? null : bound;
+}
+
 function zeroCounts(): Record<RejectReason, number> {
   return Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
 }
@@ -81,6 +87,8 @@ export interface MonitorDeps {
 export class Monitor {
   private config: Config;
   private keyring: Keyring;
+  /** Nodes bound to keys (`nodes.ID.keys`); null when none is, so datagrams skip the lookup. */
+  private boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null;
   private readonly detector: Detector;
   private readonly clock: Clock;
   private readonly emit: Emit;
@@ -111,6 +119,7 @@ export class Monitor {
   ) {
     this.config = loaded.config;
     this.keyring = loaded.keyring;
+    this.boundKeys = boundKeysOf(this.config);
     this.clock = deps.clock;
     this.emit = deps.emit;
     this.startedWall = this.clock.wallMs();
@@ -157,7 +166,7 @@ export class Monitor {
     const auth = this.config.auth;
     if (auth !== "off") {
       // A node bound to keys must always sign, even where signing is optional.
-      const allowed = this.config.nodes.get(dg.nodeId)?.keys ?? null;
+      const allowed = this.boundKeys === null ? null : (this.boundKeys.get(dg.nodeId) ?? null);
       if (dg.tagOffset === 0) {
         if (auth === "required" || allowed !== null) return this.reject("unauthenticated");
       } else {
@@ -248,6 +257,7 @@ export class Monitor {
     const changes = diffConfigs(this.config, loaded.config);
     this.config = loaded.config;
     this.keyring = loaded.keyring;
+    this.boundKeys = boundKeysOf(this.config);
     const now = this.clock.monoMs();
     this.detector.configure(this.config, now);
     this.detector.advance(now);
