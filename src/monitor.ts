@@ -264,13 +264,7 @@ export class Monitor {
     this.armedAt = Number.POSITIVE_INFINITY;
     this.arm();
     this.emit("config.reloaded", { changes });
-    this.reloadState = {
-      generation: this.reloadState.generation + 1,
-      ok: true,
-      at: this.clock.wallMs(),
-      changes,
-      errors: [],
-    };
+    this.recordReload(true, changes, []);
     return changes;
   }
 
@@ -290,16 +284,20 @@ export class Monitor {
     this.emit("monitor.warning", { problem, detail });
   }
 
+  private recordReload(ok: boolean, changes: string[], errors: string[]): void {
+    this.reloadState = {
+      generation: this.reloadState.generation + 1,
+      ok,
+      at: this.clock.wallMs(),
+      changes,
+      errors,
+    };
+  }
+
   /** A reload found an invalid config: the current one stays. */
   rejectReload(errors: string[]): void {
     this.emit("config.rejected", { errors });
-    this.reloadState = {
-      generation: this.reloadState.generation + 1,
-      ok: false,
-      at: this.clock.wallMs(),
-      changes: [],
-      errors,
-    };
+    this.recordReload(false, [], errors);
   }
 
   /** How far past its deadline the judging timer is (0 when on time): a wedged monitor shows here. */
