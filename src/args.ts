@@ -39,6 +39,14 @@ export function flagOrEnv(
   return fromEnv === undefined || fromEnv === "" ? undefined : fromEnv;
 }
 
+/** --state-dir, else HB_STATE_DIR, else the first of systemd's StateDirectory= paths. */
+export function stateDirFlag(
+  value: string | boolean | string[] | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  return flagOrEnv(value, env, "HB_STATE_DIR") ?? env.STATE_DIRECTORY?.split(":")[0];
+}
+
 export function durationFlag(text: string, flag: string, usage: string): number {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0)

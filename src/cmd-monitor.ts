@@ -3,7 +3,7 @@
 // swapped in atomically, an invalid one is rejected with one event and the old config stays.
 
 import { formatHostPort } from "./address.js";
-import { addressFlag, flagOrEnv, parseFlags } from "./args.js";
+import { addressFlag, flagOrEnv, parseFlags, stateDirFlag } from "./args.js";
 import { exposureWarning, type Config } from "./config.js";
 import { ExitCode, HbError } from "./errors.js";
 import type { Emit } from "./events.js";
@@ -64,8 +64,7 @@ export async function monitorCommand(args: readonly string[], io: Io): Promise<n
   const path = flagOrEnv(values.config, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH;
   const listenFlag = flagOrEnv(values.listen, io.env, "HB_LISTEN");
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
-  const stateDir =
-    flagOrEnv(values["state-dir"], io.env, "HB_STATE_DIR") ?? io.env.STATE_DIRECTORY?.split(":")[0];
+  const stateDir = stateDirFlag(values["state-dir"], io.env);
   const loaded = await loadConfig(path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
   const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });

@@ -3,7 +3,7 @@
 
 import { createSecretKey } from "node:crypto";
 import { basename } from "node:path";
-import { addressFlag, durationFlag, flagOrEnv, parseFlags, usageError } from "./args.js";
+import { addressFlag, durationFlag, flagOrEnv, parseFlags, usageError, stateDirFlag } from "./args.js";
 import { DEFAULT_INTERVAL_MS } from "./config.js";
 import { ExitCode, HbError } from "./errors.js";
 import type { Io } from "./io.js";
@@ -83,8 +83,7 @@ export async function nodeCommand(args: readonly string[], io: Io): Promise<numb
   const intervalText = flagOrEnv(values.interval, io.env, "HB_INTERVAL");
   const intervalMs =
     intervalText === undefined ? DEFAULT_INTERVAL_MS : durationFlag(intervalText, "--interval", NODE_USAGE);
-  const stateDir =
-    flagOrEnv(values["state-dir"], io.env, "HB_STATE_DIR") ?? io.env.STATE_DIRECTORY?.split(":")[0];
+  const stateDir = stateDirFlag(values["state-dir"], io.env);
   const incarnation = await nextIncarnation(common.nodeId, stateDir, io.clock.wallMs());
   const emit = createEventLog({ out: io.stdout, journal: io.journal });
   const sender = new Sender(
