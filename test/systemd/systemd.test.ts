@@ -35,6 +35,15 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   const box = new Sandbox(`hb-test-${process.pid}`);
   const install = () => box.ok(`${REPO}/systemd/install.sh`);
   const configSum = () => box.ok("sha256sum", "/etc/hb/heartbeat.yaml", "/etc/hb/node.env");
+  /** systemctl stop, then: the unit's main process exited 0 and systemd counts it a success. */
+  const stopCleanly = (unit: string): void => {
+    box.ok("systemctl", "stop", unit);
+    expect(box.show(unit, "Result", "ExecMainStatus", "ActiveState")).toEqual({
+      Result: "success",
+      ExecMainStatus: "0",
+      ActiveState: "inactive",
+    });
+  };
   let operatorSums = "";
 
   beforeAll(() => {
@@ -117,12 +126,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   });
 
   it("reports a stopped node as left, and never down", async () => {
-    box.ok("systemctl", "stop", "hb-node@3");
-    expect(box.show("hb-node@3", "Result", "ExecMainStatus", "ActiveState")).toEqual({
-      Result: "success",
-      ExecMainStatus: "0",
-      ActiveState: "inactive",
-    });
+    stopCleanly("hb-node@3");
     await box.waitForEvent(named("node.left", "3"), 5000);
     await new Promise((r) => setTimeout(r, 3500)); // longer than the 2.5s timeout
     const downs3 = box.events().filter((e) => named("node.down", "3")(ev(e)));
@@ -235,12 +239,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   });
 
   it("stops cleanly: monitor.stopping, exit 0", async () => {
-    box.ok("systemctl", "stop", "hb-monitor");
-    expect(box.show("hb-monitor", "Result", "ExecMainStatus", "ActiveState")).toEqual({
-      Result: "success",
-      ExecMainStatus: "0",
-      ActiveState: "inactive",
-    });
+    stopCleanly("hb-monitor");
     await box.waitForEvent(named("monitor.stopping"), 2000);
   });
 
