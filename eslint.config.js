@@ -1,5 +1,65 @@
 import js from "@eslint/js";
+import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript";
+import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
+
+const folders = ["bin", "cli", "monitor", "node", "config", "wire"];
+const src = (folder) => `./src/${folder}`;
+/** `target` may import none of `forbidden`: dependencies point bin -> cli -> monitor | node -> config -> wire -> shared. */
+const zone = (target, forbidden, why) => ({ target, from: forbidden.map(src), message: why });
+
+/**
+ * The architecture as lint rules: no import cycles, and imports only in the direction of the data
+ * flow. Exported so that a test can show that these rules catch what they are meant to catch.
+ * @type {import("eslint").Linter.Config}
+ */
+export const layout = {
+  plugins: { "import-x": importX },
+  settings: {
+    "import-x/extensions": [".ts", ".js", ".mjs"],
+    "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+    "import-x/resolver-next": [createTypeScriptImportResolver({ project: "tsconfig.json" })],
+  },
+  rules: {
+    "import-x/no-cycle": "error",
+    "import-x/no-restricted-paths": [
+      "error",
+      {
+        zones: [
+          zone("./src/*.ts", folders, "the shared modules at src/ import no folder of src/"),
+          zone(
+            src("wire"),
+            ["bin", "cli", "monitor", "node", "config"],
+            "wire/ (the bytes) imports only the shared modules",
+          ),
+          zone(
+            src("config"),
+            ["bin", "cli", "monitor", "node"],
+            "config/ imports only wire/ and the shared modules",
+          ),
+          zone(
+            src("node"),
+            ["bin", "cli", "monitor", "config"],
+            "node/ (the sender) imports only wire/ and the shared modules",
+          ),
+          zone(
+            src("monitor"),
+            ["bin", "cli", "node"],
+            "monitor/ imports config/, wire/ and the shared modules, never a command",
+          ),
+          zone(src("cli"), ["bin"], "nothing imports bin/"),
+        ],
+      },
+    ],
+  },
+};
+
+/** Modules that are pure computation: no I/O, so that they are fast and exact to test. */
+const pure = [
+  "src/wire/protocol.ts",
+  "src/config/{types,parse,reader,diff}.ts",
+  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap}.ts",
+];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/"] },
@@ -18,6 +78,23 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       eqeqeq: ["error", "always", { null: "ignore" }],
+    },
+  },
+  { files: ["src/**/*.ts"], ...layout },
+  {
+    files: pure,
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["node:*", "!node:crypto", "!node:buffer"],
+              message: "a pure module: no I/O (only Buffer and crypto from node:)",
+            },
+          ],
+        },
+      ],
     },
   },
   { files: ["**/*.js", "**/*.mjs"], ...tseslint.configs.disableTypeChecked },

@@ -1,9 +1,8 @@
-// Lines to a file descriptor without ever stalling the event loop. A line is written at once
-// (synchronously, so nothing is lost if the process dies) when the descriptor takes it; when it
-// would block (a non-blocking pipe or socket whose reader is behind: EAGAIN, or a partial
-// write), the rest waits in order in memory and is retried every millisecond from the event
-// loop. The queue is bounded; lines past the bound are counted, and the count is written once
-// the queue drains, so a slow log reader costs memory, never liveness judgements.
+// Lines to a file descriptor without stalling the event loop: written at once when the
+// descriptor takes them (nothing lost if the process dies); when it would block (EAGAIN, or a
+// partial write) the rest waits in order in memory, retried every millisecond. The queue is
+// bounded; lines past it are counted and the count written once it drains, so a slow log reader
+// costs memory, never liveness judgements.
 
 import { writeSync } from "node:fs";
 

@@ -1,4 +1,5 @@
-// The package version, read once from package.json (one directory above src/ and dist/).
+// The package version, read once from package.json (one directory above src/ and dist/), for
+// `hb --version`, `monitor.started` and the status document.
 
 import { readFileSync } from "node:fs";
 

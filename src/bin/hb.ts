@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The executable: builds the real clock, streams and signals, runs the CLI, sets the exit code.
+// The executable and composition root: the only file that touches `process`. It builds the real
+// clock, output streams and signal hooks, runs the CLI with them and sets the exit code.
+import { run } from "../cli/main.js";
 import { systemClock } from "../clock.js";
-import { run } from "../cli.js";
 import { fdWriter } from "../fd-writer.js";
-import { droppedLinesNote, stdoutIsJournal } from "../log.js";
+import { droppedLinesNote, stdoutIsJournal } from "../journal.js";
 
 const journal = stdoutIsJournal();
 const stdout = fdWriter(1, { droppedNote: droppedLinesNote(journal) });

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
-import { Kind, encode } from "../../src/protocol.js";
+import { Kind, encode } from "../../src/wire/protocol.js";
 import { TempDir, runHb, sleep, startMonitor, startNode, type HbProcess } from "../support/hb-process.js";
 
 describe("a burst of 100 000 bad datagrams", () => {

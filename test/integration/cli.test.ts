@@ -47,6 +47,14 @@ describe("hb check-config", () => {
     expect(runHb(["node", "--monitor", "127.0.0.1:1"]).stderr).toContain("--id (or HB_NODE_ID) is required");
     expect(runHb(["node", "--id", "x", "--monitor", "127.0.0.1:1", "--interval", "soon"]).code).toBe(64);
   });
+
+  it("treats names found on Object.prototype as unknown commands (exit 64, not 70)", () => {
+    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const r = runHb([name]);
+      expect(r.code, name).toBe(64);
+      expect(r.stderr).toContain(`unknown command "${name}"`);
+    }
+  });
 });
 
 describe("hb monitor", () => {

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { HbProcess } from "../support/hb-process.js";
 import { TempDir, runHb, sleep, startMonitor, startNode } from "../support/hb-process.js";
-import { Kind, encode } from "../../src/protocol.js";
+import { Kind, encode } from "../../src/wire/protocol.js";
 import { createSecretKey } from "node:crypto";
 import { createSocket } from "node:dgram";
 

@@ -4,7 +4,7 @@
 import { createSecretKey } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { Kind, encode } from "../../dist/protocol.js";
+import { Kind, encode } from "../../dist/wire/protocol.js";
 
 const [port, keyFile, count, intervalMs] = process.argv.slice(2);
 const key = { id: "k1", secret: createSecretKey(Buffer.from(readFileSync(keyFile, "utf8").trim())) };

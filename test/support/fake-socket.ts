@@ -1,5 +1,5 @@
-import type { HostPort } from "../../src/address.js";
-import type { DatagramSocket, RemoteInfo } from "../../src/transport.js";
+import type { HostPort } from "../../src/wire/address.js";
+import type { DatagramSocket, RemoteInfo } from "../../src/wire/udp.js";
 
 export class FakeSocket implements DatagramSocket {
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | undefined;

@@ -1,9 +1,10 @@
 // An in-process monitor on a fake clock and socket, with every event it emits collected.
 import { createSecretKey } from "node:crypto";
-import { parseConfig, type Config } from "../../src/config.js";
+import { parseConfig } from "../../src/config/parse.js";
+import type { Config } from "../../src/config/types.js";
 import type { EventFields, EventName } from "../../src/events.js";
-import { Monitor } from "../../src/monitor.js";
-import { Kind, encode, type SigningKey } from "../../src/protocol.js";
+import { Monitor } from "../../src/monitor/monitor.js";
+import { Kind, encode, type SigningKey } from "../../src/wire/protocol.js";
 import { FakeClock } from "./fake-clock.js";
 import { FakeSocket } from "./fake-socket.js";
 

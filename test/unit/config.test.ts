@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { formatProblem, parseConfig, type Config } from "../../src/config.js";
+import { parseConfig } from "../../src/config/parse.js";
+import { formatProblem, type Config } from "../../src/config/types.js";
 
 function ok(yaml: string): Config {
   const r = parseConfig(yaml, "hb.yaml");

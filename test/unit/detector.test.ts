@@ -192,7 +192,7 @@ describe("states and transitions", () => {
 
   it("derives loss from sequence gaps", async () => {
     const h = await Harness.start(ONE_NODE);
-    const { encode, Kind } = await import("../../src/protocol.js");
+    const { encode, Kind } = await import("../../src/wire/protocol.js");
     for (const sequence of [1, 2, 5, 6])
       h.socket.deliver(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence }));
     expect(h.monitor.status().nodes[0]).toMatchObject({ received: 4, lost: 2, lossPct: 33.33 });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, ExitCode } from "../../src/errors.js";
 import { EVENT_LEVELS } from "../../src/events.js";
-import { REJECT_REASONS } from "../../src/monitor.js";
+import { REJECT_REASONS } from "../../src/monitor/admit.js";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 

@@ -9,7 +9,7 @@ import {
   decode,
   emptyDatagram,
   encode,
-} from "../../src/protocol.js";
+} from "../../src/wire/protocol.js";
 import { Harness, TEST_KEY } from "../support/monitor-harness.js";
 
 const ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";

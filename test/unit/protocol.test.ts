@@ -9,7 +9,7 @@ import {
   encode,
   verifyTag,
   type DecodeReason,
-} from "../../src/protocol.js";
+} from "../../src/wire/protocol.js";
 
 const doc = readFileSync(new URL("../../docs/PROTOCOL.md", import.meta.url), "utf8");
 const KEY = { id: "k1", secret: createSecretKey(Buffer.from("hb-example-key-0123456789abcdef")) };

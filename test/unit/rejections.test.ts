@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Kind, encode } from "../../src/protocol.js";
+import { Kind, encode } from "../../src/wire/protocol.js";
 import { Harness, TEST_KEY } from "../support/monitor-harness.js";
 
 const keyring = () => new Map([[TEST_KEY.id, TEST_KEY.secret]]);

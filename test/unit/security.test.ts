@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { HbError } from "../../src/errors.js";
-import { loadConfig } from "../../src/load-config.js";
-import { Kind, encode } from "../../src/protocol.js";
+import { loadConfig } from "../../src/config/load.js";
+import { Kind, encode } from "../../src/wire/protocol.js";
 import { Harness, TEST_KEY } from "../support/monitor-harness.js";
 
 const K2 = { id: "k2", secret: createSecretKey(Buffer.from("another-secret-key-of-32-bytes!!")) };

@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StatusServer } from "../../src/status-server.js";
+import { StatusServer } from "../../src/monitor/http.js";
 
 const server = new StatusServer({ status: () => ({ ok: true }) });
 let base = "";

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { udpDrops } from "../../src/udp-drops.js";
+import { udpDrops } from "../../src/monitor/udp-drops.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hb-proc-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,34 @@
+// `hb check-config PATH`: validate a config (and its key files) without starting anything.
+// Problems go to stderr as file:line:col: message, exit 78; a good config prints what each
+// node will actually get, defaults resolved, and exits 0.
+
+import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
+import { formatDuration } from "../duration.js";
+import { ExitCode } from "../errors.js";
+import { formatHostPort } from "../wire/address.js";
+import { parseFlags, usageError } from "./flags.js";
+import type { Io } from "./io.js";
+
+export const usage = `usage: hb check-config [PATH]   (default ${DEFAULT_CONFIG_PATH})`;
+
+export async function run(args: readonly string[], io: Io): Promise<number> {
+  const { positionals } = parseFlags(args, {}, usage, true);
+  if (positionals.length > 1) throw usageError("one config file at a time", usage);
+  const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
+  const { config, warnings } = await loadConfig(path);
+  for (const warning of warnings ?? []) io.stderr.write(`warning: ${warning}\n`);
+  const d = config.defaults;
+  const lines = [
+    `${path}: ok`,
+    `  listen ${formatHostPort(config.listen)}, status ${config.status === null ? "off" : formatHostPort(config.status)}`,
+    `  auth ${config.auth} (${config.keys.length} key(s)), unknown nodes: ${config.unknownNodes}, startup grace ${formatDuration(config.startupGraceMs)}`,
+    `  defaults: interval ${formatDuration(d.intervalMs)}, late ${formatDuration(d.lateMs)}, timeout ${formatDuration(d.timeoutMs)}`,
+  ];
+  for (const node of config.nodes.values()) {
+    lines.push(
+      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}`,
+    );
+  }
+  io.stdout.write(lines.join("\n") + "\n");
+  return ExitCode.OK;
+}

@@ -1,0 +1,166 @@
+// `hb monitor`: load the config, bind UDP and the status endpoint, report `monitor.started` with
+// the bound addresses, then run until SIGTERM/SIGINT. SIGHUP re-reads the config: a valid file is
+// swapped in atomically, an invalid one is rejected with one event and the old config stays.
+
+import type { Timer } from "../clock.js";
+import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from "../config/load.js";
+import { exposureWarning } from "../config/parse.js";
+import type { Config } from "../config/types.js";
+import { ExitCode, HbError } from "../errors.js";
+import type { Emit } from "../events.js";
+import { createEventLog } from "../log.js";
+import { StatusServer } from "../monitor/http.js";
+import { Metrics } from "../monitor/metrics.js";
+import { Monitor } from "../monitor/monitor.js";
+import { formatCounts } from "../monitor/status.js";
+import { Notifier, watchdogIntervalMs } from "../systemd.js";
+import { Throttle } from "../throttle.js";
+import { VERSION } from "../version.js";
+import { formatHostPort } from "../wire/address.js";
+import { familyOf, udpSocket } from "../wire/udp.js";
+import { addressFlag, flagOrEnv, parseFlags, stateDirFlag } from "./flags.js";
+import type { Io } from "./io.js";
+
+export const usage = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|off] [--state-dir DIR]
+
+  --config PATH   the monitor's config (env HB_CONFIG; default /etc/hb/heartbeat.yaml)
+  --listen ADDR   override the config's UDP address, e.g. 127.0.0.1:0 (0 = any free port)
+  --status ADDR   override the config's HTTP status address, or "off"
+  --state-dir DIR where replay marks survive restarts (env HB_STATE_DIR or STATE_DIRECTORY)`;
+
+/** systemd's status line is refreshed at most this often. */
+const STATUS_LINE_MS = 1000;
+
+function withOverrides(config: Config, listen: string | undefined, status: string | undefined): Config {
+  return Object.freeze({
+    ...config,
+    listen: listen === undefined ? config.listen : addressFlag(listen, "--listen", usage, false),
+    status:
+      status === undefined
+        ? config.status
+        : status === "off"
+          ? null
+          : addressFlag(status, "--status", usage, false),
+  });
+}
+
+export async function run(args: readonly string[], io: Io): Promise<number> {
+  const { values } = parseFlags(
+    args,
+    {
+      config: { type: "string" },
+      listen: { type: "string" },
+      status: { type: "string" },
+      "state-dir": { type: "string" },
+    },
+    usage,
+  );
+  const path = flagOrEnv(values.config, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH;
+  const listenFlag = flagOrEnv(values.listen, io.env, "HB_LISTEN");
+  const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
+  const stateDir = stateDirFlag(values["state-dir"], io.env);
+  const loaded = await loadConfig(path);
+  loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
+  const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });
+  const notifier = Notifier.fromEnv(io.env);
+  // Runs from a timer only, after `running` below exists.
+  const statusLine = new Throttle(io.clock, STATUS_LINE_MS, () =>
+    notifier?.status(formatCounts(running.counts())),
+  );
+  const emit: Emit = (event, fields) => {
+    log(event, fields);
+    if (notifier !== null && (event.startsWith("node.") || event === "config.reloaded")) statusLine.trigger();
+  };
+
+  const running = new Monitor(loaded, {
+    clock: io.clock,
+    emit,
+    socket: udpSocket(familyOf(loaded.config.listen.host)),
+    pid: io.pid,
+    stateDir,
+  });
+  // A --listen override replaces the file's address, and with it the file's exposure warning.
+  const warn = (next: LoadedConfig): void => {
+    const warnings = listenFlag === undefined ? (next.warnings ?? []) : [exposureWarning(next.config)];
+    for (const detail of warnings) if (detail !== null) running.warn("config", detail);
+  };
+  const listen = await running.listen();
+  let statusServer: StatusServer | undefined;
+  let statusAddress = "off";
+  if (loaded.config.status !== null) {
+    statusServer = new StatusServer(running, new Metrics(running));
+    try {
+      statusAddress = formatHostPort(await statusServer.listen(loaded.config.status));
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+  }
+  const summary = () => ({
+    listen: formatHostPort(listen),
+    status: statusAddress,
+    nodes: running.nodeCount,
+    version: VERSION,
+  });
+
+  let reloading = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`);
+    try {
+      const next = await loadConfig(path);
+      next.config = withOverrides(next.config, listenFlag, statusFlag);
+      running.reload(next);
+      warn(next);
+    } catch (err) {
+      running.rejectReload(
+        err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message],
+      );
+    }
+    notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`);
+  };
+
+  // The watchdog is pinged from the loop that judges liveness, and only while the judging timer
+  // is on time: a monitor whose loop hangs, or whose deadlines stopped firing, gets restarted.
+  const watchdogMs = notifier === null ? undefined : watchdogIntervalMs(io.env, io.pid);
+  let watchdog: Timer | undefined;
+  const ping = (): void => {
+    if (running.overdueMs() < (watchdogMs ?? 0)) notifier?.send("WATCHDOG=1");
+    watchdog = io.clock.setTimeout(ping, watchdogMs ?? 0);
+  };
+
+  // Signal handlers go in before anything announces that the monitor is up: a SIGHUP sent the
+  // moment monitor.started appears must reload, not hit the default action and kill us.
+  const stopped = new Promise<number>((resolve) => {
+    const unsubscribe: (() => void)[] = [];
+    const stop = (signal: string): void => {
+      unsubscribe.forEach((off) => off());
+      notifier?.send("STOPPING=1");
+      if (watchdog !== undefined) io.clock.clearTimeout(watchdog);
+      statusLine.cancel();
+      emit("monitor.stopping", { ...summary(), signal });
+      void Promise.all([running.close(), statusServer?.close(), notifier?.flush()]).then(() =>
+        resolve(ExitCode.OK),
+      );
+    };
+    unsubscribe.push(
+      io.onSignal("SIGHUP", () => {
+        reloading = reloading.then(reload);
+      }),
+      io.onSignal("SIGTERM", () => stop("SIGTERM")),
+      io.onSignal("SIGINT", () => stop("SIGINT")),
+    );
+  });
+  emit("monitor.started", { ...summary(), config: path });
+  for (const [problem, detail] of running.startupWarnings()) running.warn(problem, detail);
+  warn(loaded);
+  if (stateDir === undefined && loaded.config.auth !== "off") {
+    running.warn(
+      "replay_marks",
+      "no state directory (--state-dir): after a restart, datagrams captured before it can be replayed",
+    );
+  }
+  // Ready only now: the UDP socket is bound, the config loaded, the signal handlers in place.
+  notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`, `MAINPID=${io.pid}`);
+  if (watchdogMs !== undefined) ping();
+  return stopped;
+}

@@ -1,0 +1,217 @@
+// YAML text -> validated, defaulted, frozen Config. Every problem is reported with the file,
+// line and column of the key at fault, all at once (not just the first). Unknown keys are errors.
+// A value a node leaves out is derived from what that node does set (timeout = 10 x interval,
+// late = timeout / 2); only what it derives from nothing comes from `defaults`.
+
+import { LineCounter, isScalar, parseDocument, type Node, type Pair } from "yaml";
+import type { HostPort } from "../wire/address.js";
+import {
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_PORT,
+  ID_PATTERN,
+  MAX_ID_BYTES,
+  MAX_KEY_ID_BYTES,
+} from "../wire/protocol.js";
+import { Reader, type PartialThresholds } from "./reader.js";
+import {
+  DEFAULT_FORGET_AFTER_MS,
+  DEFAULT_MAX_NODES,
+  DEFAULT_RECEIVE_BUFFER_BYTES,
+  DEFAULT_STATUS_PORT,
+  TIMEOUT_INTERVALS,
+  type AuthMode,
+  type Config,
+  type ConfigProblem,
+  type KeySpec,
+  type NodeSpec,
+  type ParseResult,
+  type Thresholds,
+  type UnknownNodes,
+} from "./types.js";
+
+const TOP_KEYS = [
+  "listen",
+  "status",
+  "defaults",
+  "startup_grace",
+  "unknown_nodes",
+  "max_nodes",
+  "forget_after",
+  "receive_buffer",
+  "auth",
+  "keys",
+  "nodes",
+];
+const THRESHOLD_KEYS = ["interval", "timeout", "late"];
+const NODE_KEYS = [...THRESHOLD_KEYS, "paused", "keys"];
+function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
+  const intervalMs = own.interval ?? inherited.intervalMs;
+  const timeoutMs =
+    own.timeout ?? (own.interval !== undefined ? TIMEOUT_INTERVALS * intervalMs : inherited.timeoutMs);
+  const derivesLate = own.timeout !== undefined || own.interval !== undefined;
+  const lateMs = own.late ?? (derivesLate ? Math.floor(timeoutMs / 2) : inherited.lateMs);
+  return { intervalMs, timeoutMs, lateMs };
+}
+
+const BUILT_IN: Thresholds = {
+  intervalMs: DEFAULT_INTERVAL_MS,
+  timeoutMs: TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS,
+  lateMs: (TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS) / 2,
+};
+
+export function parseConfig(text: string, file: string): ParseResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const r = new Reader(text, lines);
+  for (const error of doc.errors) {
+    const pos = lines.linePos(error.pos[0]);
+    r.problems.push({ line: pos.line, col: pos.col, message: error.message.split("\n")[0]! });
+  }
+  if (r.problems.length > 0) return { ok: false, problems: r.problems };
+
+  let listen: HostPort = { host: "0.0.0.0", port: DEFAULT_PORT };
+  let status: HostPort | null = { host: "127.0.0.1", port: DEFAULT_STATUS_PORT };
+  let ownDefaults: PartialThresholds = {};
+  let defaultsAt: Node | null = null;
+  let startupGraceMs: number | undefined;
+  let unknownNodes: UnknownNodes = "accept";
+  let maxNodes = DEFAULT_MAX_NODES;
+  let forgetAfterMs = DEFAULT_FORGET_AFTER_MS;
+  let receiveBufferBytes = DEFAULT_RECEIVE_BUFFER_BYTES;
+  let listenAt: Node | null = null;
+  let auth: AuthMode | undefined;
+  let authAt: Node | null = null;
+  const keys: KeySpec[] = [];
+  let nodesPair: Pair | undefined;
+
+  for (const [name, pair] of r.pairs(doc.contents, null, "the config", TOP_KEYS)) {
+    switch (name) {
+      case "listen":
+        listen = r.address(pair, name, false) ?? listen;
+        listenAt = pair.key as Node;
+        break;
+      case "max_nodes":
+        maxNodes = r.integer(pair, name, 1) ?? maxNodes;
+        break;
+      case "forget_after":
+        forgetAfterMs = r.duration(pair, name) ?? forgetAfterMs;
+        break;
+      case "receive_buffer":
+        receiveBufferBytes = r.size(pair, name) ?? receiveBufferBytes;
+        break;
+      case "status": {
+        const value = r.address(pair, name, true);
+        if (value !== undefined) status = value;
+        break;
+      }
+      case "defaults":
+        defaultsAt = pair.key as Node;
+        ownDefaults = r.thresholds(pair.value, defaultsAt, "defaults", THRESHOLD_KEYS);
+        break;
+      case "startup_grace":
+        startupGraceMs = r.duration(pair, name);
+        break;
+      case "unknown_nodes":
+        unknownNodes = r.oneOf(pair, name, ["accept", "ignore"] as const) ?? unknownNodes;
+        break;
+      case "auth":
+        auth = r.oneOf(pair, name, ["off", "optional", "required"] as const);
+        authAt = pair.key as Node;
+        break;
+      case "keys":
+        for (const [id, keyPair] of r.pairs(pair.value, pair.key as Node, "keys")) {
+          const keyNode = keyPair.key as Node;
+          if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
+            r.report(keyNode, `key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-]`);
+            continue;
+          }
+          const path = r.string(keyPair, `keys.${id}`);
+          const pos = lines.linePos(keyNode.range![0]);
+          if (path !== undefined) keys.push({ id, path, line: pos.line, col: pos.col });
+        }
+        break;
+      case "nodes":
+        nodesPair = pair;
+        break;
+    }
+  }
+
+  if (auth !== undefined && auth !== "off" && keys.length === 0)
+    r.report(authAt, `auth: ${auth} needs at least one key under keys`);
+  const defaults = resolve(ownDefaults, BUILT_IN);
+  r.checkThresholds(defaults, null, defaultsAt, "defaults");
+
+  const nodes = new Map<string, NodeSpec>();
+  if (nodesPair !== undefined) {
+    for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
+      const keyNode = pair.key as Node;
+      if (id.length > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
+        r.report(
+          keyNode,
+          `node id "${id}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
+        );
+        continue;
+      }
+      const what = `nodes.${id}`;
+      const own = r.thresholds(pair.value, keyNode, what, NODE_KEYS);
+      let paused = false;
+      let nodeKeys: Set<string> | null = null;
+      for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what)) {
+        if (field === "paused") {
+          const value = fieldPair.value as Node | null;
+          if (isScalar(value) && typeof value.value === "boolean") paused = value.value;
+          else r.report(value ?? (fieldPair.key as Node), `${what}.paused must be true or false`);
+        } else if (field === "keys") {
+          // `keys` has been read already: nodes are handled after every top-level key.
+          nodeKeys = new Set();
+          for (const { id: keyId, at } of r.idList(fieldPair, `${what}.keys`)) {
+            if (keys.some((k) => k.id === keyId)) nodeKeys.add(keyId);
+            else r.report(at, `${what}.keys: "${keyId}" is not a key under keys`);
+          }
+        }
+      }
+      const thresholds = resolve(own, defaults);
+      r.checkThresholds(thresholds, own, keyNode, what);
+      nodes.set(id, Object.freeze({ id, paused, keys: nodeKeys, ...thresholds }));
+    }
+  }
+
+  if (r.problems.length > 0)
+    return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
+
+  let largestTimeoutMs = defaults.timeoutMs;
+  for (const node of nodes.values()) largestTimeoutMs = Math.max(largestTimeoutMs, node.timeoutMs);
+
+  const config: Config = {
+    file,
+    listen,
+    status,
+    defaults: Object.freeze(defaults),
+    startupGraceMs: startupGraceMs ?? 2 * largestTimeoutMs,
+    unknownNodes,
+    // Keys configured means authentication is wanted unless the operator says otherwise.
+    auth: auth ?? (keys.length > 0 ? "required" : "off"),
+    keys: Object.freeze(keys),
+    nodes,
+    maxNodes,
+    forgetAfterMs,
+    receiveBufferBytes,
+  };
+  const warnings: ConfigProblem[] = [];
+  const exposed = exposureWarning(config);
+  if (exposed !== null) {
+    const pos = lines.linePos(listenAt?.range?.[0] ?? 0);
+    warnings.push({ line: pos.line, col: pos.col, message: exposed });
+  }
+  return { ok: true, config: Object.freeze(config), warnings };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "::1" || host === "localhost" || /^127\./.test(host);
+}
+
+/** The warning for a monitor that anyone beyond this host can feed with unauthenticated datagrams. */
+export function exposureWarning(config: Config): string | null {
+  if (config.auth !== "off" || isLoopback(config.listen.host)) return null;
+  return `listen: ${config.listen.host} is reachable beyond this host and auth is off: anyone who can send it a datagram can make any node look alive (set keys and auth: required)`;
+}

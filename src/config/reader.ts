@@ -1,0 +1,165 @@
+// Reading values out of a YAML document with their positions: every problem found is recorded
+// with its line and column, and reading goes on, so that a config's problems are reported all
+// at once. config/parse.ts decides what the values mean.
+
+import { isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
+import { formatDuration, parseDuration } from "../duration.js";
+import { parseHostPort, type HostPort } from "../wire/address.js";
+import type { ConfigProblem, Thresholds } from "./types.js";
+
+const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
+const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
+
+export interface PartialThresholds {
+  interval?: number;
+  timeout?: number;
+  late?: number;
+}
+
+export class Reader {
+  readonly problems: ConfigProblem[] = [];
+  constructor(
+    private readonly text: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  report(at: Node | null | undefined, message: string): void {
+    const pos = this.lines.linePos(at?.range?.[0] ?? 0);
+    this.problems.push({ line: pos.line, col: pos.col, message });
+  }
+
+  /** The pairs of a mapping, with each key's text; reports non-mappings and unknown keys. */
+  pairs(value: unknown, at: Node | null, what: string, allowed?: readonly string[]): [string, Pair][] {
+    if (value == null || (isScalar(value) && value.value == null)) return [];
+    if (!isMap(value)) {
+      this.report((value as Node | null) ?? at, `${what} must be a mapping`);
+      return [];
+    }
+    const out: [string, Pair][] = [];
+    for (const pair of value.items) {
+      const key = pair.key as Node | null;
+      if (!isScalar(key) || (typeof key.value !== "string" && typeof key.value !== "number")) {
+        this.report(key, `${what}: keys must be plain names`);
+        continue;
+      }
+      // An unquoted 007 parses as the number 7; the node id is what the operator wrote.
+      const name = typeof key.value === "number" ? this.text.slice(key.range![0], key.range![1]) : key.value;
+      if (allowed !== undefined && !allowed.includes(name)) {
+        this.report(key, `unknown key "${name}" in ${what} (expected one of: ${allowed.join(", ")})`);
+        continue;
+      }
+      out.push([name, pair]);
+    }
+    return out;
+  }
+
+  string(pair: Pair, name: string): string | undefined {
+    const value = pair.value as Node | null;
+    if (isScalar(value) && typeof value.value === "string") return value.value;
+    this.report(value ?? (pair.key as Node), `${name} must be a string`);
+    return undefined;
+  }
+
+  oneOf<T extends string>(pair: Pair, name: string, choices: readonly T[]): T | undefined {
+    const value = pair.value as Node | null;
+    // YAML reads a bare `off` as a string, but `no`/`false` as booleans: accept `false` for off.
+    if (isScalar(value) && value.value === false && choices.includes("off" as T)) return "off" as T;
+    const text = isScalar(value) ? value.value : undefined;
+    if (typeof text === "string" && choices.includes(text as T)) return text as T;
+    this.report(value ?? (pair.key as Node), `${name} must be one of: ${choices.join(", ")}`);
+    return undefined;
+  }
+
+  duration(pair: Pair, name: string): number | undefined {
+    const value = pair.value as Node | null;
+    const text = isScalar(value) ? value.value : undefined;
+    if (typeof text !== "string") {
+      this.report(
+        value ?? (pair.key as Node),
+        `${name} must be a duration with a unit, e.g. "1s" or "250ms"`,
+      );
+      return undefined;
+    }
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      this.report(value, `${name}: "${text}" is not a positive duration (e.g. 250ms, 1s, 1.5s, 2m)`);
+      return undefined;
+    }
+    return ms;
+  }
+
+  integer(pair: Pair, name: string, min: number): number | undefined {
+    const value = pair.value as Node | null;
+    if (
+      isScalar(value) &&
+      typeof value.value === "number" &&
+      Number.isSafeInteger(value.value) &&
+      value.value >= min
+    ) {
+      return value.value;
+    }
+    this.report(value ?? (pair.key as Node), `${name} must be a whole number of at least ${min}`);
+    return undefined;
+  }
+
+  size(pair: Pair, name: string): number | undefined {
+    const value = pair.value as Node | null;
+    const text = isScalar(value) ? String(value.value) : "";
+    const match = SIZE.exec(text);
+    if (match === null || Number(match[1]) === 0) {
+      this.report(value ?? (pair.key as Node), `${name} must be a size such as 8MiB, 512KiB or 1048576`);
+      return undefined;
+    }
+    return Number(match[1]) * SIZE_UNITS[(match[2] ?? "B") as keyof typeof SIZE_UNITS];
+  }
+
+  idList(pair: Pair, name: string): { id: string; at: Node }[] {
+    const value = pair.value as Node | null;
+    if (!isSeq(value)) {
+      this.report(value ?? (pair.key as Node), `${name} must be a list of key ids, e.g. [k1, k2]`);
+      return [];
+    }
+    return value.items.map((item) => ({ id: isScalar(item) ? String(item.value) : "", at: item as Node }));
+  }
+
+  address(pair: Pair, name: string, allowOff: boolean): HostPort | null | undefined {
+    const value = pair.value as Node | null;
+    if (allowOff && isScalar(value) && (value.value === "off" || value.value === false)) return null;
+    const text = this.string(pair, name);
+    if (text === undefined) return undefined;
+    const parsed = parseHostPort(text, { allowNames: false });
+    if (typeof parsed === "string") {
+      this.report(value, `${name}: ${parsed}`);
+      return undefined;
+    }
+    return parsed;
+  }
+
+  thresholds(map: unknown, at: Node | null, what: string, allowed: readonly string[]): PartialThresholds {
+    const out: PartialThresholds = {};
+    for (const [name, pair] of this.pairs(map, at, what, allowed)) {
+      if (name === "paused" || name === "keys") continue;
+      const ms = this.duration(pair, `${what}.${name}`);
+      if (ms !== undefined) out[name as keyof PartialThresholds] = ms;
+    }
+    return out;
+  }
+
+  /** Checks the rules that involve a value set at this level (inherited ones were checked there). */
+  checkThresholds(t: Thresholds, own: PartialThresholds | null, at: Node | null, what: string): void {
+    const setsTimeoutRule = own === null || own.interval !== undefined || own.timeout !== undefined;
+    const setsLateRule = setsTimeoutRule || own.late !== undefined;
+    if (setsTimeoutRule && t.timeoutMs <= 2 * t.intervalMs) {
+      this.report(
+        at,
+        `${what}: timeout (${formatDuration(t.timeoutMs)}) must be more than 2 x interval (${formatDuration(t.intervalMs)})`,
+      );
+    }
+    if (setsLateRule && t.lateMs >= t.timeoutMs) {
+      this.report(
+        at,
+        `${what}: late (${formatDuration(t.lateMs)}) must be less than timeout (${formatDuration(t.timeoutMs)})`,
+      );
+    }
+  }
+}

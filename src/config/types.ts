@@ -1,0 +1,67 @@
+// The shape of a validated config: what the monitor is told to expect and how to judge it, with
+// the built-in defaults. Data only: config/parse.ts builds it from YAML, config/load.ts adds the
+// key files, and the monitor reads it. Every object of this shape is frozen.
+
+import type { HostPort } from "../wire/address.js";
+
+export const DEFAULT_STATUS_PORT = 26723;
+export const DEFAULT_MAX_NODES = 100_000;
+export const DEFAULT_FORGET_AFTER_MS = 3_600_000;
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
+/** A node's timeout when nothing sets it: this many intervals. */
+export const TIMEOUT_INTERVALS = 10;
+
+export type UnknownNodes = "accept" | "ignore";
+export type AuthMode = "off" | "optional" | "required";
+
+export interface Thresholds {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly lateMs: number;
+}
+
+export interface NodeSpec extends Thresholds {
+  readonly id: string;
+  readonly paused: boolean;
+  /** The key ids this node may sign with; null: any key in the keyring. */
+  readonly keys: ReadonlySet<string> | null;
+}
+
+export interface KeySpec {
+  readonly id: string;
+  /** As written in the config; relative paths are relative to the config file. */
+  readonly path: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface Config {
+  readonly file: string;
+  readonly listen: HostPort;
+  readonly status: HostPort | null;
+  readonly defaults: Thresholds;
+  readonly startupGraceMs: number;
+  readonly unknownNodes: UnknownNodes;
+  readonly auth: AuthMode;
+  readonly keys: readonly KeySpec[];
+  readonly nodes: ReadonlyMap<string, NodeSpec>;
+  /** Most nodes tracked at once; unlisted senders beyond it are refused. */
+  readonly maxNodes: number;
+  /** Unlisted nodes down or left this long are forgotten. */
+  readonly forgetAfterMs: number;
+  /** The UDP receive buffer asked of the kernel. */
+  readonly receiveBufferBytes: number;
+}
+
+export interface ConfigProblem {
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+export type ParseResult =
+  { ok: true; config: Config; warnings: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
+
+export function formatProblem(file: string, problem: ConfigProblem): string {
+  return `${file}:${problem.line}:${problem.col}: ${problem.message}`;
+}

@@ -1,0 +1,63 @@
+// The gate in front of the detector: bytes -> a decoded datagram that may be judged, or the
+// reason it is refused. It decodes (wire/protocol.ts) and then authenticates as the config
+// asks: under `required` every datagram must carry a valid tag; under `optional` an unsigned
+// one passes unless its node is bound to keys (`nodes.ID.keys`); a signed one must verify with a
+// key its node may use. Replay and capacity need the node's history: those are the detector's.
+
+import type { Keyring, LoadedConfig } from "../config/load.js";
+import type { AuthMode, Config } from "../config/types.js";
+import { DECODE_REASONS, decode, verifyTag, type Datagram, type DecodeReason } from "../wire/protocol.js";
+
+/** Every reason a datagram is refused, here or by the detector; stable counter labels. */
+export const REJECT_REASONS = [
+  ...DECODE_REASONS,
+  "unauthenticated",
+  "unknown_key",
+  "key_not_allowed",
+  "bad_tag",
+  "replay",
+  "unknown_node",
+  "too_many_nodes",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type AdmitReason = DecodeReason | "unauthenticated" | "unknown_key" | "key_not_allowed" | "bad_tag";
+
+function boundKeysOf(config: Config): ReadonlyMap<string, ReadonlySet<string>> | null {
+  const bound = new Map<string, ReadonlySet<string>>();
+  for (const node of config.nodes.values()) if (node.keys !== null) bound.set(node.id, node.keys);
+  return bound.size === 0 ? null : bound;
+}
+
+export class Admission {
+  private auth: AuthMode = "off";
+  private keyring: Keyring = new Map();
+  /** Nodes bound to keys; null when none is, so datagrams skip the lookup. */
+  private boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null = null;
+
+  constructor(loaded: LoadedConfig) {
+    this.configure(loaded);
+  }
+
+  configure(loaded: LoadedConfig): void {
+    this.auth = loaded.config.auth;
+    this.keyring = loaded.keyring;
+    this.boundKeys = boundKeysOf(loaded.config);
+  }
+
+  /** Decodes `msg` into `out`; null when it may go on to the detector, else why not. */
+  admit(msg: Buffer, out: Datagram): AdmitReason | null {
+    const reason = decode(msg, out);
+    if (reason !== null) return reason;
+    const auth = this.auth;
+    if (auth === "off") return null;
+    // A node bound to keys must always sign, even where signing is optional.
+    const allowed = this.boundKeys === null ? null : (this.boundKeys.get(out.nodeId) ?? null);
+    if (out.tagOffset === 0) return auth === "required" || allowed !== null ? "unauthenticated" : null;
+    const key = this.keyring.get(out.keyId);
+    if (key === undefined) return "unknown_key";
+    if (allowed !== null && !allowed.has(out.keyId)) return "key_not_allowed";
+    if (!verifyTag(msg, out.tagOffset, key)) return "bad_tag";
+    return null;
+  }
+}

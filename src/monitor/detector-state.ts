@@ -1,0 +1,127 @@
+// The detector's memory, shared by its parts (detector.ts, reconfigure.ts, views.ts) and by
+// no one else: the node table; threshold groups, each with two lists ordered by lastSeen, `up`
+// (next deadline lastSeen + late) and `late` (next: lastSeen + timeout); expected nodes never
+// heard; unlisted nodes waiting to be forgotten; the heap of group deadlines; and the window in
+// which a monitor stall holds judgement back.
+
+import type { Thresholds, UnknownNodes } from "../config/types.js";
+import type { StateName } from "../events.js";
+import { DeadlineHeap } from "./deadline-heap.js";
+import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, SlotList } from "./node-table.js";
+import type { ReplayMark } from "./replay-marks.js";
+
+export interface Group extends Thresholds {
+  readonly index: number;
+  readonly up: SlotList;
+  readonly late: SlotList;
+  /** The key of this group's live heap entry; +Infinity when it has none. */
+  heapKey: number;
+}
+
+/** Which list a slot is in (NodeTable.list). */
+export const L_UP = 1;
+export const L_LATE = 2;
+export const L_UNHEARD = 3;
+export const L_FORGET = 4;
+
+export class DetectorState {
+  readonly t = new NodeTable();
+  groups: Group[] = [];
+  defaultGroup!: Group;
+  readonly unheard = new SlotList();
+  readonly forgettable = new SlotList();
+  /** Replay marks from before a monitor restart, for nodes not heard from since. */
+  readonly floors = new Map<string, ReplayMark>();
+  readonly heap = new DeadlineHeap<Group>();
+  unknownNodes: UnknownNodes = "accept";
+  startupGraceMs = 0;
+  maxNodes = Number.POSITIVE_INFINITY;
+  forgetAfterMs = Number.POSITIVE_INFINITY;
+  holdFrom = Number.POSITIVE_INFINITY;
+  holdUntil = NEVER;
+  /** Smallest `late` of any group: a heartbeat never creates a deadline sooner than now + this. */
+  minLateMs = Number.POSITIVE_INFINITY;
+
+  constructor(
+    /** Epoch milliseconds of a monotonic instant (display only). */
+    readonly toWall: (monoMs: number) => number,
+  ) {}
+
+  groupOf(slot: number): Group {
+    return this.groups[this.t.group[slot]!]!;
+  }
+
+  listOf(slot: number): SlotList | null {
+    switch (this.t.list[slot]) {
+      case L_UP:
+        return this.groupOf(slot).up;
+      case L_LATE:
+        return this.groupOf(slot).late;
+      case L_UNHEARD:
+        return this.unheard;
+      case L_FORGET:
+        return this.forgettable;
+      default:
+        return null;
+    }
+  }
+
+  unlink(slot: number): void {
+    const list = this.listOf(slot);
+    if (list !== null) this.t.unlink(list, slot);
+  }
+
+  move(slot: number, list: SlotList, code: number): void {
+    this.t.push(list, code, slot, this.listOf(slot));
+  }
+
+  /** True when a deadline has passed and is not held back by a monitor stall. */
+  due(deadline: number, nowMs: number): boolean {
+    return deadline <= nowMs && !(deadline >= this.holdFrom && nowMs < this.holdUntil);
+  }
+
+  groupDeadline(group: Group): number {
+    const lastSeen = this.t.lastSeen;
+    const up = group.up.head === NONE ? Number.POSITIVE_INFINITY : lastSeen[group.up.head]! + group.lateMs;
+    const late =
+      group.late.head === NONE ? Number.POSITIVE_INFINITY : lastSeen[group.late.head]! + group.timeoutMs;
+    return Math.min(up, late);
+  }
+
+  /** Gives `group` a heap entry at its earliest deadline unless it has one as early. */
+  schedule(group: Group): void {
+    const deadline = this.groupDeadline(group);
+    if (deadline < group.heapKey) {
+      group.heapKey = deadline;
+      this.heap.push(deadline, group);
+    }
+  }
+
+  /** Drops stale heap entries until the top is a group's live, exact earliest deadline. */
+  settleHeap(): void {
+    for (let group = this.heap.peekItem(); group !== undefined; group = this.heap.peekItem()) {
+      const key = this.heap.peekKey();
+      if (key === group.heapKey && key === this.groupDeadline(group)) return;
+      this.heap.pop();
+      if (key === group.heapKey) {
+        // Its head has beaten since: the group's deadline moved later.
+        group.heapKey = Number.POSITIVE_INFINITY;
+        this.schedule(group);
+      }
+    }
+  }
+
+  /** A node's state now, derived from its last arrival and its group's thresholds. */
+  stateOf(slot: number, nowMs: number): StateName {
+    const t = this.t;
+    const flags = t.flags[slot]!;
+    if ((flags & F_PAUSED) !== 0) return "paused";
+    if ((flags & F_LEFT) !== 0) return "left";
+    const lastSeen = t.lastSeen[slot]!;
+    if (lastSeen === NEVER) return this.due(t.until[slot]!, nowMs) ? "down" : "new";
+    const group = this.groupOf(slot);
+    if (this.due(lastSeen + group.timeoutMs, nowMs)) return "down";
+    if (this.due(lastSeen + group.lateMs, nowMs)) return "late";
+    return "up";
+  }
+}

@@ -1,0 +1,150 @@
+// Prometheus metrics for GET /metrics, with prom-client for the registry and exposition format.
+// Values are read from the monitor when scraped: nothing is counted twice on the hot path.
+// prom-client's default metrics stay off (their 10 ms timer would wake an idle monitor); per-node
+// series are written directly (100 000 nodes through label sets would block a scrape), and
+// `?nodes=0` leaves them out.
+
+import { readFileSync } from "node:fs";
+import { Counter, Gauge, Registry } from "prom-client";
+import type { StateName } from "../events.js";
+
+const STATES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
+
+export interface MetricsSource {
+  counts(): Record<StateName, number>;
+  datagramCounters(): { received: number; accepted: number; rejected: Readonly<Record<string, number>> };
+  kernelDrops(): number | null;
+  /** The largest delay of the deadline timer since the last call, in ms; resets it. */
+  takeTimerLatenessMs(): number;
+  /** Every node's id, state and last arrival (epoch ms, null if never heard). */
+  forEachNode(visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void): void;
+}
+
+/** A counter whose value is read from `read` at scrape time. */
+function readCounter(registry: Registry, name: string, help: string, read: () => number | null): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      this.reset();
+      if (value !== null) this.inc(value);
+    },
+  });
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  constructor(private readonly source: MetricsSource) {
+    const r = this.registry;
+    new Gauge({
+      name: "hb_nodes",
+      help: "Tracked nodes by state.",
+      labelNames: ["state"],
+      registers: [r],
+      collect() {
+        const counts = source.counts();
+        for (const state of STATES) this.set({ state }, counts[state]);
+      },
+    });
+    readCounter(
+      r,
+      "hb_datagrams_received_total",
+      "Datagrams read from the UDP socket.",
+      () => source.datagramCounters().received,
+    );
+    readCounter(
+      r,
+      "hb_heartbeats_received_total",
+      "Datagrams accepted as heartbeats (or leaves).",
+      () => source.datagramCounters().accepted,
+    );
+    new Counter({
+      name: "hb_datagrams_rejected_total",
+      help: "Datagrams refused, by reason.",
+      labelNames: ["reason"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(source.datagramCounters().rejected)) this.inc({ reason }, n);
+      },
+    });
+    readCounter(
+      r,
+      "hb_kernel_drops_total",
+      "Datagrams the kernel dropped because the socket's receive buffer was full.",
+      () => source.kernelDrops(),
+    );
+    new Gauge({
+      name: "hb_event_loop_lag_seconds",
+      help: "The largest delay of the monitor's deadline timer since the previous scrape.",
+      registers: [r],
+      collect() {
+        this.set(source.takeTimerLatenessMs() / 1000);
+      },
+    });
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      registers: [r],
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Counter({
+      name: "process_cpu_seconds_total",
+      help: "User and system CPU time spent in seconds.",
+      registers: [r],
+      collect() {
+        const { user, system } = process.cpuUsage();
+        this.reset();
+        this.inc((user + system) / 1e6);
+      },
+    });
+    new Gauge({
+      name: "process_start_time_seconds",
+      help: "Start time of the process since the epoch in seconds.",
+      registers: [r],
+      collect() {
+        this.set(startTimeSeconds);
+      },
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async render(perNode: boolean): Promise<string> {
+    const global = await this.registry.metrics();
+    if (!perNode) return global;
+    const up: string[] = [
+      "# HELP hb_node_up 1 when the node is up or late, else 0.",
+      "# TYPE hb_node_up gauge",
+    ];
+    const seen: string[] = [
+      "# HELP hb_node_last_seen_seconds When the node's last heartbeat arrived (epoch seconds).",
+      "# TYPE hb_node_last_seen_seconds gauge",
+    ];
+    // Node ids are [A-Za-z0-9._-]: nothing to escape in label values.
+    this.source.forEachNode((id, state, lastSeen) => {
+      up.push(`hb_node_up{node="${id}"} ${state === "up" || state === "late" ? 1 : 0}`);
+      if (lastSeen !== null) seen.push(`hb_node_last_seen_seconds{node="${id}"} ${lastSeen / 1000}`);
+    });
+    return `${global}${up.join("\n")}\n${seen.join("\n")}\n`;
+  }
+}
+
+const startTimeSeconds = (() => {
+  try {
+    // Field 22 of /proc/self/stat is the start time in clock ticks since boot.
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const uptime = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    return Math.round(Date.now() / 1000 - uptime + ticks / 100);
+  } catch {
+    return Math.round(Date.now() / 1000 - process.uptime());
+  }
+})();

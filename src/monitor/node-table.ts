@@ -1,0 +1,168 @@
+// What the monitor keeps per node, as a table of typed-array columns indexed by slot: last
+// arrival, deadline, incarnation, sequence, counters, state codes and list links. No object per
+// node (a million nodes cost typed arrays, not a million objects with boxed numbers), and the
+// doubly-linked deadline lists are links between slots, so a heartbeat moves its node to the
+// tail of a list in O(1) without allocating. Sender addresses are interned (fleets share a few).
+
+import type { StateName } from "../events.js";
+
+export const NEVER = Number.NEGATIVE_INFINITY;
+export const NONE = -1;
+
+/** State codes, in the order of STATE_NAMES. */
+export const S_NEW = 0;
+export const S_UP = 1;
+export const S_LATE = 2;
+export const S_DOWN = 3;
+export const S_LEFT = 4;
+export const S_PAUSED = 5;
+export const STATE_NAMES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
+
+export const F_EXPECTED = 1;
+export const F_PAUSED = 2;
+export const F_LEFT = 4;
+
+/** A doubly-linked list of slots; the links live in the table. */
+export class SlotList {
+  head = NONE;
+  tail = NONE;
+  size = 0;
+}
+
+const INITIAL_CAPACITY = 1024;
+
+export class NodeTable {
+  capacity = 0;
+  readonly index = new Map<string, number>();
+  ids: (string | undefined)[] = [];
+  private readonly free: number[] = [];
+  private readonly addrs: string[] = [];
+  private readonly addrIndex = new Map<string, number>();
+
+  lastSeen = new Float64Array(0);
+  /** Expected and unheard: down at this instant; unlisted and down or left: forgotten at it. */
+  until = new Float64Array(0);
+  incarnation = new Float64Array(0);
+  sequence = new Float64Array(0);
+  prev = new Int32Array(0);
+  next = new Int32Array(0);
+  received = new Uint32Array(0);
+  lost = new Uint32Array(0);
+  restarts = new Uint32Array(0);
+  group = new Uint32Array(0);
+  fromAddr = new Int32Array(0);
+  fromPort = new Uint16Array(0);
+  reported = new Uint8Array(0);
+  flags = new Uint8Array(0);
+  /** The list a slot is in: 0 none, else the owner's code for it. */
+  list = new Uint8Array(0);
+
+  constructor() {
+    this.grow(INITIAL_CAPACITY);
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  private grow(capacity: number): void {
+    const copy = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
+      const next = make(capacity);
+      next.set(old);
+      return next;
+    };
+    this.lastSeen = copy(this.lastSeen, (n) => new Float64Array(n));
+    this.until = copy(this.until, (n) => new Float64Array(n));
+    this.incarnation = copy(this.incarnation, (n) => new Float64Array(n));
+    this.sequence = copy(this.sequence, (n) => new Float64Array(n));
+    this.prev = copy(this.prev, (n) => new Int32Array(n));
+    this.next = copy(this.next, (n) => new Int32Array(n));
+    this.received = copy(this.received, (n) => new Uint32Array(n));
+    this.lost = copy(this.lost, (n) => new Uint32Array(n));
+    this.restarts = copy(this.restarts, (n) => new Uint32Array(n));
+    this.group = copy(this.group, (n) => new Uint32Array(n));
+    this.fromAddr = copy(this.fromAddr, (n) => new Int32Array(n));
+    this.fromPort = copy(this.fromPort, (n) => new Uint16Array(n));
+    this.reported = copy(this.reported, (n) => new Uint8Array(n));
+    this.flags = copy(this.flags, (n) => new Uint8Array(n));
+    this.list = copy(this.list, (n) => new Uint8Array(n));
+    for (let slot = capacity - 1; slot >= this.capacity; slot--) this.free.push(slot);
+    this.capacity = capacity;
+  }
+
+  /** A fresh slot for `id`, never heard, in no list. Columns may be reallocated: re-read them. */
+  add(id: string, group: number, flags: number): number {
+    if (this.free.length === 0) this.grow(Math.ceil(this.capacity * 1.5));
+    const slot = this.free.pop()!;
+    this.index.set(id, slot);
+    this.ids[slot] = id;
+    this.lastSeen[slot] = NEVER;
+    this.until[slot] = NEVER;
+    this.incarnation[slot] = -1;
+    this.sequence[slot] = -1;
+    this.prev[slot] = this.next[slot] = NONE;
+    this.received[slot] = this.lost[slot] = this.restarts[slot] = 0;
+    this.group[slot] = group;
+    this.fromAddr[slot] = NONE;
+    this.fromPort[slot] = 0;
+    this.reported[slot] = S_NEW;
+    this.flags[slot] = flags;
+    this.list[slot] = 0;
+    return slot;
+  }
+
+  /** Forgets a slot; it must be in no list. */
+  delete(slot: number): void {
+    this.index.delete(this.ids[slot]!);
+    this.ids[slot] = undefined;
+    this.free.push(slot);
+  }
+
+  setFrom(slot: number, address: string, port: number): void {
+    let addr = this.addrIndex.get(address);
+    if (addr === undefined) {
+      addr = this.addrs.length;
+      this.addrs.push(address);
+      this.addrIndex.set(address, addr);
+    }
+    this.fromAddr[slot] = addr;
+    this.fromPort[slot] = port;
+  }
+
+  /** "address:port" where the node was last heard at a transition, or null. */
+  from(slot: number): string | null {
+    const addr = this.fromAddr[slot]!;
+    if (addr === NONE) return null;
+    const address = this.addrs[addr]!;
+    return address.includes(":")
+      ? `[${address}]:${this.fromPort[slot]}`
+      : `${address}:${this.fromPort[slot]}`;
+  }
+
+  /** Appends `slot` to `target` (code `code`), taking it out of `current` first if it is in one. */
+  push(target: SlotList, code: number, slot: number, current: SlotList | null): void {
+    if (current !== null) this.unlink(current, slot);
+    this.prev[slot] = target.tail;
+    this.next[slot] = NONE;
+    if (target.tail === NONE) target.head = slot;
+    else this.next[target.tail] = slot;
+    target.tail = slot;
+    target.size++;
+    this.list[slot] = code;
+  }
+
+  unlink(list: SlotList, slot: number): void {
+    const prev = this.prev[slot]!;
+    const next = this.next[slot]!;
+    if (prev === NONE) list.head = next;
+    else this.next[prev] = next;
+    if (next === NONE) list.tail = prev;
+    else this.prev[next] = prev;
+    this.prev[slot] = this.next[slot] = NONE;
+    this.list[slot] = 0;
+    list.size--;
+  }
+}

@@ -1,0 +1,181 @@
+// The hb wire format, version 1: the only module that knows the bytes (docs/PROTOCOL.md
+// documents them with test vectors). Decoding never throws and allocates nothing but the node
+// id and key id strings: it fills a caller-owned Datagram and returns null, or the reason the
+// bytes were refused. HMAC tags are computed and checked here; which key applies is the caller's.
+
+import { createHmac, timingSafeEqual, type KeyObject } from "node:crypto";
+
+/** The monitor's UDP port when an address names none; nodes and monitors agree on it. */
+export const DEFAULT_PORT = 26722;
+/** How often a node sends when nothing says otherwise. */
+export const DEFAULT_INTERVAL_MS = 1000;
+
+export const MAGIC = 0x6862; // "hb"
+export const VERSION = 1;
+export const MAX_DATAGRAM_BYTES = 512;
+export const MAX_ID_BYTES = 64;
+export const MAX_KEY_ID_BYTES = 32;
+export const TAG_BYTES = 32;
+export const HEADER_BYTES = 21;
+export const MIN_DATAGRAM_BYTES = HEADER_BYTES + 2; // a one-byte node id
+
+export const Kind = { BEAT: 1, LEAVE: 2 } as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+const FLAG_AUTH = 0x01;
+const KNOWN_FLAGS = FLAG_AUTH;
+const U32 = 0x1_0000_0000;
+/** Largest high word that keeps a u64 within Number.MAX_SAFE_INTEGER. */
+const MAX_SAFE_HIGH = 0x1f_ffff;
+
+/** Why a datagram was refused; stable names, used as counter labels and in events. */
+export const DECODE_REASONS = [
+  "oversized",
+  "truncated",
+  "bad_magic",
+  "bad_version",
+  "bad_kind",
+  "bad_flags",
+  "bad_node_id",
+  "bad_key_id",
+  "malformed",
+] as const;
+export type DecodeReason = (typeof DECODE_REASONS)[number];
+
+export interface Datagram {
+  kind: Kind;
+  incarnation: number;
+  sequence: number;
+  nodeId: string;
+  /** Empty when the datagram carries no tag. */
+  keyId: string;
+  /** Offset of the 32-byte tag; 0 when there is none. */
+  tagOffset: number;
+}
+
+export function emptyDatagram(): Datagram {
+  return { kind: Kind.BEAT, incarnation: 0, sequence: 0, nodeId: "", keyId: "", tagOffset: 0 };
+}
+
+/** Node ids and key ids: letters, digits, '.', '_', '-'; they double as systemd instance names. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function isIdByte(b: number, first: boolean): boolean {
+  return (
+    (b >= 0x30 && b <= 0x39) ||
+    (b >= 0x41 && b <= 0x5a) ||
+    (b >= 0x61 && b <= 0x7a) ||
+    (!first && (b === 0x2e || b === 0x5f || b === 0x2d))
+  );
+}
+
+function validIdBytes(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isIdByte(buf[i]!, i === start)) return false;
+  return true;
+}
+
+function readU64(buf: Buffer, offset: number): number {
+  const high = buf.readUInt32BE(offset);
+  if (high > MAX_SAFE_HIGH) return -1;
+  return high * U32 + buf.readUInt32BE(offset + 4);
+}
+
+export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
+  const length = buf.length;
+  if (length > MAX_DATAGRAM_BYTES) return "oversized";
+  if (length < MIN_DATAGRAM_BYTES) return "truncated";
+  if (buf.readUInt16BE(0) !== MAGIC) return "bad_magic";
+  if (buf[2] !== VERSION) return "bad_version";
+  const kind = buf[3]!;
+  if (kind !== Kind.BEAT && kind !== Kind.LEAVE) return "bad_kind";
+  const flags = buf[4]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) return "bad_flags";
+  const incarnation = readU64(buf, 5);
+  const sequence = readU64(buf, 13);
+  if (incarnation < 0 || sequence < 0) return "malformed";
+
+  const idLength = buf[HEADER_BYTES]!;
+  const idStart = HEADER_BYTES + 1;
+  const idEnd = idStart + idLength;
+  if (idLength === 0 || idLength > MAX_ID_BYTES) return "bad_node_id";
+  if (idEnd > length) return "truncated";
+  if (!validIdBytes(buf, idStart, idEnd)) return "bad_node_id";
+
+  let keyId = "";
+  let tagOffset = 0;
+  if ((flags & FLAG_AUTH) !== 0) {
+    if (idEnd + 1 > length) return "truncated";
+    const keyIdLength = buf[idEnd]!;
+    const keyIdStart = idEnd + 1;
+    tagOffset = keyIdStart + keyIdLength;
+    if (keyIdLength === 0 || keyIdLength > MAX_KEY_ID_BYTES) return "bad_key_id";
+    if (tagOffset + TAG_BYTES > length) return "truncated";
+    if (tagOffset + TAG_BYTES !== length) return "malformed";
+    if (!validIdBytes(buf, keyIdStart, tagOffset)) return "bad_key_id";
+    keyId = buf.toString("latin1", keyIdStart, tagOffset);
+  } else if (idEnd !== length) {
+    return "malformed";
+  }
+
+  out.kind = kind;
+  out.incarnation = incarnation;
+  out.sequence = sequence;
+  out.nodeId = buf.toString("latin1", idStart, idEnd);
+  out.keyId = keyId;
+  out.tagOffset = tagOffset;
+  return null;
+}
+
+export interface SigningKey {
+  id: string;
+  secret: KeyObject;
+}
+
+export interface Heartbeat {
+  kind: Kind;
+  nodeId: string;
+  incarnation: number;
+  sequence: number;
+}
+
+function writeU64(buf: Buffer, offset: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u53 value: ${value}`);
+  buf.writeUInt32BE(Math.floor(value / U32), offset);
+  buf.writeUInt32BE(value % U32, offset + 4);
+}
+
+function checkId(what: string, id: string, maxBytes: number): void {
+  if (id.length === 0 || id.length > maxBytes || !ID_PATTERN.test(id)) {
+    throw new RangeError(`${what} must be 1-${maxBytes} of [A-Za-z0-9._-], starting alphanumeric: "${id}"`);
+  }
+}
+
+export function encode(hb: Heartbeat, key?: SigningKey): Buffer {
+  checkId("node id", hb.nodeId, MAX_ID_BYTES);
+  if (key !== undefined) checkId("key id", key.id, MAX_KEY_ID_BYTES);
+  const authBytes = key === undefined ? 0 : 1 + key.id.length + TAG_BYTES;
+  const buf = Buffer.alloc(HEADER_BYTES + 1 + hb.nodeId.length + authBytes);
+  buf.writeUInt16BE(MAGIC, 0);
+  buf[2] = VERSION;
+  buf[3] = hb.kind;
+  buf[4] = key === undefined ? 0 : FLAG_AUTH;
+  writeU64(buf, 5, hb.incarnation);
+  writeU64(buf, 13, hb.sequence);
+  buf[HEADER_BYTES] = hb.nodeId.length;
+  let offset = buf.write(hb.nodeId, HEADER_BYTES + 1, "latin1") + HEADER_BYTES + 1;
+  if (key !== undefined) {
+    buf[offset] = key.id.length;
+    offset += 1 + buf.write(key.id, offset + 1, "latin1");
+    computeTag(key.secret, buf.subarray(0, offset)).copy(buf, offset);
+  }
+  return buf;
+}
+
+export function computeTag(secret: KeyObject, signed: Uint8Array): Buffer {
+  return createHmac("sha256", secret).update(signed).digest();
+}
+
+/** Constant-time check of the tag of a datagram that `decode` accepted with a key id. */
+export function verifyTag(buf: Buffer, tagOffset: number, secret: KeyObject): boolean {
+  const expected = computeTag(secret, buf.subarray(0, tagOffset));
+  return timingSafeEqual(expected, buf.subarray(tagOffset, tagOffset + TAG_BYTES));
+}
