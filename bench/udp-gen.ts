@@ -6,7 +6,7 @@
 import { createSecretKey } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { Kind, encode, type SigningKey } from "../src/protocol.js";
+import { Kind, encode, type SigningKey } from "../src/wire/protocol.js";
 
 const opts = JSON.parse(process.argv[2]!) as {
   port: number;

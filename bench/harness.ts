@@ -1,0 +1,114 @@
+// What every benchmark section shares: the command-line flags, a scratch directory with a key,
+// and the processes under test (the monitor from dist/, a bare node:dgram receiver, UDP load
+// generators), pinned to their cores, with the windows in which their rate and CPU are measured.
+import { createSocket } from "node:dgram";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { ask, cpuSeconds, sleep, start, type Started } from "./lib.js";
+
+export const { values: flags } = parseArgs({
+  options: { quick: { type: "boolean" }, only: { type: "string" }, runs: { type: "string" } },
+});
+export const QUICK = flags.quick === true;
+export const RUNS = Number(flags.runs ?? (QUICK ? 1 : 3));
+export const only = new Set((flags.only ?? "startup,idle,ingest,fleet,memory,baseline").split(","));
+/** The hb under test; HB_BENCH_HB points at another build (e.g. an older release) to compare. */
+export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/bin/hb.js", import.meta.url));
+export const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+export const TSX = ["--import", "tsx"];
+export const RECEIVER_CPU = 0;
+export const LOAD_CPU = 1;
+export const tmp = mkdtempSync(join(tmpdir(), "hb-bench-"));
+export const keyFile = join(tmp, "k1");
+writeFileSync(keyFile, "bench-key-0123456789abcdef0123456789\n", { mode: 0o600 });
+
+export const log = (text: string): void => void process.stderr.write(`${text}\n`);
+export const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
+
+// Processes under test
+
+export interface Monitor {
+  proc: Started;
+  port: number;
+  statusUrl: string;
+}
+
+export async function startMonitor(configYaml: string): Promise<Monitor> {
+  const config = join(tmp, `hb-${Math.random()}.yaml`);
+  writeFileSync(config, configYaml);
+  const proc = start(
+    RECEIVER_CPU,
+    [HB, "monitor", "--config", config, "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0"],
+    [],
+    {
+      keep: (line) => !line.includes('"event":"node.up"'),
+    },
+  );
+  const started = JSON.parse(await proc.line((l) => l.includes('"monitor.started"'))) as {
+    listen: string;
+    status: string;
+  };
+  return {
+    proc,
+    port: Number(started.listen.split(":")[1]),
+    statusUrl: `http://${started.status}/status?nodes=0`,
+  };
+}
+
+export interface MonitorStatus {
+  counts: Record<string, number>;
+  datagrams: { received: number; accepted: number; rejected: Record<string, number> };
+  kernelDrops: number | null;
+}
+export const monitorStatus = async (m: Monitor): Promise<MonitorStatus> =>
+  (await (await fetch(m.statusUrl)).json()) as MonitorStatus;
+
+export async function startBare(): Promise<{ proc: Started; port: number; count: () => Promise<number> }> {
+  const proc = start(RECEIVER_CPU, [here("bare-receiver.ts")], TSX);
+  const { port } = JSON.parse(await proc.line((l) => l.includes('"port"'))) as { port: number };
+  return { proc, port, count: () => ask(proc, "count") };
+}
+
+export function udpLoad(opts: Record<string, unknown>): Started {
+  return start(LOAD_CPU, [here("udp-gen.ts"), JSON.stringify(opts)], TSX);
+}
+
+/** Rate and CPU share of a receiver over a window, from a counter it exposes. */
+export async function window(pid: number, count: () => Promise<number>, seconds: number) {
+  const c0 = await count();
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const c1 = await count();
+  const cpu1 = cpuSeconds(pid);
+  const elapsed = (performance.now() - t0) / 1000;
+  const rate = (c1 - c0) / elapsed;
+  const cpu = (cpu1 - cpu0) / elapsed;
+  return { rate, cpu, perCore: rate / Math.max(cpu, 0.01), count: c1 - c0 };
+}
+
+/** Puts `load` on a monitor and measures accepted heartbeats and CPU over `seconds` after a warm-up. */
+export async function monitorWindow(
+  monitor: Monitor,
+  load: Record<string, unknown>,
+  warmupMs: number,
+  seconds: number,
+) {
+  const gen = udpLoad({ port: monitor.port, ...load });
+  await gen.line((l) => l.includes("ready"));
+  await sleep(warmupMs);
+  const accepted = async (): Promise<number> => (await monitorStatus(monitor)).datagrams.accepted;
+  return { gen, window: await window(monitor.proc.child.pid!, accepted, seconds) };
+}
+
+/** A free loopback port (bound and released; fine for a benchmark on a quiet machine). */
+export async function freePort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
