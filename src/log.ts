@@ -1,6 +1,6 @@
-// The only importer of pino. Events from the registry become one JSON line each on stdout,
-// written synchronously (systemd collects stdout; no worker threads). Under journald each line
-// starts with its syslog priority (journal.ts).
+// The only importer of pino. Events from the registry become one JSON line each, handed to the
+// process's stdout writer (line-writer.ts: asynchronous, bounded, no worker threads). Under
+// journald each line starts with its syslog priority (journal.ts).
 
 import { pino, type DestinationStream } from "pino";
 import { EVENT_LEVELS, type Emit } from "./events.js";

@@ -3,12 +3,12 @@
 // clock, output streams and signal hooks, runs the CLI with them and sets the exit code.
 import { run } from "../cli/main.js";
 import { systemClock } from "../clock.js";
-import { fdWriter } from "../fd-writer.js";
 import { droppedLinesNote, stdoutIsJournal } from "../journal.js";
+import { lineWriter } from "../line-writer.js";
 
 const journal = stdoutIsJournal();
-const stdout = fdWriter(1, { droppedNote: droppedLinesNote(journal) });
-const stderr = fdWriter(2);
+const stdout = lineWriter(1, { droppedNote: droppedLinesNote(journal) });
+const stderr = lineWriter(2);
 const io = {
   stdout,
   stderr,
@@ -23,6 +23,7 @@ const io = {
   pid: process.pid,
   kill: (pid: number, signal: NodeJS.Signals) => void process.kill(pid, signal),
 };
-process.exitCode = await run(process.argv.slice(2), io);
-stdout.flushSync();
-stderr.flushSync();
+const code = await run(process.argv.slice(2), io);
+await Promise.all([stdout.end(), stderr.end()]);
+// A write still blocked on a reader that never came back must not keep the process alive.
+process.exit(code);

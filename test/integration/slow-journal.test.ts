@@ -1,0 +1,67 @@
+// A log reader that stops (journald paused, a full pipe) must cost the monitor memory, never a
+// judgement: its stdout here is a blocking stream, as systemd gives it, whose reader stops for
+// four seconds while 30 000 log-worthy datagrams arrive and a node dies.
+import { createSocket } from "node:dgram";
+import { afterAll, describe, expect, it } from "vitest";
+import { Kind, encode } from "../../src/wire/protocol.js";
+import { TempDir, sleep, startMonitor, startNode, type HbProcess } from "../support/hb-process.js";
+
+const dir = new TempDir();
+const started: HbProcess[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((p) => p.stop()));
+  dir.remove();
+});
+
+const FLOOD = 30_000;
+
+describe("a stopped log reader", () => {
+  it("delays no judgement, loses no datagram, keeps /status answering, and loses no line", async () => {
+    const config = dir.file(
+      "hb.yaml",
+      `max_nodes: 100000\nforget_after: 1h\nnodes:\n  victim: { interval: 100ms, late: 500ms, timeout: 1s }\n`,
+    );
+    const { monitor, listen, port, statusUrl } = await startMonitor(config);
+    started.push(monitor);
+    const victim = startNode("victim", listen, "100ms");
+    started.push(victim);
+    await monitor.waitFor("node.up", "victim");
+    const status = async (): Promise<{ kernelDrops: number; datagrams: { accepted: number } }> =>
+      (await (await fetch(`${statusUrl}?nodes=0`, { signal: AbortSignal.timeout(2000) })).json()) as {
+        kernelDrops: number;
+        datagrams: { accepted: number };
+      };
+    const before = await status();
+
+    monitor.child.stdout!.pause(); // the reader stops: the monitor's writes soon block
+    const socket = createSocket("udp4");
+    for (let i = 0; i < FLOOD; i++) {
+      // Every datagram is a new unlisted node: one `node.up` line each.
+      const dg = encode({ kind: Kind.BEAT, nodeId: `flood-${i}`, incarnation: 1, sequence: 1 });
+      socket.send(dg, port, "127.0.0.1");
+      if (i % 20 === 19) await sleep(1); // about 10 000/s: well within what the monitor ingests
+    }
+    victim.signal("SIGKILL");
+    await sleep(1500); // past the victim's deadline, with the reader still stopped
+    const during = await status(); // must answer while the log reader is stopped
+    await sleep(2500);
+    monitor.child.stdout!.resume();
+    await new Promise<void>((resolve) => socket.close(resolve));
+
+    const down = await monitor.waitFor("node.down", "victim", 20_000);
+    // Judged at its deadline, not when the reader came back (that is 2.5 s later and more).
+    expect((down.time as number) - (down.at as number)).toBeLessThan(1000);
+    expect(during.kernelDrops).toBe(before.kernelDrops);
+    await sleep(500);
+    const after = await status();
+    console.info(
+      `accepted ${after.datagrams.accepted - before.datagrams.accepted}, kernel drops ${before.kernelDrops} -> ${after.kernelDrops}, node.down ${(down.time as number) - (down.at as number)} ms after its deadline`,
+    );
+    expect(after.datagrams.accepted - before.datagrams.accepted).toBeGreaterThanOrEqual(FLOOD);
+    expect(after.kernelDrops).toBe(before.kernelDrops);
+    const ups = monitor.of("node.up").filter((e) => e.node!.startsWith("flood-"));
+    expect(ups).toHaveLength(FLOOD); // every line arrives, none dropped at this volume
+    const times = monitor.events.map((e) => e.time as number);
+    expect(times).toEqual([...times].sort((a, b) => a - b)); // in order
+  });
+});
