@@ -27,7 +27,24 @@ export const systemClock: Clock = {
   setImmediate: (callback) => void setImmediate(callback),
 };
 
-/** Epoch milliseconds of a monotonic instant, using the current offset between the clocks. */
-export function toWallMs(clock: Clock, monoMs: number): number {
-  return Math.round(clock.wallMs() - (clock.monoMs() - monoMs));
+/** A wall clock that moves by less than this against the monotonic one has not stepped. */
+export const WALL_STEP_MS = 5;
+
+/**
+ * Epoch milliseconds of monotonic instants, with one offset between the clocks that is re-taken
+ * only when the wall clock steps by more than WALL_STEP_MS: the same instant reads the same
+ * every time, though the two clocks tick apart (integer Date.now(), fractional monotonic time).
+ */
+export class WallTime {
+  private offsetMs: number;
+
+  constructor(private readonly clock: Clock) {
+    this.offsetMs = clock.wallMs() - clock.monoMs();
+  }
+
+  of(monoMs: number): number {
+    const offsetMs = this.clock.wallMs() - this.clock.monoMs();
+    if (Math.abs(offsetMs - this.offsetMs) > WALL_STEP_MS) this.offsetMs = offsetMs;
+    return Math.round(monoMs + this.offsetMs);
+  }
 }

@@ -20,8 +20,10 @@ export const ErrorCode = {
   HB_ERR_CONFIG: ExitCode.CONFIG,
   HB_ERR_CONFIG_NOT_FOUND: ExitCode.NO_INPUT,
   HB_ERR_KEY_FILE: ExitCode.NO_INPUT,
+  HB_ERR_STATE_FILE: ExitCode.NO_INPUT,
   HB_ERR_BIND: ExitCode.OS_ERROR,
   HB_ERR_STATUS_UNAVAILABLE: ExitCode.UNAVAILABLE,
+  HB_ERR_NOT_MONITOR: ExitCode.UNAVAILABLE,
   HB_ERR_INTERNAL: ExitCode.SOFTWARE,
 } as const;
 export type ErrorCode = keyof typeof ErrorCode;

@@ -16,10 +16,13 @@ export interface EventFields {
   };
   "node.left": { node: string; from: string };
   "node.restarted": { node: string; from: string; incarnation: number; previousIncarnation: number };
-  "node.forgotten": { node: string; silentMs: number };
+  /** `by`: "forget_after" (an unlisted node silent that long) or "operator" (`hb forget`). */
+  "node.flapping": { node: string; changes: number; windowMs: number; settled: boolean; state: StateName };
+  "node.forgotten": { node: string; silentMs: number | null; by: "forget_after" | "operator" };
   "monitor.started": { listen: string; status: string; nodes: number; version: string; config: string };
   "monitor.stopping": { listen: string; status: string; nodes: number; version: string; signal: string };
   "monitor.stalled": { stalledMs: number; holdMs: number };
+  "monitor.overloaded": { cause: "kernel_drops"; kernelDrops: number; holdMs: number };
   "monitor.warning": { problem: string; detail: string };
   "config.reloaded": { changes: string[] };
   "config.rejected": { errors: string[] };
@@ -34,6 +37,7 @@ export interface EventFields {
   };
   "sender.stopping": { node: string; signal: string; sent: number };
   "sender.failed": { node: string; monitor: string; error: string; failures: number };
+  "sender.warning": { node: string; problem: string; detail: string };
 }
 
 export type EventName = keyof EventFields;
@@ -45,9 +49,11 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "node.left": "info",
   "node.restarted": "warn",
   "node.forgotten": "info",
+  "node.flapping": "warn",
   "monitor.started": "info",
   "monitor.stopping": "info",
   "monitor.stalled": "warn",
+  "monitor.overloaded": "warn",
   "monitor.warning": "warn",
   "config.reloaded": "info",
   "config.rejected": "error",
@@ -56,6 +62,7 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "sender.started": "info",
   "sender.stopping": "info",
   "sender.failed": "warn",
+  "sender.warning": "warn",
 };
 
 export type Emit = <E extends EventName>(event: E, fields: EventFields[E]) => void;

@@ -2,7 +2,9 @@
 // Problems go to stderr as file:line:col: message, exit 78; a good config prints what each
 // node will actually get, defaults resolved, and exits 0.
 
-import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
+import { DEFAULT_CONFIG_PATH } from "../config/load.js";
+import { loadConfigOnTwoThreads } from "../config/load-off-thread.js";
+import { formatStatusAddress } from "../config/types.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode } from "../errors.js";
 import { formatHostPort } from "../wire/address.js";
@@ -15,12 +17,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const { positionals } = parseFlags(args, {}, usage, true);
   if (positionals.length > 1) throw usageError("one config file at a time", usage);
   const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
-  const { config, warnings } = await loadConfig(path);
+  const { config, warnings } = await loadConfigOnTwoThreads(path);
   for (const warning of warnings ?? []) io.stderr.write(`warning: ${warning}\n`);
   const d = config.defaults;
   const lines = [
     `${path}: ok`,
-    `  listen ${formatHostPort(config.listen)}, status ${config.status === null ? "off" : formatHostPort(config.status)}`,
+    `  listen ${formatHostPort(config.listen)}, status ${formatStatusAddress(config.status)}`,
     `  auth ${config.auth} (${config.keys.length} key(s)), unknown nodes: ${config.unknownNodes}, startup grace ${formatDuration(config.startupGraceMs)}`,
     `  defaults: interval ${formatDuration(d.intervalMs)}, late ${formatDuration(d.lateMs)}, timeout ${formatDuration(d.timeoutMs)}`,
   ];

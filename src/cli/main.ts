@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summary: st
     load: () => import("./reload.js"),
     summary: "reload the monitor's config and wait for the result",
   },
+  forget: { load: () => import("./forget.js"), summary: "clear one node's replay mark and history" },
   "check-config": { load: () => import("./check-config.js"), summary: "validate a config file" },
   demo: { load: () => import("./demo.js"), summary: "watch a monitor and three nodes on loopback" },
 };

@@ -3,9 +3,10 @@
 // swapped in atomically, an invalid one is rejected with one event and the old config stays.
 
 import type { Timer } from "../clock.js";
-import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from "../config/load.js";
-import { exposureWarning } from "../config/parse.js";
-import type { Config } from "../config/types.js";
+import { DEFAULT_CONFIG_PATH, firstLines, type LoadedConfig } from "../config/load.js";
+import { loadConfigOffThread, loadConfigOnTwoThreads } from "../config/load-off-thread.js";
+import { exposureWarning, parseStatusAddress } from "../config/parse.js";
+import { formatStatusAddress, type Config, type StatusAddress } from "../config/types.js";
 import { ExitCode, HbError } from "../errors.js";
 import type { Emit } from "../events.js";
 import { createEventLog } from "../log.js";
@@ -18,29 +19,32 @@ import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort } from "../wire/address.js";
 import { familyOf, udpSocket } from "../wire/udp.js";
-import { addressFlag, flagOrEnv, parseFlags, stateDirFlag } from "./flags.js";
+import { addressFlag, flagOrEnv, parseFlags, stateDirFlag, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 
-export const usage = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|off] [--state-dir DIR]
+export const usage = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|PATH|off] [--state-dir DIR]
 
   --config PATH   the monitor's config (env HB_CONFIG; default /etc/hb/heartbeat.yaml)
   --listen ADDR   override the config's UDP address, e.g. 127.0.0.1:0 (0 = any free port)
-  --status ADDR   override the config's HTTP status address, or "off"
+  --status ADDR   override the config's HTTP status address: HOST:PORT, a Unix socket path, or "off"
   --state-dir DIR where replay marks survive restarts (env HB_STATE_DIR or STATE_DIRECTORY)`;
 
+/** A rejected reload's event lists at most this many problems (a broken 100 000-node file has more). */
+const MAX_REJECTED_LINES = 100;
 /** systemd's status line is refreshed at most this often. */
 const STATUS_LINE_MS = 1000;
+
+function statusFlag(text: string): StatusAddress {
+  const parsed = parseStatusAddress(text);
+  if (typeof parsed === "string") throw usageError(`--status: ${parsed}`, usage);
+  return parsed;
+}
 
 function withOverrides(config: Config, listen: string | undefined, status: string | undefined): Config {
   return Object.freeze({
     ...config,
     listen: listen === undefined ? config.listen : addressFlag(listen, "--listen", usage, false),
-    status:
-      status === undefined
-        ? config.status
-        : status === "off"
-          ? null
-          : addressFlag(status, "--status", usage, false),
+    status: status === undefined ? config.status : status === "off" ? null : statusFlag(status),
   });
 }
 
@@ -59,7 +63,8 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const listenFlag = flagOrEnv(values.listen, io.env, "HB_LISTEN");
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
   const stateDir = stateDirFlag(values["state-dir"], io.env);
-  const loaded = await loadConfig(path);
+  // Nothing runs yet that a blocked loop would delay: parse a large file on both cores.
+  const loaded = await loadConfigOnTwoThreads(path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
   const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });
   const notifier = Notifier.fromEnv(io.env);
@@ -86,15 +91,22 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   };
   const listen = await running.listen();
   let statusServer: StatusServer | undefined;
-  let statusAddress = "off";
+  let statusAddress = formatStatusAddress(loaded.config.status);
+  // A status address that cannot be bound is retried with backoff: detection is the job.
+  let started = false;
+  const statusProblems: string[] = [];
+  const statusProblem = (detail: string): void => {
+    if (started) running.warn("status", detail);
+    else statusProblems.push(detail);
+  };
   if (loaded.config.status !== null) {
-    statusServer = new StatusServer(running, new Metrics(running));
-    try {
-      statusAddress = formatHostPort(await statusServer.listen(loaded.config.status));
-    } catch (err) {
-      await running.close();
-      throw err;
-    }
+    statusServer = new StatusServer(running, new Metrics(running), { clock: io.clock });
+    statusAddress =
+      (await statusServer.serve(
+        loaded.config.status,
+        (err, retryMs) => statusProblem(`${err.message}; retrying in ${retryMs} ms`),
+        (bound) => statusProblem(`${bound} is listening now`),
+      )) ?? statusAddress;
   }
   const summary = () => ({
     listen: formatHostPort(listen),
@@ -103,18 +115,28 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     version: VERSION,
   });
 
+  // Reloads run one at a time; SIGHUPs that arrive during one are served by a single next one,
+  // which reads the file as it is by then.
   let reloading = Promise.resolve();
+  let reloadQueued = false;
+  let stopping = false;
+  let current = loaded.config;
   const reload = async (): Promise<void> => {
+    reloadQueued = false;
     notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`);
     try {
-      const next = await loadConfig(path);
+      // Read and parsed on another thread: the loop goes on receiving and judging meanwhile.
+      const next = await loadConfigOffThread(path, current);
+      if (stopping) return;
       next.config = withOverrides(next.config, listenFlag, statusFlag);
       running.reload(next);
+      current = next.config;
       warn(next);
     } catch (err) {
-      running.rejectReload(
-        err instanceof HbError && err.details.length > 0 ? [...err.details] : [(err as Error).message],
-      );
+      if (stopping) return;
+      const errors =
+        err instanceof HbError && err.details.length > 0 ? err.details : [(err as Error).message];
+      running.rejectReload(firstLines(errors, MAX_REJECTED_LINES));
     }
     notifier?.send("READY=1", `STATUS=${formatCounts(running.counts())}`);
   };
@@ -133,6 +155,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const stopped = new Promise<number>((resolve) => {
     const unsubscribe: (() => void)[] = [];
     const stop = (signal: string): void => {
+      stopping = true;
       unsubscribe.forEach((off) => off());
       notifier?.send("STOPPING=1");
       if (watchdog !== undefined) io.clock.clearTimeout(watchdog);
@@ -144,6 +167,8 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     };
     unsubscribe.push(
       io.onSignal("SIGHUP", () => {
+        if (reloadQueued) return;
+        reloadQueued = true;
         reloading = reloading.then(reload);
       }),
       io.onSignal("SIGTERM", () => stop("SIGTERM")),
@@ -151,6 +176,8 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     );
   });
   emit("monitor.started", { ...summary(), config: path });
+  started = true;
+  for (const detail of statusProblems) running.warn("status", detail);
   for (const [problem, detail] of running.startupWarnings()) running.warn(problem, detail);
   warn(loaded);
   if (stateDir === undefined && loaded.config.auth !== "off") {

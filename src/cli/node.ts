@@ -33,8 +33,11 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const intervalMs =
     intervalText === undefined ? DEFAULT_INTERVAL_MS : durationFlag(intervalText, "--interval", usage);
   const stateDir = stateDirFlag(values["state-dir"], io.env);
-  const incarnation = await nextIncarnation(common.nodeId, stateDir, io.clock.wallMs());
   const emit = createEventLog({ out: io.stdout, journal: io.journal });
+  const { incarnation, repaired } = await nextIncarnation(common.nodeId, stateDir, io.clock.wallMs());
+  if (repaired !== null) {
+    emit("sender.warning", { node: common.nodeId, problem: "incarnation_file_repaired", detail: repaired });
+  }
   const sender = new Sender(
     { ...common, intervalMs, incarnation },
     { clock: io.clock, emit, socket: udpSocket },

@@ -19,8 +19,9 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const failures: string[] = [];
   const sender = new Sender(
     // One-shot senders share incarnation 0 and use the wall clock as their sequence, so that
-    // successive runs (each a new process) count as one incarnation moving forward.
-    { ...common, intervalMs: DEFAULT_INTERVAL_MS, incarnation: 0 },
+    // successive runs (each a new process) count as one incarnation moving forward; flagged
+    // unnumbered, because the milliseconds between two runs are not lost datagrams.
+    { ...common, intervalMs: DEFAULT_INTERVAL_MS, incarnation: 0, unnumbered: true },
     {
       clock: io.clock,
       emit: (event, fields) => {

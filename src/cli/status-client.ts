@@ -1,29 +1,160 @@
-// The client side of the monitor's status endpoint: where it is (a URL, or the status address a
-// config names), and fetching its document with a timeout and a clear error when it is not there.
+// The client side of the monitor's status endpoint: where it is (a URL, a Unix socket, or the
+// status address a config names), and fetching its documents with a timeout, a size limit and a
+// clear error when it is not there or what answers is not an hb monitor.
 
+import { request } from "node:http";
 import { HbError } from "../errors.js";
-import type { StatusDocument } from "../monitor/status.js";
+import type { ReloadStatus, StatusDocument } from "../monitor/status.js";
 import { formatHostPort } from "../wire/address.js";
 
 export const DEFAULT_STATUS_URL = "http://127.0.0.1:26723/status";
+/** No progress for this long and the request is given up. */
 const TIMEOUT_MS = 5000;
+/** A million nodes is about 250 MB of JSON; anything far beyond is not a status document. */
+const MAX_BODY_BYTES = 1024 * 1024 * 1024;
 
-export async function fetchStatus(url: string): Promise<StatusDocument> {
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `cannot reach the monitor at ${url}: ${cause}`, {
-      cause: err,
-    });
-  }
-  if (!response.ok) throw new HbError("HB_ERR_STATUS_UNAVAILABLE", `${url} answered ${response.status}`);
-  return (await response.json()) as StatusDocument;
+/** Where the endpoint is: a URL, and a Unix socket when it is reached through one. */
+export interface StatusEndpoint {
+  readonly url: URL;
+  readonly socketPath?: string;
 }
 
-/** The status URL a config file names, or null when it turns the endpoint off. */
-export async function statusUrlOf(path: string): Promise<string | null> {
+/** `--socket PATH` wins; `--url` may be http://… or unix:PATH. */
+export function statusEndpoint(url: string, socketPath?: string): StatusEndpoint {
+  if (socketPath === undefined && url.startsWith("unix:")) socketPath = url.slice("unix:".length);
+  if (socketPath !== undefined) return { url: new URL("http://localhost/status"), socketPath };
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new HbError("HB_ERR_USAGE", `"${url}" is not a URL`);
+  }
+  if (parsed.protocol !== "http:") throw new HbError("HB_ERR_USAGE", `"${url}" is not an http:// URL`);
+  return { url: parsed };
+}
+
+function describe(endpoint: StatusEndpoint): string {
+  return endpoint.socketPath === undefined ? endpoint.url.href : `unix:${endpoint.socketPath}`;
+}
+
+interface CallOptions {
+  method?: "GET" | "POST";
+  headers?: Record<string, string>;
+  /** Status codes whose JSON body is an answer, not a failure. */
+  answers?: readonly number[];
+}
+
+function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}): Promise<unknown> {
+  const where = describe(endpoint);
+  return new Promise((resolve, reject) => {
+    const unavailable = (message: string, cause?: unknown): void =>
+      reject(new HbError("HB_ERR_STATUS_UNAVAILABLE", message, cause === undefined ? {} : { cause }));
+    const req = request(
+      {
+        ...(endpoint.socketPath === undefined
+          ? { host: endpoint.url.hostname.replace(/^\[|\]$/g, ""), port: endpoint.url.port || 80 }
+          : { socketPath: endpoint.socketPath }),
+        path,
+        method: options.method ?? "GET",
+        headers: {
+          host: endpoint.socketPath === undefined ? endpoint.url.host : "localhost",
+          ...options.headers,
+        },
+        timeout: TIMEOUT_MS,
+      },
+      (res) => {
+        if (!(options.answers ?? [200]).includes(res.statusCode ?? 0)) {
+          res.resume();
+          return unavailable(`${where} answered ${res.statusCode}`);
+        }
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > MAX_BODY_BYTES) {
+            req.destroy();
+            return unavailable(`${where} sent more than ${MAX_BODY_BYTES} bytes`);
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+          } catch (err) {
+            unavailable(`${where} did not answer with JSON`, err);
+          }
+        });
+        res.on("error", (err) => unavailable(`${where}: ${err.message}`, err));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("ETIMEDOUT")));
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      unavailable(`cannot reach the monitor at ${where}: ${err.code ?? err.message}`, err),
+    );
+    req.end();
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Filters for `hb status`: the same as the endpoint's query parameters. */
+export interface StatusFilters {
+  state?: string;
+  node?: string;
+  limit?: string;
+}
+
+export async function fetchStatus(
+  where: string | StatusEndpoint,
+  filters: StatusFilters = {},
+): Promise<StatusDocument> {
+  const endpoint = typeof where === "string" ? statusEndpoint(where) : where;
+  const params = new URLSearchParams(endpoint.url.search);
+  for (const [name, value] of Object.entries(filters)) if (typeof value === "string") params.set(name, value);
+  const query = params.toString();
+  const doc = await get(endpoint, endpoint.url.pathname + (query === "" ? "" : `?${query}`));
+  const counts = isRecord(doc) ? doc.counts : undefined;
+  if (
+    !isRecord(doc) ||
+    !isRecord(counts) ||
+    !Object.values(counts).every((n) => typeof n === "number") ||
+    !Array.isArray(doc.nodes) ||
+    !doc.nodes.every(isRecord)
+  ) {
+    throw new HbError(
+      "HB_ERR_STATUS_UNAVAILABLE",
+      `${describe(endpoint)} did not answer with an hb status document`,
+    );
+  }
+  return doc as unknown as StatusDocument;
+}
+
+/** The last reload's outcome, from the cheap `/status/reload` beside the status document. */
+export async function fetchReloadStatus(endpoint: StatusEndpoint): Promise<ReloadStatus> {
+  const base = endpoint.url.pathname.replace(/\/+$/, "");
+  const doc = await get(endpoint, `${base === "" ? "/status" : base}/reload`);
+  const reload = isRecord(doc) ? doc.reload : undefined;
+  if (
+    !isRecord(doc) ||
+    typeof doc.pid !== "number" ||
+    !isRecord(reload) ||
+    typeof reload.generation !== "number" ||
+    !(typeof reload.ok === "boolean" || reload.ok === null) ||
+    !Array.isArray(reload.changes) ||
+    !Array.isArray(reload.errors)
+  ) {
+    throw new HbError(
+      "HB_ERR_STATUS_UNAVAILABLE",
+      `${describe(endpoint)} did not answer with an hb reload status`,
+    );
+  }
+  return doc as unknown as ReloadStatus;
+}
+
+/** The status endpoint a config file names, or null when it turns the endpoint off. */
+export async function statusEndpointOf(path: string): Promise<StatusEndpoint | null> {
   // Loaded here, not up front: `hb status --url` needs no YAML parser.
   const [{ readConfigText }, { parseConfig }] = await Promise.all([
     import("../config/load.js"),
@@ -32,7 +163,26 @@ export async function statusUrlOf(path: string): Promise<string | null> {
   const parsed = parseConfig(await readConfigText(path), path);
   // A config that does not parse still has to be reloaded (and rejected) by the monitor; its
   // status endpoint is then the default one.
-  if (!parsed.ok) return DEFAULT_STATUS_URL;
+  if (!parsed.ok) return statusEndpoint(DEFAULT_STATUS_URL);
   const status = parsed.config.status;
-  return status === null ? null : `http://${formatHostPort(status)}/status`;
+  if (status === null) return null;
+  return "path" in status
+    ? statusEndpoint("", status.path)
+    : statusEndpoint(`http://${formatHostPort(status)}/status`);
 }
+
+/**
+ * Asks the monitor to forget one node's replay mark and history (`hb forget`). The request
+ * carries a header no web page can add without the monitor's consent, so a browser cannot.
+ */
+export async function forgetNode(endpoint: StatusEndpoint, node: string): Promise<boolean> {
+  const answer = await get(endpoint, `/forget?node=${encodeURIComponent(node)}`, {
+    method: "POST",
+    headers: { [FORGET_HEADER]: "1" },
+    answers: [200, 404],
+  });
+  return isRecord(answer) && answer.forgotten === true;
+}
+
+/** The header a forget request must carry (see StatusServer). */
+export const FORGET_HEADER = "x-hb-forget";

@@ -1,20 +1,43 @@
 // The status document as operators read it: one row per node, then the counts. Shared by
-// `hb status` and `hb demo`.
+// `hb status` and `hb demo`. Whatever answered on the status port wrote the text, so control
+// characters are shown escaped, never sent to the terminal.
 
 import { formatAgo, formatDuration } from "../duration.js";
 import type { StatusDocument } from "../monitor/status.js";
 
-export function renderTable(doc: StatusDocument): string {
+// C0 controls, DEL and C1 controls (U+009B is a one-character CSI on many terminals).
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+const hex = (c: string): string => c.charCodeAt(0).toString(16).padStart(2, "0");
+
+/** `text` with every control character written as \xHH. */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => `\\x${hex(c)}`);
+}
+
+/** JSON text safe on a terminal: C0 controls are escaped by JSON already, DEL and C1 are not. */
+export function terminalJson(value: unknown): string {
+  return (JSON.stringify(value, null, 2) ?? "null").replace(/[\u007f-\u009f]/g, (c) => `\\u00${hex(c)}`);
+}
+
+function number(value: unknown, format: (n: number) => string): string {
+  return typeof value === "number" && Number.isFinite(value) ? format(value) : "?";
+}
+
+export function renderTable(doc: StatusDocument, shownOf?: number): string {
   const header = ["NODE", "STATE", "LAST HEARD", "TIMEOUT", "LOSS", "RESTARTS", "FROM"];
-  const rows = doc.nodes.map((n) => [
-    n.node + (n.expected ? "" : " (unlisted)"),
-    n.state,
-    n.silentMs === null ? "never" : `${formatAgo(n.silentMs)} ago`,
-    formatDuration(n.timeoutMs),
-    `${n.lossPct.toFixed(1)}%`,
-    String(n.restarts),
-    n.from ?? "-",
-  ]);
+  const rows = doc.nodes.map((n) =>
+    [
+      String(n.node) + (n.expected === false ? " (unlisted)" : ""),
+      String(n.state),
+      n.silentMs === null ? "never" : `${number(n.silentMs, formatAgo)} ago`,
+      number(n.timeoutMs, formatDuration),
+      `${number(n.lossPct, (p) => p.toFixed(1))}%`,
+      String(n.restarts),
+      n.from === null ? "-" : String(n.from),
+    ].map(escapeControls),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
     cells
@@ -23,5 +46,7 @@ export function renderTable(doc: StatusDocument): string {
       .trimEnd();
   const c = doc.counts;
   const summary = `${c.up} up, ${c.late} late, ${c.down} down, ${c.left} left, ${c.new} new, ${c.paused} paused`;
-  return [line(header), ...rows.map(line), "", summary].join("\n") + "\n";
+  const more =
+    shownOf !== undefined && shownOf > rows.length ? [`(${rows.length} of ${shownOf} nodes shown)`] : [];
+  return [line(header), ...rows.map(line), ...more, "", summary].join("\n") + "\n";
 }

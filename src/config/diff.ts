@@ -1,43 +1,153 @@
 // What changed between two configs, as short lines for `config.reloaded` events and `hb reload`,
-// so that an operator sees exactly what a reload did.
+// so that an operator sees exactly what a reload did. The diff walks the fields of Config and of
+// each node rather than a list of them, so that a key added to the config is in the diff too;
+// values are shown as they are written (durations, sizes, addresses, key lists).
 
 import { formatDuration } from "../duration.js";
-import { formatHostPort, type HostPort } from "../wire/address.js";
-import type { Config, NodeSpec, Thresholds } from "./types.js";
+import { formatSize } from "./reader.js";
+import { formatStatusAddress, type Config, type StatusAddress } from "./types.js";
 
-function addr(a: HostPort | null): string {
-  return a === null ? "off" : formatHostPort(a);
+/** Where a key is written in the file is not what it configures. */
+const POSITION_FIELDS: ReadonlySet<string> = new Set(["line", "col"]);
+/** Read once, when the monitor starts. */
+const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiveBufferBytes"]);
+/** How a null reads, where it means something other than "none". */
+const NULL_READS: Readonly<Record<string, string>> = { status: "off", keys: "any" };
+/** Lines per collection (nodes, keys): a reload that adds 100 000 nodes says so in one event. */
+const MAX_ITEM_LINES = 100;
+
+/** The config key a field comes from: startupGraceMs -> startup_grace. */
+export function configKey(field: string): string {
+  return field.replace(/(?<=.)(Ms|Bytes)$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-function thresholds(t: Thresholds): string {
-  return `interval ${formatDuration(t.intervalMs)}, late ${formatDuration(t.lateMs)}, timeout ${formatDuration(t.timeoutMs)}`;
+type Fields = Readonly<Record<string, unknown>>;
+
+function isRecord(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Set);
 }
 
-function describe(node: NodeSpec): string {
-  return `${thresholds(node)}${node.paused ? ", paused" : ""}`;
+function isAddress(value: Fields): boolean {
+  return ("host" in value && "port" in value) || "path" in value;
+}
+
+/** A collection whose items are told apart by id: the nodes (a Map) and the keys (a list). */
+function asCollection(value: unknown): Map<string, Fields> | null {
+  if (value instanceof Map) return value as Map<string, Fields>;
+  if (Array.isArray(value) && value.every((item) => isRecord(item) && typeof item.id === "string")) {
+    return new Map((value as Fields[]).map((item) => [item.id as string, item]));
+  }
+  return null;
+}
+
+function show(field: string, value: unknown): string {
+  if (value === null || value === undefined) return NULL_READS[field] ?? "none";
+  if (typeof value === "number") {
+    if (field.endsWith("Ms")) return formatDuration(value);
+    if (field.endsWith("Bytes")) return formatSize(value);
+    return String(value);
+  }
+  if (value instanceof Set) return [...(value as Set<unknown>)].map(String).sort().join(",") || "none";
+  if (Array.isArray(value)) return value.map((item) => show(field, item)).join(",") || "none";
+  if (isRecord(value)) {
+    if (isAddress(value)) return formatStatusAddress(value as unknown as StatusAddress);
+    return describe(value);
+  }
+  return typeof value === "string" ? value : String(JSON.stringify(value));
+}
+
+function same(field: string, a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Set && b instanceof Set) return a.size === b.size && [...a].every((x) => b.has(x));
+  return show(field, a) === show(field, b);
+}
+
+/** "interval 1s, timeout 10s, late 5s, paused": an item that was added (unset fields left out). */
+function describe(item: Fields): string {
+  const out: string[] = [];
+  for (const f in item) {
+    const value = item[f];
+    if (f === "id" || POSITION_FIELDS.has(f) || value === null || value === false) continue;
+    out.push(value === true ? configKey(f) : `${configKey(f)} ${show(f, value)}`);
+  }
+  return out.join(", ");
+}
+
+/** "interval 1s -> 2s, late 5s -> 10s": the fields that differ, or "" when none does. */
+function changedFields(before: Fields, after: Fields): string {
+  // Called for every node of a reload: nothing is allocated unless something differs.
+  let out: string[] | null = null;
+  const compare = (f: string): void => {
+    if (f === "id" || POSITION_FIELDS.has(f) || same(f, before[f], after[f])) return;
+    (out ??= []).push(`${configKey(f)} ${show(f, before[f])} -> ${show(f, after[f])}`);
+  };
+  for (const f in after) compare(f);
+  for (const f in before) if (!(f in after)) compare(f);
+  return out === null ? "" : (out as string[]).join(", ");
+}
+
+function diffCollection(
+  name: string,
+  before: Map<string, Fields>,
+  after: Map<string, Fields>,
+  changes: string[],
+): void {
+  const counts = { added: 0, removed: 0, changed: 0 };
+  let shown = 0;
+  const line = (kind: keyof typeof counts, text: string): void => {
+    counts[kind]++;
+    if (shown++ < MAX_ITEM_LINES) changes.push(text);
+  };
+  const compare = (id: string, old: Fields | undefined, item: Fields): void => {
+    if (old === undefined) {
+      const fields = describe(item);
+      line("added", `${name}.${id}: added${fields === "" ? "" : ` (${fields})`}`);
+    } else if (old !== item) {
+      const diff = changedFields(old, item);
+      if (diff !== "") line("changed", `${name}.${id}: ${diff}`);
+    }
+  };
+  // A reload usually lists the same ids in the same order: walking both in step passes over
+  // 100 000 of them without a lookup each, until the first place where the order differs.
+  const pending = before.entries();
+  let inStep = true;
+  for (const [id, item] of after) {
+    if (inStep) {
+      const next = pending.next();
+      if (!next.done && next.value[0] === id) {
+        compare(id, next.value[1], item);
+        continue;
+      }
+      inStep = false;
+    }
+    compare(id, before.get(id), item);
+  }
+  if (inStep) for (const [id] of pending) line("removed", `${name}.${id}: removed`);
+  else for (const id of before.keys()) if (!after.has(id)) line("removed", `${name}.${id}: removed`);
+  if (shown > MAX_ITEM_LINES) {
+    changes.push(
+      `${name}: ${shown - MAX_ITEM_LINES} more changes not listed (${counts.added} added, ${counts.removed} removed, ${counts.changed} changed in all)`,
+    );
+  }
 }
 
 export function diffConfigs(before: Config, after: Config): string[] {
   const changes: string[] = [];
-  const field = (name: string, a: string, b: string, note = ""): void => {
-    if (a !== b) changes.push(`${name}: ${a} -> ${b}${note}`);
-  };
-  field("listen", addr(before.listen), addr(after.listen), " (takes effect on restart)");
-  field("status", addr(before.status), addr(after.status), " (takes effect on restart)");
-  field("defaults", thresholds(before.defaults), thresholds(after.defaults));
-  field("startup_grace", formatDuration(before.startupGraceMs), formatDuration(after.startupGraceMs));
-  field("unknown_nodes", before.unknownNodes, after.unknownNodes);
-  field("auth", before.auth, after.auth);
-  field(
-    "keys",
-    before.keys.map((k) => k.id).join(",") || "none",
-    after.keys.map((k) => k.id).join(",") || "none",
-  );
-  for (const [id, node] of after.nodes) {
-    const old = before.nodes.get(id);
-    if (old === undefined) changes.push(`nodes.${id}: added (${describe(node)})`);
-    else field(`nodes.${id}`, describe(old), describe(node));
+  const a = before as unknown as Fields;
+  const b = after as unknown as Fields;
+  for (const field of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const key = configKey(field);
+    const was = asCollection(a[field]);
+    const is = asCollection(b[field]);
+    if (was !== null && is !== null) {
+      diffCollection(key, was, is, changes);
+    } else if (isRecord(a[field]) && isRecord(b[field]) && !isAddress(a[field]) && !isAddress(b[field])) {
+      const diff = changedFields(a[field], b[field]);
+      if (diff !== "") changes.push(`${key}: ${diff}`);
+    } else if (!same(field, a[field], b[field])) {
+      const note = RESTART_FIELDS.has(field) ? " (takes effect on restart)" : "";
+      changes.push(`${key}: ${show(field, a[field])} -> ${show(field, b[field])}${note}`);
+    }
   }
-  for (const id of before.nodes.keys()) if (!after.nodes.has(id)) changes.push(`nodes.${id}: removed`);
   return changes;
 }

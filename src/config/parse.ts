@@ -4,7 +4,7 @@
 // late = timeout / 2); only what it derives from nothing comes from `defaults`.
 
 import { LineCounter, isScalar, parseDocument, type Node, type Pair } from "yaml";
-import type { HostPort } from "../wire/address.js";
+import { parseHostPort, type HostPort } from "../wire/address.js";
 import {
   DEFAULT_INTERVAL_MS,
   DEFAULT_PORT,
@@ -12,7 +12,7 @@ import {
   MAX_ID_BYTES,
   MAX_KEY_ID_BYTES,
 } from "../wire/protocol.js";
-import { Reader, type PartialThresholds } from "./reader.js";
+import { Reader, quote, type PartialThresholds } from "./reader.js";
 import {
   DEFAULT_FORGET_AFTER_MS,
   DEFAULT_MAX_NODES,
@@ -25,11 +25,13 @@ import {
   type KeySpec,
   type NodeSpec,
   type ParseResult,
+  type StatusAddress,
   type Thresholds,
   type UnknownNodes,
 } from "./types.js";
 
-const TOP_KEYS = [
+/** The keys the config accepts at the top level, in `defaults` and in each node (in this order). */
+export const TOP_KEYS: readonly string[] = [
   "listen",
   "status",
   "defaults",
@@ -42,8 +44,9 @@ const TOP_KEYS = [
   "keys",
   "nodes",
 ];
-const THRESHOLD_KEYS = ["interval", "timeout", "late"];
-const NODE_KEYS = [...THRESHOLD_KEYS, "paused", "keys"];
+export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
+export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys"];
+
 function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
   const intervalMs = own.interval ?? inherited.intervalMs;
   const timeoutMs =
@@ -61,7 +64,7 @@ const BUILT_IN: Thresholds = {
 
 export function parseConfig(text: string, file: string): ParseResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const r = new Reader(text, lines);
   for (const error of doc.errors) {
     const pos = lines.linePos(error.pos[0]);
@@ -70,8 +73,8 @@ export function parseConfig(text: string, file: string): ParseResult {
   if (r.problems.length > 0) return { ok: false, problems: r.problems };
 
   let listen: HostPort = { host: "0.0.0.0", port: DEFAULT_PORT };
-  let status: HostPort | null = { host: "127.0.0.1", port: DEFAULT_STATUS_PORT };
-  let ownDefaults: PartialThresholds = {};
+  let status: StatusAddress | null = { host: "127.0.0.1", port: DEFAULT_STATUS_PORT };
+  const ownDefaults: PartialThresholds = {};
   let defaultsAt: Node | null = null;
   let startupGraceMs: number | undefined;
   let unknownNodes: UnknownNodes = "accept";
@@ -100,13 +103,21 @@ export function parseConfig(text: string, file: string): ParseResult {
         receiveBufferBytes = r.size(pair, name) ?? receiveBufferBytes;
         break;
       case "status": {
+        const text = isScalar(pair.value) ? pair.value.value : undefined;
+        if (typeof text === "string" && isSocketText(text)) {
+          const parsed = parseStatusAddress(text);
+          if (typeof parsed === "string") r.report(pair.value as Node, `status: ${parsed}`);
+          else status = parsed;
+          break;
+        }
         const value = r.address(pair, name, true);
         if (value !== undefined) status = value;
         break;
       }
       case "defaults":
         defaultsAt = pair.key as Node;
-        ownDefaults = r.thresholds(pair.value, defaultsAt, "defaults", THRESHOLD_KEYS);
+        for (const [key, keyPair] of r.pairs(pair.value, defaultsAt, "defaults", THRESHOLD_KEYS))
+          r.threshold(ownDefaults, key as keyof PartialThresholds, keyPair, "defaults");
         break;
       case "startup_grace":
         startupGraceMs = r.duration(pair, name);
@@ -122,7 +133,7 @@ export function parseConfig(text: string, file: string): ParseResult {
         for (const [id, keyPair] of r.pairs(pair.value, pair.key as Node, "keys")) {
           const keyNode = keyPair.key as Node;
           if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
-            r.report(keyNode, `key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-]`);
+            r.report(keyNode, `key id ${quote(id)} must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-]`);
             continue;
           }
           const path = r.string(keyPair, `keys.${id}`);
@@ -142,22 +153,25 @@ export function parseConfig(text: string, file: string): ParseResult {
   r.checkThresholds(defaults, null, defaultsAt, "defaults");
 
   const nodes = new Map<string, NodeSpec>();
+  const keyIds = new Set(keys.map((k) => k.id));
   if (nodesPair !== undefined) {
     for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
       const keyNode = pair.key as Node;
       if (id.length > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
         r.report(
           keyNode,
-          `node id "${id}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
+          `node id ${quote(id)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
         );
         continue;
       }
       const what = `nodes.${id}`;
-      const own = r.thresholds(pair.value, keyNode, what, NODE_KEYS);
+      const own: PartialThresholds = {};
       let paused = false;
       let nodeKeys: Set<string> | null = null;
-      for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what)) {
-        if (field === "paused") {
+      for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what, NODE_KEYS)) {
+        if (field === "interval" || field === "timeout" || field === "late") {
+          r.threshold(own, field, fieldPair, what);
+        } else if (field === "paused") {
           const value = fieldPair.value as Node | null;
           if (isScalar(value) && typeof value.value === "boolean") paused = value.value;
           else r.report(value ?? (fieldPair.key as Node), `${what}.paused must be true or false`);
@@ -165,14 +179,14 @@ export function parseConfig(text: string, file: string): ParseResult {
           // `keys` has been read already: nodes are handled after every top-level key.
           nodeKeys = new Set();
           for (const { id: keyId, at } of r.idList(fieldPair, `${what}.keys`)) {
-            if (keys.some((k) => k.id === keyId)) nodeKeys.add(keyId);
-            else r.report(at, `${what}.keys: "${keyId}" is not a key under keys`);
+            if (keyIds.has(keyId)) nodeKeys.add(keyId);
+            else r.report(at, `${what}.keys: ${quote(keyId)} is not a key under keys`);
           }
         }
       }
       const thresholds = resolve(own, defaults);
       r.checkThresholds(thresholds, own, keyNode, what);
-      nodes.set(id, Object.freeze({ id, paused, keys: nodeKeys, ...thresholds }));
+      nodes.set(id, Object.freeze({ id, ...thresholds, paused, keys: nodeKeys }));
     }
   }
 
@@ -214,4 +228,21 @@ function isLoopback(host: string): boolean {
 export function exposureWarning(config: Config): string | null {
   if (config.auth !== "off" || isLoopback(config.listen.host)) return null;
   return `listen: ${config.listen.host} is reachable beyond this host and auth is off: anyone who can send it a datagram can make any node look alive (set keys and auth: required)`;
+}
+
+/** Longest Unix socket path the kernel takes (sun_path less its terminating NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+function isSocketText(text: string): boolean {
+  return text.startsWith("/") || text.startsWith("unix:");
+}
+
+/** A status address: host:port, or a Unix socket as an absolute path or `unix:PATH`. */
+export function parseStatusAddress(text: string): StatusAddress | string {
+  if (!isSocketText(text)) return parseHostPort(text, { allowNames: false });
+  const path = text.startsWith("unix:") ? text.slice("unix:".length) : text;
+  if (!path.startsWith("/")) return `"${path}": a socket path must be absolute`;
+  if (path.includes("\0") || Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)
+    return `"${path}": a socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes`;
+  return { path };
 }

@@ -10,6 +10,15 @@ import type { ConfigProblem, Thresholds } from "./types.js";
 const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
 const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
 
+/** 8388608 -> "8MiB": the largest unit that holds it exactly, as `size` reads it back. */
+export function formatSize(bytes: number): string {
+  for (const unit of ["GiB", "MiB", "KiB"] as const) {
+    if (bytes >= SIZE_UNITS[unit] && bytes % SIZE_UNITS[unit] === 0)
+      return `${bytes / SIZE_UNITS[unit]}${unit}`;
+  }
+  return String(bytes);
+}
+
 export interface PartialThresholds {
   interval?: number;
   timeout?: number;
@@ -28,7 +37,10 @@ export class Reader {
     this.problems.push({ line: pos.line, col: pos.col, message });
   }
 
-  /** The pairs of a mapping, with each key's text; reports non-mappings and unknown keys. */
+  /**
+   * The pairs of a mapping, with each key's text; reports non-mappings, unknown keys and keys
+   * given twice. Read each mapping once: a second read would report its problems again.
+   */
   pairs(value: unknown, at: Node | null, what: string, allowed?: readonly string[]): [string, Pair][] {
     if (value == null || (isScalar(value) && value.value == null)) return [];
     if (!isMap(value)) {
@@ -36,6 +48,9 @@ export class Reader {
       return [];
     }
     const out: [string, Pair][] = [];
+    // yaml's own uniqueKeys check compares every pair with every other: 100 000 nodes took
+    // minutes. A set per mapping finds the same duplicates in one pass.
+    const seen = value.items.length > 1 ? new Set<string>() : null;
     for (const pair of value.items) {
       const key = pair.key as Node | null;
       if (!isScalar(key) || (typeof key.value !== "string" && typeof key.value !== "number")) {
@@ -44,8 +59,15 @@ export class Reader {
       }
       // An unquoted 007 parses as the number 7; the node id is what the operator wrote.
       const name = typeof key.value === "number" ? this.text.slice(key.range![0], key.range![1]) : key.value;
+      if (seen !== null) {
+        if (seen.has(name)) {
+          this.report(key, `duplicate key ${quote(name)} in ${what}: map keys must be unique`);
+          continue;
+        }
+        seen.add(name);
+      }
       if (allowed !== undefined && !allowed.includes(name)) {
-        this.report(key, `unknown key "${name}" in ${what} (expected one of: ${allowed.join(", ")})`);
+        this.report(key, `unknown key ${quote(name)} in ${what} (expected one of: ${allowed.join(", ")})`);
         continue;
       }
       out.push([name, pair]);
@@ -135,14 +157,10 @@ export class Reader {
     return parsed;
   }
 
-  thresholds(map: unknown, at: Node | null, what: string, allowed: readonly string[]): PartialThresholds {
-    const out: PartialThresholds = {};
-    for (const [name, pair] of this.pairs(map, at, what, allowed)) {
-      if (name === "paused" || name === "keys") continue;
-      const ms = this.duration(pair, `${what}.${name}`);
-      if (ms !== undefined) out[name as keyof PartialThresholds] = ms;
-    }
-    return out;
+  /** Reads one of interval, timeout, late into `out`. */
+  threshold(out: PartialThresholds, name: keyof PartialThresholds, pair: Pair, what: string): void {
+    const ms = this.duration(pair, `${what}.${name}`);
+    if (ms !== undefined) out[name] = ms;
   }
 
   /** Checks the rules that involve a value set at this level (inherited ones were checked there). */
@@ -162,4 +180,9 @@ export class Reader {
       );
     }
   }
+}
+
+/** A name as it goes into a message: quoted, with control characters escaped (binary input). */
+export function quote(name: string): string {
+  return JSON.stringify(name);
 }

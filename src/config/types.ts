@@ -2,7 +2,7 @@
 // the built-in defaults. Data only: config/parse.ts builds it from YAML, config/load.ts adds the
 // key files, and the monitor reads it. Every object of this shape is frozen.
 
-import type { HostPort } from "../wire/address.js";
+import { formatHostPort, type HostPort } from "../wire/address.js";
 
 export const DEFAULT_STATUS_PORT = 26723;
 export const DEFAULT_MAX_NODES = 100_000;
@@ -10,6 +10,13 @@ export const DEFAULT_FORGET_AFTER_MS = 3_600_000;
 export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 /** A node's timeout when nothing sets it: this many intervals. */
 export const TIMEOUT_INTERVALS = 10;
+
+/** A Unix socket for the status endpoint (`status: /run/hb/status.sock` or `unix:PATH`). */
+export interface SocketPath {
+  readonly path: string;
+}
+
+export type StatusAddress = HostPort | SocketPath;
 
 export type UnknownNodes = "accept" | "ignore";
 export type AuthMode = "off" | "optional" | "required";
@@ -38,7 +45,7 @@ export interface KeySpec {
 export interface Config {
   readonly file: string;
   readonly listen: HostPort;
-  readonly status: HostPort | null;
+  readonly status: StatusAddress | null;
   readonly defaults: Thresholds;
   readonly startupGraceMs: number;
   readonly unknownNodes: UnknownNodes;
@@ -64,4 +71,10 @@ export type ParseResult =
 
 export function formatProblem(file: string, problem: ConfigProblem): string {
   return `${file}:${problem.line}:${problem.col}: ${problem.message}`;
+}
+
+/** "127.0.0.1:26723", "unix:/run/hb/status.sock" or "off". */
+export function formatStatusAddress(address: StatusAddress | null): string {
+  if (address === null) return "off";
+  return "path" in address ? `unix:${address.path}` : formatHostPort(address);
 }

@@ -16,6 +16,8 @@ export const REJECT_REASONS = [
   "key_not_allowed",
   "bad_tag",
   "replay",
+  "future_incarnation",
+  "unconfirmed_jump",
   "unknown_node",
   "too_many_nodes",
 ] as const;

@@ -4,10 +4,11 @@
 // heard; unlisted nodes waiting to be forgotten; the heap of group deadlines; and the window in
 // which a monitor stall holds judgement back.
 
-import type { Thresholds, UnknownNodes } from "../config/types.js";
+import type { AuthMode, Thresholds, UnknownNodes } from "../config/types.js";
 import type { StateName } from "../events.js";
 import { DeadlineHeap } from "./deadline-heap.js";
-import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, SlotList } from "./node-table.js";
+import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, S_DOWN, S_LATE, SlotList } from "./node-table.js";
+import { ReplayGuard } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";
 
 export interface Group extends Thresholds {
@@ -30,8 +31,16 @@ export class DetectorState {
   defaultGroup!: Group;
   readonly unheard = new SlotList();
   readonly forgettable = new SlotList();
-  /** Replay marks from before a monitor restart, for nodes not heard from since. */
+  /**
+   * Replay marks of nodes not in the table: from before a monitor restart, or of unlisted nodes
+   * forgotten or evicted since (so captured datagrams cannot bring them back). Oldest first;
+   * at most `maxNodes` of them.
+   */
   readonly floors = new Map<string, ReplayMark>();
+  readonly guard = new ReplayGuard();
+  auth: AuthMode = "off";
+  /** Unlisted nodes evicted to make room for a newcomer since start. */
+  evicted = 0;
   readonly heap = new DeadlineHeap<Group>();
   unknownNodes: UnknownNodes = "accept";
   startupGraceMs = 0;
@@ -111,17 +120,22 @@ export class DetectorState {
     }
   }
 
-  /** A node's state now, derived from its last arrival and its group's thresholds. */
+  /**
+   * A node's state now, derived from its last arrival and its group's thresholds. Only a datagram
+   * brings a node back: one reported down or late stays so even if a reload raised its timeout.
+   */
   stateOf(slot: number, nowMs: number): StateName {
     const t = this.t;
     const flags = t.flags[slot]!;
     if ((flags & F_PAUSED) !== 0) return "paused";
     if ((flags & F_LEFT) !== 0) return "left";
+    const reported = t.reported[slot]!;
+    if (reported === S_DOWN) return "down";
     const lastSeen = t.lastSeen[slot]!;
     if (lastSeen === NEVER) return this.due(t.until[slot]!, nowMs) ? "down" : "new";
     const group = this.groupOf(slot);
     if (this.due(lastSeen + group.timeoutMs, nowMs)) return "down";
-    if (this.due(lastSeen + group.lateMs, nowMs)) return "late";
+    if (reported === S_LATE || this.due(lastSeen + group.lateMs, nowMs)) return "late";
     return "up";
   }
 }

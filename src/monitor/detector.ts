@@ -5,27 +5,32 @@
 // after a monitor stall, deadlines that fell in it are held until nodes could speak.
 
 import type { Config } from "../config/types.js";
-import type { Emit, StateName } from "../events.js";
+import type { Emit } from "../events.js";
 import { Kind, type Datagram } from "../wire/protocol.js";
 import { DetectorState, L_FORGET, L_LATE, L_UP } from "./detector-state.js";
 import {
   F_EXPECTED,
   F_LEFT,
   F_PAUSED,
+  F_SIGNED,
   NEVER,
   NONE,
   STATE_NAMES,
   S_DOWN,
   S_LATE,
   S_LEFT,
+  S_NEW,
   S_PAUSED,
   S_UP,
 } from "./node-table.js";
+import { FLAP_CHANGES, FLAP_WINDOW_MS, Flapping } from "./flapping.js";
+import { drop, evict, forgetNode, marksOf, restoreMarks, takeFloor } from "./membership.js";
 import { reconfigure } from "./reconfigure.js";
+import type { LeapReason } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";
-import { countStates, forEachNode, viewNodes, type Counts, type NodeView } from "./views.js";
+import { NodeReader, countStates, viewNodes, type Counts, type NodeView } from "./views.js";
 
-export type DetectorReason = "replay" | "unknown_node" | "too_many_nodes";
+export type DetectorReason = "replay" | "unknown_node" | "too_many_nodes" | "unauthenticated" | LeapReason;
 
 /** Where a datagram came from; formatted only when an event needs it. */
 export interface Origin {
@@ -53,10 +58,12 @@ function isReplay(dg: Datagram, mark: ReplayMark): boolean {
 export class Detector {
   private readonly s: DetectorState;
   private readonly emit: Emit;
+  private readonly flapping: Flapping;
 
   constructor(config: Config, nowMs: number, options: DetectorOptions) {
     this.s = new DetectorState(options.toWall);
     this.emit = options.emit;
+    this.flapping = new Flapping(this.s);
     this.configure(config, nowMs);
   }
 
@@ -69,37 +76,71 @@ export class Detector {
     return this.s.minLateMs;
   }
 
-  /** Records one decoded datagram that arrived at `nowMs`; returns null or why it was refused. */
-  observe(dg: Datagram, nowMs: number, origin: Origin): DetectorReason | null {
+  /**
+   * Records one decoded datagram that arrived at `nowMs`; returns null or why it was refused.
+   * `signed`: it carried a tag that was verified (authentication on).
+   */
+  observe(dg: Datagram, nowMs: number, origin: Origin, signed = false): DetectorReason | null {
     const s = this.s;
     const t = s.t;
     let slot = t.index.get(dg.nodeId);
     if (slot === undefined) {
       if (s.unknownNodes === "ignore") return "unknown_node";
-      if (t.size >= s.maxNodes) return "too_many_nodes";
       const floor = s.floors.get(dg.nodeId);
-      if (floor !== undefined && isReplay(dg, floor)) return "replay";
+      if (floor !== undefined) {
+        if (isReplay(dg, floor)) return "replay";
+        if (floor.signed && !signed && s.auth === "optional") return "unauthenticated";
+      }
+      const leap = s.guard.check(
+        dg.nodeId,
+        dg,
+        floor?.incarnation ?? -1,
+        floor?.sequence ?? -1,
+        nowMs,
+        s.toWall,
+        NEVER,
+        s.defaultGroup.intervalMs,
+      );
+      if (leap !== null) return leap;
+      if (t.size >= s.maxNodes && !evict(this.s)) return "too_many_nodes";
       slot = t.add(dg.nodeId, s.defaultGroup.index, 0);
-      this.takeFloor(slot);
+      takeFloor(this.s, slot);
+    } else {
+      if (
+        dg.incarnation < t.incarnation[slot]! ||
+        (dg.incarnation === t.incarnation[slot] && dg.sequence <= t.sequence[slot]!)
+      )
+        return "replay";
+      if (!signed && (t.flags[slot]! & F_SIGNED) !== 0 && s.auth === "optional") return "unauthenticated";
+      const leap = s.guard.check(
+        dg.nodeId,
+        dg,
+        t.incarnation[slot]!,
+        t.sequence[slot]!,
+        nowMs,
+        s.toWall,
+        t.lastSeen[slot]!,
+        s.groupOf(slot).intervalMs,
+      );
+      if (leap !== null) return leap;
     }
+    if (signed) t.flags[slot] = t.flags[slot]! | F_SIGNED;
     const incarnation = t.incarnation[slot]!;
-    if (dg.incarnation < incarnation) return "replay";
     if (dg.incarnation === incarnation) {
-      if (dg.sequence <= t.sequence[slot]!) return "replay";
       // Datagrams sent while this monitor was not running are not the network's loss.
-      if (t.received[slot]! > 0) t.lost[slot] = t.lost[slot]! + dg.sequence - t.sequence[slot]! - 1;
+      if (t.received[slot]! > 0 && !dg.unnumbered) t.lost[slot]! += dg.sequence - t.sequence[slot]! - 1;
     } else if (incarnation >= 0) {
       t.restarts[slot] = t.restarts[slot]! + 1;
       t.setFrom(slot, origin.address, origin.port);
-      this.emit("node.restarted", {
-        node: dg.nodeId,
-        from: t.from(slot)!,
-        incarnation: dg.incarnation,
-        previousIncarnation: incarnation,
-      });
+      if (this.loud(slot, nowMs)) {
+        this.emit("node.restarted", {
+          node: dg.nodeId,
+          from: t.from(slot)!,
+          incarnation: dg.incarnation,
+          previousIncarnation: incarnation,
+        });
+      }
     }
-    const previousSeen = t.lastSeen[slot]!;
-    const previousUntil = t.until[slot]!;
     t.incarnation[slot] = dg.incarnation;
     t.sequence[slot] = dg.sequence;
     t.received[slot] = t.received[slot]! + 1;
@@ -111,9 +152,10 @@ export class Detector {
       s.unlink(slot);
       if ((flags & F_EXPECTED) === 0) this.forgetLater(slot, nowMs);
       if (t.reported[slot] !== S_LEFT) {
+        const first = t.reported[slot] === S_NEW;
         t.reported[slot] = S_LEFT;
         t.setFrom(slot, origin.address, origin.port);
-        this.emit("node.left", { node: dg.nodeId, from: t.from(slot)! });
+        if (first || this.loud(slot, nowMs)) this.emit("node.left", { node: dg.nodeId, from: t.from(slot)! });
       }
       return null;
     }
@@ -127,26 +169,25 @@ export class Detector {
     const group = s.groupOf(slot);
     s.move(slot, group.up, L_UP);
     if (group.up.head === slot) s.schedule(group);
-    if (t.reported[slot] !== S_UP) this.reportUp(slot, previousSeen, previousUntil, nowMs, origin);
+    if (t.reported[slot] !== S_UP) this.reportUp(slot, nowMs, origin);
     return null;
   }
 
-  private reportUp(
-    slot: number,
-    previousSeen: number,
-    previousUntil: number,
-    nowMs: number,
-    origin: Origin,
-  ): void {
+  private reportUp(slot: number, nowMs: number, origin: Origin): void {
     const t = this.s.t;
     const previous = STATE_NAMES[t.reported[slot]!]!;
     t.reported[slot] = S_UP;
     t.setFrom(slot, origin.address, origin.port);
+    if (previous !== "new" && !this.loud(slot, nowMs)) return;
     const node = t.ids[slot]!;
     const from = t.from(slot)!;
     if (previous === "down") {
-      const downAt = previousSeen === NEVER ? previousUntil : previousSeen + this.s.groupOf(slot).timeoutMs;
-      this.emit("node.up", { node, from, previous, downMs: Math.round(nowMs - downAt) });
+      this.emit("node.up", {
+        node,
+        from,
+        previous,
+        downMs: Math.max(0, Math.round(nowMs - t.downAt[slot]!)),
+      });
     } else {
       this.emit("node.up", { node, from, previous });
     }
@@ -168,11 +209,13 @@ export class Detector {
       ) {
         t.push(group.late, L_LATE, n, group.up);
         t.reported[n] = S_LATE;
-        emit("node.late", {
-          node: t.ids[n]!,
-          silentMs: Math.round(nowMs - t.lastSeen[n]!),
-          lateMs: group.lateMs,
-        });
+        if (this.loud(n, nowMs)) {
+          emit("node.late", {
+            node: t.ids[n]!,
+            silentMs: Math.round(nowMs - t.lastSeen[n]!),
+            lateMs: group.lateMs,
+          });
+        }
       }
       for (
         let n = group.late.head;
@@ -189,12 +232,25 @@ export class Detector {
       this.reportDown(n, t.until[n]!, nowMs);
     }
     for (let n = s.forgettable.head; n !== NONE && t.until[n]! <= nowMs; n = s.forgettable.head) {
-      t.unlink(s.forgettable, n);
       const node = t.ids[n]!;
       const silentMs = Math.round(nowMs - t.lastSeen[n]!);
-      t.delete(n);
-      emit("node.forgotten", { node, silentMs });
+      drop(s, n);
+      emit("node.forgotten", { node, silentMs, by: "forget_after" });
     }
+    this.flapping.settle(nowMs, (slot, changes) => {
+      const state = STATE_NAMES[t.reported[slot]!]!;
+      emit("node.flapping", { node: t.ids[slot]!, changes, windowMs: FLAP_WINDOW_MS, settled: true, state });
+      // The down it settled in was kept quiet: the page goes out now.
+      if (t.reported[slot] === S_DOWN) this.emitDown(slot, t.downAt[slot]!, nowMs);
+    });
+  }
+
+  /**
+   * An operator's `hb forget`: the node's replay mark and history go (see membership.ts).
+   * False when the monitor knows nothing of it.
+   */
+  forget(id: string, nowMs: number): boolean {
+    return forgetNode(this.s, id, nowMs);
   }
 
   private forgetLater(slot: number, nowMs: number): void {
@@ -202,50 +258,59 @@ export class Detector {
     this.s.move(slot, this.s.forgettable, L_FORGET);
   }
 
-  private takeFloor(slot: number): void {
-    const { t, floors } = this.s;
-    const id = t.ids[slot]!;
-    const floor = floors.get(id);
-    if (floor === undefined) return;
-    floors.delete(id);
-    t.incarnation[slot] = floor.incarnation;
-    t.sequence[slot] = floor.sequence;
-  }
-
   /** Restores the replay marks saved before a restart: older datagrams stay refused. */
   restoreMarks(marks: Iterable<[string, ReplayMark]>): void {
-    const { t, floors } = this.s;
-    for (const [id, mark] of marks) {
-      const slot = t.index.get(id);
-      if (slot === undefined) floors.set(id, mark);
-      else if (t.incarnation[slot]! < 0) {
-        floors.set(id, mark);
-        this.takeFloor(slot);
-      }
-    }
+    restoreMarks(this.s, marks);
+  }
+
+  /** Unlisted nodes evicted to make room for newcomers since start. */
+  get evicted(): number {
+    return this.s.evicted;
   }
 
   /** The replay marks to save: every node's highest accepted incarnation and sequence. */
-  *marks(): IterableIterator<[string, ReplayMark]> {
-    const t = this.s.t;
-    for (const [id, slot] of t.index) {
-      if (t.incarnation[slot]! >= 0)
-        yield [id, { incarnation: t.incarnation[slot]!, sequence: t.sequence[slot]! }];
+  marks(): IterableIterator<[string, ReplayMark]> {
+    return marksOf(this.s);
+  }
+
+  /**
+   * Whether a transition of `slot` goes to the journal now, or is kept quiet because the node is
+   * flapping (said once, when it starts: the transition it is making is in `state`).
+   */
+  private loud(slot: number, nowMs: number): boolean {
+    const verdict = this.flapping.change(slot, nowMs);
+    if (verdict === "report") return true;
+    if (verdict === "started") {
+      const t = this.s.t;
+      this.emit("node.flapping", {
+        node: t.ids[slot]!,
+        changes: FLAP_CHANGES + 1,
+        windowMs: FLAP_WINDOW_MS,
+        settled: false,
+        state: STATE_NAMES[t.reported[slot]!]!,
+      });
     }
-    yield* this.s.floors;
+    return false;
   }
 
   private reportDown(slot: number, deadline: number, nowMs: number): void {
+    const t = this.s.t;
+    const first = t.reported[slot] === S_NEW;
+    t.reported[slot] = S_DOWN;
+    t.downAt[slot] = deadline;
+    if ((t.flags[slot]! & F_EXPECTED) === 0) this.forgetLater(slot, nowMs);
+    if (first || this.loud(slot, nowMs)) this.emitDown(slot, deadline, nowMs);
+  }
+
+  private emitDown(slot: number, deadline: number, nowMs: number): void {
     const s = this.s;
     const t = s.t;
-    t.reported[slot] = S_DOWN;
     const heard = t.lastSeen[slot] !== NEVER;
     const timeoutMs = s.groupOf(slot).timeoutMs;
     const node = t.ids[slot]!;
     // One conversion to epoch ms, so that at = lastSeen + timeout holds exactly in the event.
     const lastSeen = heard ? s.toWall(t.lastSeen[slot]!) : null;
-    const silentMs = Math.round(nowMs - (heard ? t.lastSeen[slot]! : t.until[slot]! - s.startupGraceMs));
-    if ((t.flags[slot]! & F_EXPECTED) === 0) this.forgetLater(slot, nowMs);
+    const silentMs = Math.round(nowMs - (heard ? t.lastSeen[slot]! : deadline - s.startupGraceMs));
     this.emit("node.down", {
       node,
       lastSeen,
@@ -262,8 +327,9 @@ export class Detector {
     let next = s.heap.peekKey();
     if (s.unheard.head !== NONE) next = Math.min(next, s.t.until[s.unheard.head]!);
     if (next >= s.holdFrom && next < s.holdUntil) next = s.holdUntil;
-    // Forgetting is housekeeping, not judgement: a monitor stall does not hold it back.
+    // Forgetting and settling are housekeeping, not judgement: a monitor stall holds neither back.
     if (s.forgettable.head !== NONE) next = Math.min(next, s.t.until[s.forgettable.head]!);
+    next = Math.min(next, this.flapping.nextSettle());
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
@@ -290,9 +356,9 @@ export class Detector {
     return countStates(this.s, nowMs);
   }
 
-  /** Every node's id, state and last arrival (monotonic ms, null if never heard). */
-  forEachNode(nowMs: number, visit: (id: string, state: StateName, lastSeen: number | null) => void): void {
-    forEachNode(this.s, nowMs, visit);
+  /** Read access by slot, for walking a large fleet a slice at a time. */
+  reader(): NodeReader {
+    return new NodeReader(this.s);
   }
 
   view(nowMs: number): NodeView[] {

@@ -1,19 +1,60 @@
-// The monitor's HTTP status endpoint: GET /status returns the live view as JSON, GET /metrics
-// the Prometheus metrics (`?nodes=0` leaves per-node data out of either). Loopback by default;
-// anything but GET/HEAD of a known path gets a short 4xx, and request bodies are refused.
+// The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
+// view as JSON, with filters), GET /status/reload (what `hb reload` polls), GET /metrics. Bodies
+// are written a piece at a time, with a turn of the event loop between slices of work and a wait
+// for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
+// client that does not read costs a bounded buffer, then its connection. Connections are capped,
+// idle ones closed, and a Host header that names a foreign host (DNS rebinding) is refused.
 
+import { chmod, unlink } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect, isIP } from "node:net";
+import { systemClock, type Clock, type Timer } from "../clock.js";
+import { formatStatusAddress, type StatusAddress } from "../config/types.js";
 import { HbError } from "../errors.js";
-import { formatHostPort, type HostPort } from "../wire/address.js";
+import type { HostPort } from "../wire/address.js";
+import { parseNodeQuery, type NodeQuery } from "./status.js";
 
 export interface StatusSource {
-  status(options: { nodes: boolean }): unknown;
+  /** The status document for `query`, as JSON pieces ("" = give the event loop a turn). */
+  statusBody(query: NodeQuery): Iterator<string, void>;
+  /** The last reload's outcome, with the pid and version, and no node data. */
+  reloadStatus(): unknown;
+  /** `hb forget`: clears one node's replay mark and history; false when it is unknown. */
+  forget?(node: string): boolean;
 }
+
+/**
+ * A forget request must carry this header. A web page cannot add it to a request to another
+ * origin without a CORS preflight, which this server never grants: no browser can forget a node.
+ */
+export const FORGET_HEADER = "x-hb-forget";
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface MetricsRenderer {
   readonly contentType: string;
-  render(perNode: boolean): Promise<string>;
+  body(perNode: boolean): Promise<Iterator<string, void>>;
 }
+
+export interface StatusServerOptions {
+  clock?: Clock;
+  maxConnections?: number;
+  /** How long one response may take before its connection is dropped. */
+  responseDeadlineMs?: number;
+  /** A connection idle (no request, or a response the client stopped reading) this long is closed. */
+  idleMs?: number;
+}
+
+export const MAX_CONNECTIONS = 64;
+/** Work done between two turns of the event loop while a body is written. */
+const SLICE_MS = 5;
+const RESPONSE_DEADLINE_MS = 60_000;
+/** A connection with no request, or no progress writing one, for this long is closed. */
+const IDLE_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 5000;
+/** Bind retries start here and double up to the maximum. */
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 60_000;
+const SOCKET_MODE = 0o660;
 
 function send(res: ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
   res.writeHead(code, {
@@ -24,58 +65,237 @@ function send(res: ServerResponse, code: number, body: string, type = "text/plai
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
+/** The host a Host header names, without its port. */
+function hostOf(header: string): string {
+  if (header.startsWith("[")) return header.slice(1, header.indexOf("]"));
+  const colon = header.lastIndexOf(":");
+  return (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
+}
+
 export class StatusServer {
   private readonly server: Server;
+  private readonly clock: Clock;
+  private readonly responseDeadlineMs: number;
+  private configuredHost: string | null = null;
+  private retry: Timer | undefined;
+  private closed = false;
 
-  constructor(source: StatusSource, metrics?: MetricsRenderer) {
+  constructor(
+    private readonly source: StatusSource,
+    private readonly metrics?: MetricsRenderer,
+    options: StatusServerOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.responseDeadlineMs = options.responseDeadlineMs ?? RESPONSE_DEADLINE_MS;
     this.server = createServer(
-      { maxHeaderSize: 8192, requestTimeout: 5000, headersTimeout: 5000 },
-      (req: IncomingMessage, res: ServerResponse) => {
-        const [path, query = ""] = (req.url ?? "/").split("?");
-        const known = path === "/status" || path === "/" || (path === "/metrics" && metrics !== undefined);
-        if (!known) return send(res, 404, "not found\n");
-        if (req.method !== "GET" && req.method !== "HEAD") {
-          res.setHeader("allow", "GET, HEAD");
-          return send(res, 405, "method not allowed\n");
-        }
-        if (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") {
-          return send(res, 413, "request bodies are not accepted\n");
-        }
-        const nodes = !new URLSearchParams(query).has("nodes", "0");
-        if (path === "/metrics") {
-          metrics!.render(nodes).then(
-            (text) => send(res, 200, text, metrics!.contentType),
-            () => send(res, 500, "metrics failed\n"),
-          );
-          return;
-        }
-        send(res, 200, JSON.stringify(source.status({ nodes })) + "\n", "application/json");
-      },
+      { maxHeaderSize: 8192, requestTimeout: HEADERS_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
+      (req, res) => this.answer(req, res),
     );
-    this.server.keepAliveTimeout = 5000;
+    this.server.keepAliveTimeout = HEADERS_TIMEOUT_MS;
+    this.server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+    // Inactivity on a socket, including a response the client stopped reading.
+    this.server.timeout = options.idleMs ?? IDLE_MS;
   }
 
-  listen(address: HostPort): Promise<HostPort> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void =>
-        reject(
-          new HbError("HB_ERR_BIND", `cannot listen on ${formatHostPort(address)}: ${err.code}`, {
-            cause: err,
-          }),
-        );
-      this.server.once("error", onError);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off("error", onError);
-        const bound = this.server.address();
-        if (bound === null || typeof bound === "string")
-          return reject(new Error("unexpected server address"));
-        resolve({ host: bound.address, port: bound.port });
-      });
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    const host = req.headers.host;
+    if (host !== undefined && !this.allowedHost(hostOf(host))) return send(res, 421, "unknown host\n");
+    const [path = "/", query = ""] = (req.url ?? "/").split("?");
+    if (path === "/forget" && this.source.forget !== undefined) return this.forget(req, res, query);
+    const known =
+      path === "/status" ||
+      path === "/" ||
+      path === "/status/reload" ||
+      (path === "/metrics" && this.metrics !== undefined);
+    if (!known) return send(res, 404, "not found\n");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      return send(res, 405, "method not allowed\n");
+    }
+    const length = req.headers["content-length"];
+    if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
+      res.shouldKeepAlive = false;
+      return send(res, 413, "request bodies are not accepted\n");
+    }
+    const params = new URLSearchParams(query);
+    if (path === "/status/reload")
+      return send(res, 200, JSON.stringify(this.source.reloadStatus()) + "\n", "application/json");
+    if (path === "/metrics") {
+      this.metrics!.body(!params.getAll("nodes").includes("0")).then(
+        (body) => this.stream(res, this.metrics!.contentType, body),
+        () => send(res, 500, "metrics failed\n"),
+      );
+      return;
+    }
+    const nodeQuery = parseNodeQuery(params);
+    if (typeof nodeQuery === "string") return send(res, 400, `${nodeQuery}\n`);
+    this.stream(res, "application/json", this.source.statusBody(nodeQuery));
+  }
+
+  private forget(req: IncomingMessage, res: ServerResponse, query: string): void {
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST");
+      return send(res, 405, "method not allowed\n");
+    }
+    if (req.headers[FORGET_HEADER] === undefined || req.headers.origin !== undefined)
+      return send(res, 403, `forget needs the ${FORGET_HEADER} header, and no Origin\n`);
+    const length = req.headers["content-length"];
+    if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
+      res.shouldKeepAlive = false;
+      return send(res, 413, "request bodies are not accepted\n");
+    }
+    const node = new URLSearchParams(query).get("node") ?? "";
+    if (!ID.test(node)) return send(res, 400, "node: not a node id\n");
+    const forgotten = this.source.forget!(node);
+    send(res, forgotten ? 200 : 404, JSON.stringify({ node, forgotten }) + "\n", "application/json");
+  }
+
+  /** Loopback and IP literals, `localhost` and the configured host: a page elsewhere cannot rebind to us. */
+  private allowedHost(host: string): boolean {
+    return isIP(host) !== 0 || host === "localhost" || host === this.configuredHost;
+  }
+
+  private stream(res: ServerResponse, type: string, body: Iterator<string, void>): void {
+    res.writeHead(200, { "content-type": type, "cache-control": "no-store" });
+    if (res.req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    void this.write(res, body);
+  }
+
+  private async write(res: ServerResponse, body: Iterator<string, void>): Promise<void> {
+    const clock = this.clock;
+    const deadline = clock.monoMs() + this.responseDeadlineMs;
+    let sliceStart = clock.monoMs();
+    try {
+      for (let piece = body.next(); piece.done !== true; piece = body.next()) {
+        if (res.destroyed) return;
+        if (piece.value.length > 0 && !res.write(piece.value)) {
+          if (!(await this.drained(res, deadline - clock.monoMs()))) {
+            res.destroy();
+            return;
+          }
+        }
+        // A 'drain' can come within the same poll phase, again and again while the client keeps
+        // up: only setImmediate is a full turn of the loop (timers, then every socket read).
+        if (clock.monoMs() - sliceStart >= SLICE_MS) {
+          await new Promise<void>((resolve) => clock.setImmediate(resolve));
+          sliceStart = clock.monoMs();
+        }
+        if (clock.monoMs() > deadline) {
+          res.destroy();
+          return;
+        }
+      }
+      res.end();
+    } catch {
+      res.destroy();
+    }
+  }
+
+  /** True once `res` can take more; false if it closed or did not drain within `withinMs`. */
+  private drained(res: ServerResponse, withinMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        res.off("drain", onDrain);
+        res.off("close", onClose);
+        this.clock.clearTimeout(timer);
+        resolve(ok);
+      };
+      const onDrain = (): void => done(true);
+      const onClose = (): void => done(false);
+      const timer = this.clock.setTimeout(() => done(false), Math.max(0, withinMs));
+      res.on("drain", onDrain);
+      res.on("close", onClose);
     });
   }
 
+  /** Binds `address` once; a Unix socket gets mode 0660, and a stale one left by a crash is replaced. */
+  async listen(address: StatusAddress): Promise<string> {
+    if ("path" in address) {
+      try {
+        await this.bind(address.path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || !(await isStale(address.path))) throw err;
+        await unlink(address.path).catch(() => undefined);
+        await this.bind(address.path);
+      }
+      await chmod(address.path, SOCKET_MODE);
+      return formatStatusAddress(address);
+    }
+    this.configuredHost = address.host.toLowerCase();
+    await this.bind(address);
+    const bound = this.server.address();
+    if (bound === null || typeof bound === "string") throw new Error("unexpected server address");
+    return formatStatusAddress({ host: bound.address, port: bound.port });
+  }
+
+  private bind(address: HostPort | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void =>
+        reject(
+          new HbError(
+            "HB_ERR_BIND",
+            `cannot listen on ${typeof address === "string" ? `unix:${address}` : formatStatusAddress(address)}: ${err.code}`,
+            { cause: err },
+          ),
+        );
+      this.server.once("error", onError);
+      const listening = (): void => {
+        this.server.off("error", onError);
+        resolve();
+      };
+      if (typeof address === "string") this.server.listen(address, listening);
+      else this.server.listen(address.port, address.host, listening);
+    });
+  }
+
+  /**
+   * Binds `address`, and while that fails tells `onFailure` and tries again with backoff: the
+   * endpoint is a convenience, detection goes on without it. Resolves with the bound address, or
+   * null when the first attempt failed (then `onBound` hears of a later success).
+   */
+  async serve(
+    address: StatusAddress,
+    onFailure: (err: Error, retryMs: number) => void,
+    onBound: (bound: string) => void = () => undefined,
+  ): Promise<string | null> {
+    const attempt = async (retryMs: number): Promise<string | null> => {
+      try {
+        return await this.listen(address);
+      } catch (err) {
+        if (this.closed) return null;
+        onFailure(err as Error, retryMs);
+        this.retry = this.clock.setTimeout(() => {
+          this.retry = undefined;
+          void attempt(Math.min(MAX_RETRY_MS, retryMs * 2)).then((bound) => {
+            if (bound !== null) onBound(bound);
+          });
+        }, retryMs);
+        return null;
+      }
+    };
+    return attempt(FIRST_RETRY_MS);
+  }
+
   close(): Promise<void> {
+    this.closed = true;
+    if (this.retry !== undefined) this.clock.clearTimeout(this.retry);
     this.server.closeAllConnections();
+    if (!this.server.listening) return Promise.resolve();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** True when nothing answers on the Unix socket at `path` (a socket file a crash left behind). */
+function isStale(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
 }

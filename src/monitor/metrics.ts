@@ -1,23 +1,30 @@
 // Prometheus metrics for GET /metrics, with prom-client for the registry and exposition format.
 // Values are read from the monitor when scraped: nothing is counted twice on the hot path.
 // prom-client's default metrics stay off (their 10 ms timer would wake an idle monitor); per-node
-// series are written directly (100 000 nodes through label sets would block a scrape), and
-// `?nodes=0` leaves them out.
+// series are written directly, a slice of nodes at a time (a million nodes through label sets, or
+// in one go, would block a scrape), and `?nodes=0` leaves them out.
 
 import { readFileSync } from "node:fs";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { StateName } from "../events.js";
 
 const STATES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
+/** Nodes written between two chances to give the event loop a turn. */
+const NODES_PER_PIECE = 2048;
 
 export interface MetricsSource {
-  counts(): Record<StateName, number>;
+  /** Adds a slice of nodes' states to `counts`; returns where to go on, or -1 at the end. */
+  countSlice(counts: Record<StateName, number>, fromSlot: number): number;
   datagramCounters(): { received: number; accepted: number; rejected: Readonly<Record<string, number>> };
   kernelDrops(): number | null;
   /** The largest delay of the deadline timer since the last call, in ms; resets it. */
   takeTimerLatenessMs(): number;
-  /** Every node's id, state and last arrival (epoch ms, null if never heard). */
-  forEachNode(visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void): void;
+  /** Visits up to `max` nodes from `fromSlot` on; returns where to go on from, or -1 at the end. */
+  forEachNode(
+    fromSlot: number,
+    max: number,
+    visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void,
+  ): number;
 }
 
 /** A counter whose value is read from `read` at scrape time. */
@@ -44,8 +51,11 @@ export class Metrics {
       help: "Tracked nodes by state.",
       labelNames: ["state"],
       registers: [r],
-      collect() {
-        const counts = source.counts();
+      async collect() {
+        const counts: Record<StateName, number> = { new: 0, up: 0, late: 0, down: 0, left: 0, paused: 0 };
+        // A million nodes are counted a slice at a time, with the loop free in between.
+        for (let slot = source.countSlice(counts, 0); slot >= 0; slot = source.countSlice(counts, slot))
+          await new Promise((resolve) => setImmediate(resolve));
         for (const state of STATES) this.set({ state }, counts[state]);
       },
     });
@@ -117,23 +127,37 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  async render(perNode: boolean): Promise<string> {
+  /** The exposition text, a piece at a time: the process-wide metrics, then each per-node series. */
+  async body(perNode: boolean): Promise<Iterator<string, void>> {
     const global = await this.registry.metrics();
-    if (!perNode) return global;
-    const up: string[] = [
-      "# HELP hb_node_up 1 when the node is up or late, else 0.",
-      "# TYPE hb_node_up gauge",
-    ];
-    const seen: string[] = [
-      "# HELP hb_node_last_seen_seconds When the node's last heartbeat arrived (epoch seconds).",
-      "# TYPE hb_node_last_seen_seconds gauge",
-    ];
+    return this.pieces(global, perNode);
+  }
+
+  private *pieces(global: string, perNode: boolean): Generator<string, void> {
+    yield global;
+    if (!perNode) return;
+    // A series' samples must be contiguous, so the nodes are walked once per series.
+    yield "# HELP hb_node_up 1 when the node is up or late, else 0.\n# TYPE hb_node_up gauge\n";
     // Node ids are [A-Za-z0-9._-]: nothing to escape in label values.
-    this.source.forEachNode((id, state, lastSeen) => {
-      up.push(`hb_node_up{node="${id}"} ${state === "up" || state === "late" ? 1 : 0}`);
-      if (lastSeen !== null) seen.push(`hb_node_last_seen_seconds{node="${id}"} ${lastSeen / 1000}`);
-    });
-    return `${global}${up.join("\n")}\n${seen.join("\n")}\n`;
+    yield* this.perNode(
+      (id, state) => `hb_node_up{node="${id}"} ${state === "up" || state === "late" ? 1 : 0}\n`,
+    );
+    yield "# HELP hb_node_last_seen_seconds When the node's last heartbeat arrived (epoch seconds).\n# TYPE hb_node_last_seen_seconds gauge\n";
+    yield* this.perNode((id, _, lastSeen) =>
+      lastSeen === null ? "" : `hb_node_last_seen_seconds{node="${id}"} ${lastSeen / 1000}\n`,
+    );
+  }
+
+  private *perNode(
+    line: (id: string, state: StateName, lastSeen: number | null) => string,
+  ): Generator<string, void> {
+    for (let slot = 0; slot >= 0;) {
+      let piece = "";
+      slot = this.source.forEachNode(slot, NODES_PER_PIECE, (id, state, lastSeen) => {
+        piece += line(id, state, lastSeen);
+      });
+      yield piece;
+    }
   }
 }
 

@@ -5,8 +5,7 @@
 // monitor itself was frozen: that is reported as `monitor.stalled`, never blamed on the nodes.
 
 import { join } from "node:path";
-import type { Clock, Timer } from "../clock.js";
-import { toWallMs } from "../clock.js";
+import { WallTime, type Clock, type Timer } from "../clock.js";
 import { diffConfigs } from "../config/diff.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
@@ -16,22 +15,31 @@ import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
-import { Admission, REJECT_REASONS, type RejectReason } from "./admit.js";
+import { Admission, type RejectReason } from "./admit.js";
 import { Detector } from "./detector.js";
+import { Rejections } from "./rejections.js";
 import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
-import type { ReloadState, StatusDocument } from "./status.js";
+import { NodeOrder } from "./node-order.js";
+import {
+  ALL_NODES,
+  selectNodes,
+  statusJson,
+  type NodeQuery,
+  type ReloadState,
+  type ReloadStatus,
+  type StatusDocument,
+} from "./status.js";
 import { udpDrops } from "./udp-drops.js";
-import type { Counts } from "./views.js";
+import { zeroCounts as noStates, type Counts } from "./views.js";
 
 /** How often replay marks are saved while heartbeats arrive (a crash loses at most this much). */
 export const MARKS_SAVE_MS = 5000;
 
+/** Nodes counted between two chances to give the event loop a turn (status, metrics). */
+const COUNT_SLICE = 65_536;
+
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
-
-function zeroCounts(): Record<RejectReason, number> {
-  return Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
-}
 
 export interface MonitorDeps {
   clock: Clock;
@@ -48,6 +56,9 @@ export class Monitor {
   private config: Config;
   private readonly admission: Admission;
   private readonly detector: Detector;
+  private readonly wall: WallTime;
+  /** Display order of the nodes, kept between status requests. */
+  private readonly order: NodeOrder;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
@@ -56,13 +67,13 @@ export class Monitor {
   private judging = false;
   private readonly startedWall: number;
   private bound: HostPort | undefined;
+  /** The kernel's drop count for our socket when last read, and when: a rise means overload. */
+  private dropsSeen: number | null = null;
+  private dropsReadAt = Number.NEGATIVE_INFINITY;
+  private overloaded = false;
   private received = 0;
   private accepted = 0;
-  private readonly rejected = zeroCounts();
-  private pendingRejects = zeroCounts();
-  private pendingRejectTotal = 0;
-  /** At most one `datagrams.rejected` per interval, however many datagrams are refused. */
-  private readonly rejectSummary: Throttle;
+  private readonly rejections: Rejections;
   private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
   private receiveBuffer = { asked: 0, granted: 0 };
   private maxTimerLatenessMs = 0;
@@ -80,18 +91,16 @@ export class Monitor {
     this.clock = deps.clock;
     this.emit = deps.emit;
     this.startedWall = this.clock.wallMs();
-    this.rejectSummary = new Throttle(
-      this.clock,
-      () => this.config.defaults.intervalMs,
-      () => this.reportRejects(),
-    );
+    this.rejections = new Rejections(this.clock, this.emit, () => this.config.defaults.intervalMs);
     this.marksFile =
       deps.stateDir !== undefined && this.config.auth !== "off" ? join(deps.stateDir, MARKS_FILE) : undefined;
     this.saveMarks = new Throttle(this.clock, MARKS_SAVE_MS, () => void this.writeMarks());
+    this.wall = new WallTime(this.clock);
     this.detector = new Detector(this.config, this.clock.monoMs(), {
       emit: this.emit,
-      toWall: (mono) => toWallMs(this.clock, mono),
+      toWall: (mono) => this.wall.of(mono),
     });
+    this.order = new NodeOrder(this.detector.reader());
   }
 
   /** Binds the UDP socket; datagrams are handled from then on. */
@@ -101,6 +110,8 @@ export class Monitor {
     this.bound = await this.deps.socket.bind(this.config.listen);
     const asked = this.config.receiveBufferBytes;
     this.receiveBuffer = { asked, granted: this.deps.socket.setReceiveBufferSize(asked) };
+    this.dropsSeen = this.kernelDrops();
+    this.dropsReadAt = this.clock.monoMs();
     this.arm();
     return this.bound;
   }
@@ -120,7 +131,7 @@ export class Monitor {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
-    const verdict = this.detector.observe(dg, now, from);
+    const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
     if (now + this.detector.minLateMs < this.armedAt) this.arm();
@@ -128,23 +139,7 @@ export class Monitor {
   }
 
   private reject(reason: RejectReason): void {
-    this.rejected[reason]++;
-    this.pendingRejects[reason]++;
-    this.pendingRejectTotal++;
-    this.rejectSummary.trigger();
-  }
-
-  private reportRejects(): void {
-    const counts: Record<string, number> = {};
-    for (const reason of REJECT_REASONS)
-      if (this.pendingRejects[reason] > 0) counts[reason] = this.pendingRejects[reason];
-    this.emit("datagrams.rejected", {
-      counts,
-      total: this.pendingRejectTotal,
-      windowMs: this.config.defaults.intervalMs,
-    });
-    this.pendingRejects = zeroCounts();
-    this.pendingRejectTotal = 0;
+    this.rejections.count(reason);
   }
 
   /** (Re-)arms the one deadline timer at the detector's earliest deadline. */
@@ -179,10 +174,38 @@ export class Monitor {
     this.judging = true;
     this.clock.setImmediate(() => {
       this.judging = false;
-      this.detector.advance(this.clock.monoMs());
+      const judgeAt = this.clock.monoMs();
+      this.checkOverload(judgeAt);
+      this.detector.advance(judgeAt);
       this.armedAt = Number.POSITIVE_INFINITY;
       this.arm();
     });
+  }
+
+  /**
+   * Datagrams the kernel dropped since the last look (the socket's receive buffer overflowed)
+   * may have been anyone's heartbeat: silence since then is the monitor's own overload, like a
+   * stall. Judgement of deadlines from then on is held, and that is said once per episode.
+   */
+  private checkOverload(nowMs: number): void {
+    const drops = this.kernelDrops();
+    if (drops === null) return;
+    if (this.dropsSeen !== null && drops > this.dropsSeen) {
+      const holdMs = this.stallHoldMs();
+      this.detector.hold(this.dropsReadAt, nowMs, holdMs);
+      if (!this.overloaded) {
+        this.overloaded = true;
+        this.emit("monitor.overloaded", {
+          cause: "kernel_drops",
+          kernelDrops: drops - this.dropsSeen,
+          holdMs,
+        });
+      }
+    } else {
+      this.overloaded = false;
+    }
+    this.dropsSeen = drops;
+    this.dropsReadAt = nowMs;
   }
 
   private stallThresholdMs(): number {
@@ -194,6 +217,20 @@ export class Monitor {
     let interval = this.config.defaults.intervalMs;
     for (const node of this.config.nodes.values()) interval = Math.max(interval, node.intervalMs);
     return 2 * interval;
+  }
+
+  /**
+   * `hb forget NODE`: clears the node's replay mark and history (an operator who knows a forged
+   * or stale datagram holds it back). False when the monitor knows nothing of it.
+   */
+  forget(node: string): boolean {
+    const now = this.clock.monoMs();
+    if (!this.detector.forget(node, now)) return false;
+    this.emit("node.forgotten", { node, silentMs: null, by: "operator" });
+    this.armedAt = Number.POSITIVE_INFINITY;
+    this.arm();
+    if (this.marksFile !== undefined) void this.writeMarks();
+    return true;
   }
 
   /** Swaps in a new config atomically; returns the changes (also reported as an event). */
@@ -255,6 +292,29 @@ export class Monitor {
   /** The live view; without `nodes` the per-node list is left out (for very large fleets). */
   status(options: { nodes: boolean } = { nodes: true }): StatusDocument {
     const now = this.clock.monoMs();
+    return this.statusAt(now, options.nodes);
+  }
+
+  /** GET /status: the document with the nodes `query` selects, as JSON a piece at a time. */
+  *statusBody(query: NodeQuery = ALL_NODES): Generator<string, void> {
+    const now = this.clock.monoMs();
+    const reader = this.detector.reader();
+    const counts = noStates();
+    for (let slot = 0; slot >= 0; yield "") slot = reader.countFrom(counts, slot, COUNT_SLICE, now);
+    yield* statusJson(this.statusAt(now, false, counts), selectNodes(reader, this.order, query, now));
+  }
+
+  /** Counts `COUNT_SLICE` slots from `fromSlot` on into `counts`; returns where to go on, or -1. */
+  countSlice(counts: Counts, fromSlot: number): number {
+    return this.detector.reader().countFrom(counts, fromSlot, COUNT_SLICE, this.clock.monoMs());
+  }
+
+  /** What `hb reload` waits on: no node is counted or listed. */
+  reloadStatus(): ReloadStatus {
+    return { version: VERSION, pid: this.deps.pid ?? 0, reload: this.reloadState };
+  }
+
+  private statusAt(now: number, nodes: boolean, counts = this.detector.counts(now)): StatusDocument {
     return {
       version: VERSION,
       pid: this.deps.pid ?? 0,
@@ -265,14 +325,14 @@ export class Monitor {
       reload: this.reloadState,
       receiveBuffer: this.receiveBuffer,
       kernelDrops: this.kernelDrops(),
-      counts: this.detector.counts(now),
-      datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejected } },
-      nodes: options.nodes ? this.detector.view(now) : [],
+      counts,
+      datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejections.total } },
+      nodes: nodes ? this.detector.view(now) : [],
     };
   }
 
   datagramCounters(): { received: number; accepted: number; rejected: Readonly<Record<string, number>> } {
-    return { received: this.received, accepted: this.accepted, rejected: this.rejected };
+    return { received: this.received, accepted: this.accepted, rejected: this.rejections.total };
   }
 
   takeTimerLatenessMs(): number {
@@ -281,10 +341,27 @@ export class Monitor {
     return max;
   }
 
-  forEachNode(visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void): void {
-    this.detector.forEachNode(this.clock.monoMs(), (id, state, lastSeen) =>
-      visit(id, state, lastSeen === null ? null : toWallMs(this.clock, lastSeen)),
-    );
+  /**
+   * Visits the nodes in slots from `fromSlot` on, at most `max` of them: each one's id, state and
+   * last arrival (epoch ms, null if never heard). Returns the slot to go on from, or -1 at the end.
+   */
+  forEachNode(
+    fromSlot: number,
+    max: number,
+    visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void,
+  ): number {
+    const reader = this.detector.reader();
+    const now = this.clock.monoMs();
+    const end = reader.slots;
+    let slot = fromSlot;
+    for (let visited = 0; slot < end && visited < max; slot++) {
+      const id = reader.idAt(slot);
+      if (id === undefined) continue;
+      const lastSeen = reader.lastSeen(slot);
+      visit(id, reader.state(slot, now), lastSeen === null ? null : this.wall.of(lastSeen));
+      visited++;
+    }
+    return slot < end ? slot : -1;
   }
 
   kernelDrops(): number | null {
@@ -307,10 +384,9 @@ export class Monitor {
 
   async close(): Promise<void> {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.rejectSummary.cancel();
     this.saveMarks.cancel();
     await this.writeMarks();
-    if (this.pendingRejectTotal > 0) this.reportRejects();
+    this.rejections.flush();
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
     await this.deps.socket.close();

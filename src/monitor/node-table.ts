@@ -21,6 +21,10 @@ export const STATE_NAMES: readonly StateName[] = ["new", "up", "late", "down", "
 export const F_EXPECTED = 1;
 export const F_PAUSED = 2;
 export const F_LEFT = 4;
+/** Heard with a verified tag: under `auth: optional` it may not fall back to unsigned datagrams. */
+export const F_SIGNED = 8;
+/** Changing state too often: transitions are kept out of the journal until it settles. */
+export const F_FLAPPING = 16;
 
 /** A doubly-linked list of slots; the links live in the table. */
 export class SlotList {
@@ -34,6 +38,8 @@ const INITIAL_CAPACITY = 1024;
 export class NodeTable {
   capacity = 0;
   readonly index = new Map<string, number>();
+  /** Changes whenever a node is added or deleted (status keeps its sorted order until then). */
+  generation = 0;
   ids: (string | undefined)[] = [];
   private readonly free: number[] = [];
   private readonly addrs: string[] = [];
@@ -42,12 +48,18 @@ export class NodeTable {
   lastSeen = new Float64Array(0);
   /** Expected and unheard: down at this instant; unlisted and down or left: forgotten at it. */
   until = new Float64Array(0);
+  /** When the node was last reported down (its deadline then), for `downMs` when it returns. */
+  downAt = new Float64Array(0);
+  /** Flap damping: when the current window of changes began (while flapping: the last change). */
+  flapStart = new Float64Array(0);
+  flapCount = new Uint8Array(0);
   incarnation = new Float64Array(0);
   sequence = new Float64Array(0);
   prev = new Int32Array(0);
   next = new Int32Array(0);
-  received = new Uint32Array(0);
-  lost = new Uint32Array(0);
+  /** Doubles, exact to 2^53: one gap of 2^32 datagrams would wrap a 32-bit counter. */
+  received = new Float64Array(0);
+  lost = new Float64Array(0);
   restarts = new Uint32Array(0);
   group = new Uint32Array(0);
   fromAddr = new Int32Array(0);
@@ -76,12 +88,15 @@ export class NodeTable {
     };
     this.lastSeen = copy(this.lastSeen, (n) => new Float64Array(n));
     this.until = copy(this.until, (n) => new Float64Array(n));
+    this.downAt = copy(this.downAt, (n) => new Float64Array(n));
+    this.flapStart = copy(this.flapStart, (n) => new Float64Array(n));
+    this.flapCount = copy(this.flapCount, (n) => new Uint8Array(n));
     this.incarnation = copy(this.incarnation, (n) => new Float64Array(n));
     this.sequence = copy(this.sequence, (n) => new Float64Array(n));
     this.prev = copy(this.prev, (n) => new Int32Array(n));
     this.next = copy(this.next, (n) => new Int32Array(n));
-    this.received = copy(this.received, (n) => new Uint32Array(n));
-    this.lost = copy(this.lost, (n) => new Uint32Array(n));
+    this.received = copy(this.received, (n) => new Float64Array(n));
+    this.lost = copy(this.lost, (n) => new Float64Array(n));
     this.restarts = copy(this.restarts, (n) => new Uint32Array(n));
     this.group = copy(this.group, (n) => new Uint32Array(n));
     this.fromAddr = copy(this.fromAddr, (n) => new Int32Array(n));
@@ -97,10 +112,14 @@ export class NodeTable {
   add(id: string, group: number, flags: number): number {
     if (this.free.length === 0) this.grow(Math.ceil(this.capacity * 1.5));
     const slot = this.free.pop()!;
+    this.generation++;
     this.index.set(id, slot);
     this.ids[slot] = id;
     this.lastSeen[slot] = NEVER;
     this.until[slot] = NEVER;
+    this.downAt[slot] = NEVER;
+    this.flapStart[slot] = NEVER;
+    this.flapCount[slot] = 0;
     this.incarnation[slot] = -1;
     this.sequence[slot] = -1;
     this.prev[slot] = this.next[slot] = NONE;
@@ -117,6 +136,7 @@ export class NodeTable {
   /** Forgets a slot; it must be in no list. */
   delete(slot: number): void {
     this.index.delete(this.ids[slot]!);
+    this.generation++;
     this.ids[slot] = undefined;
     this.free.push(slot);
   }

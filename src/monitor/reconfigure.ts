@@ -7,6 +7,8 @@ import type { Config, NodeSpec, Thresholds } from "../config/types.js";
 import { L_FORGET, L_LATE, L_UNHEARD, L_UP, type DetectorState, type Group } from "./detector-state.js";
 import {
   F_EXPECTED,
+  F_FLAPPING,
+  F_SIGNED,
   F_LEFT,
   F_PAUSED,
   NEVER,
@@ -21,6 +23,7 @@ import {
 export function reconfigure(s: DetectorState, config: Config, nowMs: number): void {
   const t = s.t;
   s.unknownNodes = config.unknownNodes;
+  s.auth = config.auth;
   s.startupGraceMs = config.startupGraceMs;
   s.maxNodes = config.maxNodes;
   s.forgetAfterMs = config.forgetAfterMs;
@@ -78,7 +81,10 @@ function apply(
   const wasPaused = (flags & F_PAUSED) !== 0;
   const paused = spec?.paused ?? false;
   t.group[slot] = group.index;
-  t.flags[slot] = (flags & F_LEFT) | (spec !== undefined ? F_EXPECTED : 0) | (paused ? F_PAUSED : 0);
+  t.flags[slot] =
+    (flags & (F_LEFT | F_SIGNED | F_FLAPPING)) |
+    (spec !== undefined ? F_EXPECTED : 0) |
+    (paused ? F_PAUSED : 0);
   if (paused) {
     t.reported[slot] = S_PAUSED;
     return;

@@ -1,7 +1,8 @@
 // The node side: one datagram per interval to each monitor, on a schedule anchored to the
-// monotonic clock (no drift, no bursts after a pause), and a `leave` on a planned stop. Name
-// resolution and network errors are logged (first of a streak, then every 60th) and retried at
-// the next beat: a sender never dies of an unreachable monitor.
+// monotonic clock (no drift, no bursts after a pause), and a `leave` on a planned stop. Monitor
+// names are resolved again every 30 s and after a failed send, so a monitor moved by DNS is
+// found, without a lookup per beat. Network errors are logged (first of a streak, then every
+// 60th) and retried at the next beat: a sender never dies of an unreachable monitor.
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
@@ -12,6 +13,8 @@ import { Kind, encode, type SigningKey } from "../wire/protocol.js";
 import { familyOf, type DatagramSocket } from "../wire/udp.js";
 
 const LOG_EVERY_FAILURES = 60;
+/** How long a resolved monitor address is used before its name is looked up again. */
+export const RESOLVE_EVERY_MS = 30_000;
 
 export interface SenderOptions {
   nodeId: string;
@@ -19,6 +22,8 @@ export interface SenderOptions {
   intervalMs: number;
   incarnation: number;
   key?: SigningKey | undefined;
+  /** Sequences move forward but do not count datagrams (see startSequenceAt). */
+  unnumbered?: boolean | undefined;
 }
 
 export interface SenderDeps {
@@ -36,6 +41,8 @@ interface Target {
   configured: HostPort;
   name: string;
   resolved: HostPort | undefined;
+  /** Monotonic instant after which the name is looked up again. */
+  resolveAtMs: number;
   failures: number;
 }
 
@@ -59,6 +66,7 @@ export class Sender {
       configured: m,
       name: formatHostPort(m),
       resolved: undefined,
+      resolveAtMs: 0,
       failures: 0,
     }));
   }
@@ -94,7 +102,13 @@ export class Sender {
   async sendAll(kind: Kind): Promise<void> {
     this.sequence++;
     const datagram = encode(
-      { kind, nodeId: this.options.nodeId, incarnation: this.options.incarnation, sequence: this.sequence },
+      {
+        kind,
+        nodeId: this.options.nodeId,
+        incarnation: this.options.incarnation,
+        sequence: this.sequence,
+        unnumbered: this.options.unnumbered,
+      },
       this.options.key,
     );
     await Promise.all(this.targets.map((target) => this.sendTo(target, datagram)));
@@ -102,14 +116,14 @@ export class Sender {
 
   private async sendTo(target: Target, datagram: Buffer): Promise<void> {
     try {
-      target.resolved ??= { host: await this.resolve(target.configured.host), port: target.configured.port };
-      const family = familyOf(target.resolved.host);
+      const to = await this.addressOf(target);
+      const family = familyOf(to.host);
       let socket = this.sockets.get(family);
       if (socket === undefined) {
         socket = this.deps.socket(family);
         this.sockets.set(family, socket);
       }
-      await socket.send(datagram, target.resolved);
+      await socket.send(datagram, to);
       this.sent++;
       target.failures = 0;
     } catch (err) {
@@ -125,6 +139,20 @@ export class Sender {
         });
       }
     }
+  }
+
+  private async addressOf(target: Target): Promise<HostPort> {
+    const nowMs = this.deps.clock.monoMs();
+    if (target.resolved !== undefined && nowMs < target.resolveAtMs) return target.resolved;
+    try {
+      target.resolved = { host: await this.resolve(target.configured.host), port: target.configured.port };
+      target.resolveAtMs = nowMs + RESOLVE_EVERY_MS;
+    } catch (err) {
+      // A failed refresh keeps the last address (and tries again next beat): a resolver outage
+      // must not silence a node whose monitor has not moved.
+      if (target.resolved === undefined) throw err;
+    }
+    return target.resolved;
   }
 
   /** Stops beating; with `leave`, tells the monitors this is a planned stop. */

@@ -22,7 +22,9 @@ export const MIN_DATAGRAM_BYTES = HEADER_BYTES + 2; // a one-byte node id
 export const Kind = { BEAT: 1, LEAVE: 2 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 const FLAG_AUTH = 0x01;
-const KNOWN_FLAGS = FLAG_AUTH;
+/** The sequence only moves forward (one-shot senders use the wall clock); gaps are not loss. */
+const FLAG_UNNUMBERED = 0x02;
+const KNOWN_FLAGS = FLAG_AUTH | FLAG_UNNUMBERED;
 const U32 = 0x1_0000_0000;
 /** Largest high word that keeps a u64 within Number.MAX_SAFE_INTEGER. */
 const MAX_SAFE_HIGH = 0x1f_ffff;
@@ -45,6 +47,8 @@ export interface Datagram {
   kind: Kind;
   incarnation: number;
   sequence: number;
+  /** The sequence only moves forward: a gap in it is not loss. */
+  unnumbered: boolean;
   nodeId: string;
   /** Empty when the datagram carries no tag. */
   keyId: string;
@@ -53,7 +57,15 @@ export interface Datagram {
 }
 
 export function emptyDatagram(): Datagram {
-  return { kind: Kind.BEAT, incarnation: 0, sequence: 0, nodeId: "", keyId: "", tagOffset: 0 };
+  return {
+    kind: Kind.BEAT,
+    incarnation: 0,
+    sequence: 0,
+    unnumbered: false,
+    nodeId: "",
+    keyId: "",
+    tagOffset: 0,
+  };
 }
 
 /** Node ids and key ids: letters, digits, '.', '_', '-'; they double as systemd instance names. */
@@ -79,46 +91,59 @@ function readU64(buf: Buffer, offset: number): number {
   return high * U32 + buf.readUInt32BE(offset + 4);
 }
 
+/**
+ * Reads front to back and stops at the first problem, in the order docs/PROTOCOL.md gives: a
+ * field that is not all there is `truncated`, a field that is there but wrong has its own reason.
+ */
 export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
   const length = buf.length;
   if (length > MAX_DATAGRAM_BYTES) return "oversized";
-  if (length < MIN_DATAGRAM_BYTES) return "truncated";
+  if (length < 2) return "truncated";
   if (buf.readUInt16BE(0) !== MAGIC) return "bad_magic";
+  if (length < 3) return "truncated";
   if (buf[2] !== VERSION) return "bad_version";
+  if (length < 4) return "truncated";
   const kind = buf[3]!;
   if (kind !== Kind.BEAT && kind !== Kind.LEAVE) return "bad_kind";
+  if (length < 5) return "truncated";
   const flags = buf[4]!;
   if ((flags & ~KNOWN_FLAGS) !== 0) return "bad_flags";
+  if (length < 13) return "truncated";
   const incarnation = readU64(buf, 5);
+  if (incarnation < 0) return "malformed";
+  if (length < HEADER_BYTES) return "truncated";
   const sequence = readU64(buf, 13);
-  if (incarnation < 0 || sequence < 0) return "malformed";
+  if (sequence <= 0) return "malformed";
 
+  if (length < HEADER_BYTES + 1) return "truncated";
   const idLength = buf[HEADER_BYTES]!;
+  if (idLength === 0 || idLength > MAX_ID_BYTES) return "bad_node_id";
   const idStart = HEADER_BYTES + 1;
   const idEnd = idStart + idLength;
-  if (idLength === 0 || idLength > MAX_ID_BYTES) return "bad_node_id";
   if (idEnd > length) return "truncated";
   if (!validIdBytes(buf, idStart, idEnd)) return "bad_node_id";
 
   let keyId = "";
   let tagOffset = 0;
+  let end = idEnd;
   if ((flags & FLAG_AUTH) !== 0) {
     if (idEnd + 1 > length) return "truncated";
     const keyIdLength = buf[idEnd]!;
+    if (keyIdLength === 0 || keyIdLength > MAX_KEY_ID_BYTES) return "bad_key_id";
     const keyIdStart = idEnd + 1;
     tagOffset = keyIdStart + keyIdLength;
-    if (keyIdLength === 0 || keyIdLength > MAX_KEY_ID_BYTES) return "bad_key_id";
-    if (tagOffset + TAG_BYTES > length) return "truncated";
-    if (tagOffset + TAG_BYTES !== length) return "malformed";
+    if (tagOffset > length) return "truncated";
     if (!validIdBytes(buf, keyIdStart, tagOffset)) return "bad_key_id";
+    end = tagOffset + TAG_BYTES;
+    if (end > length) return "truncated";
     keyId = buf.toString("latin1", keyIdStart, tagOffset);
-  } else if (idEnd !== length) {
-    return "malformed";
   }
+  if (end !== length) return "malformed";
 
   out.kind = kind;
   out.incarnation = incarnation;
   out.sequence = sequence;
+  out.unnumbered = (flags & FLAG_UNNUMBERED) !== 0;
   out.nodeId = buf.toString("latin1", idStart, idEnd);
   out.keyId = keyId;
   out.tagOffset = tagOffset;
@@ -134,11 +159,16 @@ export interface Heartbeat {
   kind: Kind;
   nodeId: string;
   incarnation: number;
+  /** At least 1. */
   sequence: number;
+  /** The sequence only moves forward (e.g. the wall clock) instead of counting datagrams. */
+  unnumbered?: boolean | undefined;
 }
 
-function writeU64(buf: Buffer, offset: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u53 value: ${value}`);
+function writeU64(buf: Buffer, offset: number, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`not an integer from ${min} to 2^53 - 1: ${value}`);
+  }
   buf.writeUInt32BE(Math.floor(value / U32), offset);
   buf.writeUInt32BE(value % U32, offset + 4);
 }
@@ -157,9 +187,9 @@ export function encode(hb: Heartbeat, key?: SigningKey): Buffer {
   buf.writeUInt16BE(MAGIC, 0);
   buf[2] = VERSION;
   buf[3] = hb.kind;
-  buf[4] = key === undefined ? 0 : FLAG_AUTH;
-  writeU64(buf, 5, hb.incarnation);
-  writeU64(buf, 13, hb.sequence);
+  buf[4] = (key === undefined ? 0 : FLAG_AUTH) | (hb.unnumbered === true ? FLAG_UNNUMBERED : 0);
+  writeU64(buf, 5, hb.incarnation, 0);
+  writeU64(buf, 13, hb.sequence, 1);
   buf[HEADER_BYTES] = hb.nodeId.length;
   let offset = buf.write(hb.nodeId, HEADER_BYTES + 1, "latin1") + HEADER_BYTES + 1;
   if (key !== undefined) {

@@ -1,4 +1,5 @@
 // The hb executable as an operator runs it: exit codes, messages, reload.
+import { mkdirSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
 import { HbProcess, TempDir, runHb, startMonitor } from "../support/hb-process.js";
@@ -11,6 +12,12 @@ describe("hb check-config", () => {
     const r = runHb(["check-config", new URL("../../heartbeat.yaml", import.meta.url).pathname]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("node logs-1: interval 500ms, late 2.5s, timeout 5s");
+  });
+
+  it("finds the repository's heartbeat.yaml, which install.sh installs, safe as it is: loopback only, no warning", () => {
+    const r = runHb(["check-config", new URL("../../heartbeat.yaml", import.meta.url).pathname]);
+    expect(r.stdout).toContain("listen 127.0.0.1:26722");
+    expect(r.stderr).toBe("");
   });
 
   it("prints every problem as file:line:col and exits 78", () => {
@@ -58,6 +65,27 @@ describe("hb check-config", () => {
 });
 
 describe("hb monitor", () => {
+  it("exits 66 with a clear error, not 70, when its replay marks file cannot be read", () => {
+    const keyFile = dir.file("marks-k1", "0123456789abcdef0123456789abcdef\n", 0o600);
+    const config = dir.file("marks.yaml", `keys: { k1: ${keyFile} }\n`);
+    const state = `${dir.path}/state-unreadable`;
+    mkdirSync(`${state}/replay-marks`, { recursive: true }); // a directory where the file should be
+    const r = runHb([
+      "monitor",
+      "--config",
+      config,
+      "--listen",
+      "127.0.0.1:0",
+      "--status",
+      "off",
+      "--state-dir",
+      state,
+    ]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toContain("HB_ERR_STATE_FILE");
+    expect(r.stderr).toContain("replay marks");
+  });
+
   it("refuses to start on a broken config with exit 78", () => {
     const r = runHb(["monitor", "--config", dir.file("bad.yaml", "auth: sometimes\n")]);
     expect(r.code).toBe(78);
@@ -98,7 +126,7 @@ describe("hb monitor", () => {
       dir.file("reload.yaml", `nodes: { "a": {}, "b": { paused: true } }\n`);
       monitor.signal("SIGHUP");
       const reloaded = await monitor.waitFor("config.reloaded");
-      expect(reloaded.changes).toEqual(["nodes.b: added (interval 1s, late 5s, timeout 10s, paused)"]);
+      expect(reloaded.changes).toEqual(["nodes.b: added (interval 1s, timeout 10s, late 5s, paused)"]);
 
       monitor.signal("SIGTERM");
       expect(await monitor.exited).toEqual({ code: 0, signal: null });
@@ -189,7 +217,7 @@ describe("hb reload", () => {
       expect(ok.stdout).toContain("nodes.b: added");
       // The changes printed were read back from the monitor after it applied them.
       expect((await monitor.waitFor("config.reloaded")).changes).toEqual([
-        "nodes.b: added (interval 1s, late 5s, timeout 10s)",
+        "nodes.b: added (interval 1s, timeout 10s, late 5s)",
       ]);
 
       dir.file("hb-reload.yaml", `nodes: { "a": { late: 1h } }\n`);

@@ -28,6 +28,9 @@ export class Harness {
   readonly monitor: Monitor;
   private readonly seqs = new Map<string, number>();
 
+  /** The kernel's drop counter the monitor reads (tests raise it to simulate an overflow). */
+  kernelDrops = 0;
+
   constructor(yaml: string, keyring: Map<string, SigningKey["secret"]> = new Map(), stateDir?: string) {
     this.monitor = new Monitor(
       { config: config(yaml), keyring },
@@ -35,6 +38,7 @@ export class Harness {
         clock: this.clock,
         socket: this.socket,
         stateDir,
+        kernelDrops: () => this.kernelDrops,
         emit: (event, fields) => this.events.push({ event, t: this.clock.monoMs(), ...fields } as Recorded),
       },
     );

@@ -150,9 +150,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     box.ok("systemctl", "reload", "hb-monitor");
     // No waiting: the event is in the journal by the time systemctl returns.
     const reloaded = box.events().filter((e) => ev(e).event === "config.reloaded");
-    expect(reloaded.map((e) => ev(e).changes)).toEqual([
-      ["nodes.4: interval 250ms, late 1s, timeout 2.5s -> interval 250ms, late 1.5s, timeout 2.5s"],
-    ]);
+    expect(reloaded.map((e) => ev(e).changes)).toEqual([["nodes.4: late 1s -> 1.5s"]]);
     expect(box.show("hb-monitor", "MainPID").MainPID).toBe(pid);
   });
 

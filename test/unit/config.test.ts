@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
+import { MessageChannel } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config/parse.js";
+import { diffConfigs } from "../../src/config/diff.js";
+import { NODE_KEYS, THRESHOLD_KEYS, TOP_KEYS, parseConfig } from "../../src/config/parse.js";
+import { decodeConfig, encodeConfig, transferList, type ConfigData } from "../../src/config/transfer.js";
 import { formatProblem, type Config } from "../../src/config/types.js";
 
 function ok(yaml: string): Config {
@@ -20,7 +23,7 @@ describe("the repository's heartbeat.yaml", () => {
   const config = ok(text);
 
   it("loads, with the documented per-node values", () => {
-    expect(config.listen).toEqual({ host: "0.0.0.0", port: 26722 });
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 26722 }); // safe as installed: loopback only
     expect(config.status).toEqual({ host: "127.0.0.1", port: 26723 });
     expect(config.defaults).toEqual({ intervalMs: 1000, timeoutMs: 10_000, lateMs: 5000 });
     expect(
@@ -110,7 +113,40 @@ describe("problems", () => {
 
   it("reports YAML syntax errors with their position", () => {
     expect(problems("nodes:\n  a: {\n")[0]).toMatch(/^hb\.yaml:\d+:\d+: /);
-    expect(problems("listen: a\nlisten: b\n")[0]).toMatch(/^hb\.yaml:2:1: .*[Uu]nique/);
+  });
+
+  it("reports a key given twice at the second one, in every mapping, once each", () => {
+    expect(
+      problems(
+        [
+          "listen: 127.0.0.1:1", //                      1
+          "defaults: { interval: 1s, interval: 2s }", // 2
+          "keys: { k1: /a, k1: /b }", //                 3
+          "nodes:", //                                   4
+          "  a: { late: 1s, paused: true, late: 2s }", // 5
+          "  b: {}", //                                  6
+          "  a: {}", //                                  7
+          "listen: 127.0.0.1:2", //                      8
+        ].join("\n"),
+      ),
+    ).toEqual([
+      'hb.yaml:2:27: duplicate key "interval" in defaults: map keys must be unique',
+      'hb.yaml:3:17: duplicate key "k1" in keys: map keys must be unique',
+      'hb.yaml:5:32: duplicate key "late" in nodes.a: map keys must be unique',
+      'hb.yaml:7:3: duplicate key "a" in nodes: map keys must be unique',
+      'hb.yaml:8:1: duplicate key "listen" in the config: map keys must be unique',
+    ]);
+  });
+
+  it("tells node ids apart as written: 007 and 7 are two nodes, 007 twice is a duplicate", () => {
+    expect([...ok("nodes: { 007: {}, 7: {} }").nodes.keys()]).toEqual(["007", "7"]);
+    expect(problems("nodes: { 007: {}, 007: {} }")).toEqual([
+      'hb.yaml:1:19: duplicate key "007" in nodes: map keys must be unique',
+    ]);
+  });
+
+  it("shows control characters in a bad key escaped, not raw", () => {
+    expect(problems('"a\\u0007b": 1')[0]).toContain('unknown key "a\\u0007b"');
   });
 
   it("refuses durations without a unit, fractional milliseconds and zero", () => {
@@ -134,5 +170,189 @@ describe("problems", () => {
     expect(problems(`defaults: { interval: 1s, timeout: 2s }\nnodes: { a: {}, b: {} }`)).toEqual([
       "hb.yaml:1:1: defaults: timeout (2s) must be more than 2 x interval (1s)",
     ]);
+  });
+});
+
+describe("the reload diff", () => {
+  // A config that sets every key explicitly, so that changing one changes nothing derived from it.
+  const BASE: Record<string, string> = {
+    listen: "127.0.0.1:26722",
+    status: "127.0.0.1:26723",
+    defaults: "{ interval: 1s, timeout: 10s, late: 5s }",
+    startup_grace: "20s",
+    unknown_nodes: "accept",
+    max_nodes: "1000",
+    forget_after: "1h",
+    receive_buffer: "8MiB",
+    auth: "optional",
+    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2 }",
+    nodes: "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1] } }",
+  };
+  const TOP_CHANGES: Record<string, string> = {
+    listen: "127.0.0.1:26724",
+    status: "off",
+    defaults: "{ interval: 2s, timeout: 10s, late: 5s }",
+    startup_grace: "30s",
+    unknown_nodes: "ignore",
+    max_nodes: "2000",
+    forget_after: "2h",
+    receive_buffer: "4MiB",
+    auth: "required",
+    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, k3: /etc/hb/keys/k3 }",
+    nodes: `${BASE.nodes!.slice(0, -2)}, b: {} }`,
+  };
+  const DEFAULTS_CHANGES: Record<string, string> = { interval: "2s", timeout: "12s", late: "4s" };
+  const NODE_CHANGES: Record<string, string> = {
+    interval: "2s",
+    timeout: "12s",
+    late: "4s",
+    paused: "true",
+    keys: "[k1, k2]",
+  };
+
+  const yaml = (values: Record<string, string>): string =>
+    Object.entries(values)
+      .map(([key, value]) => `${key}: ${value}`)
+      .join("\n");
+  const diff = (after: Record<string, string>): string[] => diffConfigs(ok(yaml(BASE)), ok(yaml(after)));
+
+  it("has a change to try for every key the parser accepts", () => {
+    expect(Object.keys(TOP_CHANGES)).toEqual([...TOP_KEYS]);
+    expect(Object.keys(DEFAULTS_CHANGES)).toEqual([...THRESHOLD_KEYS]);
+    expect(Object.keys(NODE_CHANGES)).toEqual([...NODE_KEYS]);
+  });
+
+  it("finds no change between two readings of one file", () => {
+    expect(diff(BASE)).toEqual([]);
+  });
+
+  it.each(TOP_KEYS.map((key) => [key]))("reports a change to %s alone in one line that names it", (key) => {
+    const changes = diff({ ...BASE, [key]: TOP_CHANGES[key] ?? BASE[key]! });
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatch(new RegExp(`^${key}[:.]`));
+  });
+
+  it.each(THRESHOLD_KEYS.map((key) => [key]))(
+    "reports a change to defaults.%s alone in one line that names it",
+    (key) => {
+      const defaults = `{ interval: 1s, timeout: 10s, late: 5s, ${key}: ${DEFAULTS_CHANGES[key]} }`;
+      const changes = diff({ ...BASE, defaults: defaults.replace(new RegExp(`${key}: \\S+, `), "") });
+      expect(changes).toHaveLength(1);
+      expect(changes[0]).toMatch(new RegExp(`^defaults: ${key} `));
+    },
+  );
+
+  it.each(NODE_KEYS.map((key) => [key]))(
+    "reports a change to nodes.a.%s alone in one line that names it",
+    (key) => {
+      const node = BASE.nodes!.replace(
+        new RegExp(`${key}: (\\[[^\\]]*\\]|[^,} ]+)`),
+        `${key}: ${NODE_CHANGES[key]}`,
+      );
+      expect(node).not.toBe(BASE.nodes);
+      const changes = diff({ ...BASE, nodes: node });
+      expect(changes).toHaveLength(1);
+      expect(changes[0]).toMatch(new RegExp(`^nodes\\.a: ${key} `));
+    },
+  );
+
+  it("shows values as they are written", () => {
+    expect(
+      diff({
+        ...BASE,
+        receive_buffer: "512KiB",
+        status: "off",
+        nodes:
+          "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: true }, b: { interval: 500ms, keys: [k2] } }",
+      }),
+    ).toEqual([
+      "status: 127.0.0.1:26723 -> off (takes effect on restart)",
+      "nodes.a: paused false -> true, keys k1 -> any",
+      "nodes.b: added (interval 500ms, timeout 5s, late 2.5s, keys k2)",
+      "receive_buffer: 8MiB -> 512KiB (takes effect on restart)",
+    ]);
+    expect(diff({ ...BASE, keys: "{ k2: /etc/hb/keys/k2, k1: /etc/hb/k1 }", nodes: "{}" })).toEqual([
+      "keys.k1: path /etc/hb/keys/k1 -> /etc/hb/k1",
+      "nodes.a: removed",
+    ]);
+  });
+
+  it("finds the same nodes listed in another order unchanged, and what moved and changed", () => {
+    const before = ok("nodes: { a: {}, b: {}, c: {}, d: {} }");
+    expect(diffConfigs(before, ok("nodes: { d: {}, c: {}, b: {}, a: {} }"))).toEqual([]);
+    expect(diffConfigs(before, ok("nodes: { a: {}, c: { paused: true }, b: {}, e: {} }"))).toEqual([
+      "nodes.c: paused false -> true",
+      "nodes.e: added (interval 1s, timeout 10s, late 5s)",
+      "nodes.d: removed",
+    ]);
+    expect(diffConfigs(before, ok("nodes: { a: {}, b: {} }"))).toEqual([
+      "nodes.c: removed",
+      "nodes.d: removed",
+    ]);
+  });
+
+  it("lists at most 100 node changes, then counts the rest", () => {
+    const many = `{ ${Array.from({ length: 250 }, (_, i) => `n${i}: {}`).join(", ")} }`;
+    const changes = diff({ ...BASE, nodes: many });
+    expect(changes).toHaveLength(101);
+    expect(changes[100]).toBe("nodes: 151 more changes not listed (250 added, 1 removed, 0 changed in all)");
+  });
+});
+
+describe("a config handed to another thread", () => {
+  it("comes back equal and frozen, in slices", async () => {
+    const config = ok(
+      [
+        "listen: 127.0.0.1:1",
+        "status: off",
+        "defaults: { interval: 2s }",
+        "keys: { k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2 }",
+        "auth: optional",
+        "max_nodes: 7",
+        "nodes:",
+        "  a: {}",
+        "  007: { paused: true, keys: [k1, k2] }",
+        "  c: { interval: 100ms, late: 300ms, keys: [] }",
+        "  d: { timeout: 1h }",
+      ].join("\n"),
+    );
+    const data = encodeConfig(config);
+    // What a worker's postMessage does: a structured clone, the buffers moved.
+    const { port1, port2 } = new MessageChannel();
+    const received = new Promise<ConfigData>((resolve) => port2.once("message", resolve));
+    port1.postMessage(data, transferList(data));
+    let pauses = 0;
+    const back = await decodeConfig(await received, 3, () => {
+      pauses++;
+      return Promise.resolve();
+    });
+    port1.close();
+    expect(back).toEqual(config);
+    expect([...back.nodes.keys()]).toEqual([...config.nodes.keys()]);
+    expect(pauses).toBe(1);
+    expect(Object.isFrozen(back)).toBe(true);
+    expect(Object.isFrozen(back.nodes.get("007"))).toBe(true);
+    expect(Object.isFrozen(back.keys)).toBe(true);
+    expect(diffConfigs(config, back)).toEqual([]);
+  });
+
+  it("keeps the node objects of the previous config that did not change", async () => {
+    const previous = ok("keys: { k1: /k1 }\nnodes: { a: {}, b: { keys: [k1] }, c: {}, d: { paused: true } }");
+    const next = ok("keys: { k1: /k1 }\nnodes: { a: {}, b: { keys: [k1] }, c: { late: 1s }, e: {} }");
+    const back = await decodeConfig(encodeConfig(next), 2, () => Promise.resolve(), previous.nodes);
+    expect(back).toEqual(next);
+    expect(back.nodes.get("a")).toBe(previous.nodes.get("a"));
+    expect(back.nodes.get("b")).toBe(previous.nodes.get("b"));
+    expect(back.nodes.get("c")).not.toBe(previous.nodes.get("c"));
+    expect(diffConfigs(previous, back)).toEqual([
+      "nodes.c: late 5s -> 1s",
+      "nodes.e: added (interval 1s, timeout 10s, late 5s)",
+      "nodes.d: removed",
+    ]);
+  });
+
+  it("keeps an empty node list empty", async () => {
+    const config = ok("");
+    expect(await decodeConfig(encodeConfig(config), 10, () => Promise.resolve())).toEqual(config);
   });
 });

@@ -273,7 +273,7 @@ describe("reload", () => {
     h.monitor.reload({ config: config(`nodes: { "a": { timeout: 30s } }`), keyring: new Map() });
     expect(h.of("config.reloaded")[0]!.changes).toEqual([
       "startup_grace: 20s -> 1m",
-      "nodes.a: interval 1s, late 5s, timeout 10s -> interval 1s, late 15s, timeout 30s",
+      "nodes.a: timeout 10s -> 30s, late 5s -> 15s",
     ]);
     h.clock.advanceTo(t0 + 29_999);
     expect(h.of("node.down")).toEqual([]);

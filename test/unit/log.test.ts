@@ -46,11 +46,14 @@ describe("event log", () => {
     expect(byLevel("warn")).toEqual([
       "datagrams.rejected",
       "log.dropped",
+      "monitor.overloaded",
       "monitor.stalled",
       "monitor.warning",
+      "node.flapping",
       "node.late",
       "node.restarted",
       "sender.failed",
+      "sender.warning",
     ]);
   });
 });

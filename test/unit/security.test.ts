@@ -125,14 +125,14 @@ describe("key files", () => {
     writeFileSync(path, `listen: 127.0.0.1:0\nkeys:\n  k1: ${keyPath}\n`);
     return path;
   };
-  const problem = async (keyPath: string): Promise<string> => {
+  const problem = async (keyPath: string, code = "HB_ERR_CONFIG"): Promise<string> => {
     const path = config(keyPath);
     const err = await loadConfig(path).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(HbError);
-    expect((err as HbError).code).toBe("HB_ERR_CONFIG");
+    expect((err as HbError).code).toBe(code);
     return (err as HbError).details.join("\n").replace(path, "CONFIG");
   };
   const key = (name: string, text: string, mode: number): string => {
@@ -150,12 +150,31 @@ describe("key files", () => {
   });
 
   it.each([
-    ["missing", () => join(dir, "nope"), "no such file"],
-    ["empty", () => key("empty", "\n", 0o600), "is empty"],
-    ["too short", () => key("short", "0123456789abcde", 0o600), "holds 15 bytes; keys need at least 16"],
-    ["readable by others", () => key("world", "0123456789abcdef", 0o644), "accessible to others"],
-    ["writable by its group", () => key("groupw", "0123456789abcdef", 0o660), "writable by its group"],
-  ])("refuses a key file that is %s, with the config's line and column", async (_what, make, message) => {
-    expect(await problem(make())).toMatch(new RegExp(`^CONFIG:3:3: key k1: .*${message}`));
-  });
+    // A key that cannot be read is missing input (exit 66); one that can but is unfit, a bad config (78).
+    ["missing", () => join(dir, "nope"), "no such file", "HB_ERR_KEY_FILE"],
+    ["empty", () => key("empty", "\n", 0o600), "is empty", "HB_ERR_CONFIG"],
+    [
+      "too short",
+      () => key("short", "0123456789abcde", 0o600),
+      "holds 15 bytes; keys need at least 16",
+      "HB_ERR_CONFIG",
+    ],
+    [
+      "readable by others",
+      () => key("world", "0123456789abcdef", 0o644),
+      "accessible to others",
+      "HB_ERR_CONFIG",
+    ],
+    [
+      "writable by its group",
+      () => key("groupw", "0123456789abcdef", 0o660),
+      "writable by its group",
+      "HB_ERR_CONFIG",
+    ],
+  ])(
+    "refuses a key file that is %s, with the config's line and column",
+    async (_what, make, message, code) => {
+      expect(await problem(make(), code)).toMatch(new RegExp(`^CONFIG:3:3: key k1: .*${message}`));
+    },
+  );
 });

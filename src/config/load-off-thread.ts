@@ -1,0 +1,81 @@
+// Loading a config on worker threads (config/load-worker.ts). For a reload, without blocking the
+// caller's event loop: the worker reads, parses and validates the file, and this thread rebuilds
+// the frozen Config in slices and reads the key files asynchronously. At start, a large config
+// is parsed in two halves at once, one here and one in a worker (config/split.ts).
+
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
+import { HbError, type ErrorCode } from "../errors.js";
+import { loadKeys, parseOrThrow, readConfigText, type LoadedConfig } from "./load.js";
+import { parseConfig } from "./parse.js";
+import { mergeHalves, splitNodes } from "./split.js";
+import { decodeConfig, type ConfigData } from "./transfer.js";
+import { formatProblem, type Config } from "./types.js";
+
+export interface WorkerJob {
+  path: string;
+  /** The text to parse (one half of the file); without it, the worker reads `path`. */
+  text?: string;
+}
+
+export type WorkerReply =
+  | { ok: true; data: ConfigData; warnings: string[] }
+  | { ok: false; code: ErrorCode; message: string; details: string[] };
+
+/** Nodes rebuilt per turn of the loop: a few milliseconds of work each. */
+const NODES_PER_TURN = 5000;
+
+/** `detached`: the worker does not keep the process alive (a monitor stopping mid-reload). */
+function parseInWorker(job: WorkerJob, detached: boolean): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./load-worker.js", import.meta.url), {
+      workerData: job,
+      // A reload needs nothing from the parent's stdio; the monitor's stdout is its event log.
+      stdout: true,
+      stderr: true,
+    });
+    if (detached) worker.unref();
+    let reply: WorkerReply | undefined;
+    worker.once("message", (message: WorkerReply) => (reply = message));
+    worker.once("error", reject);
+    worker.once("exit", (code) => {
+      if (reply !== undefined) resolve(reply);
+      else reject(new Error(`the config reader thread exited (code ${code}) without an answer`));
+    });
+  });
+}
+
+/** Loads `path`; nodes equal to those of `current` are kept as the same objects. */
+export async function loadConfigOffThread(path: string, current?: Config): Promise<LoadedConfig> {
+  const reply = await parseInWorker({ path }, true);
+  if (!reply.ok) throw new HbError(reply.code, reply.message, { details: reply.details });
+  const config = await decodeConfig(reply.data, NODES_PER_TURN, () => nextTurn(), current?.nodes);
+  return { config, keyring: await loadKeys(config, path), warnings: reply.warnings };
+}
+
+/** Below this, starting a worker costs more than it saves. */
+const SPLIT_MIN_CHARS = 256 * 1024;
+
+/**
+ * Reads, parses and validates a config, and its key files: a large one on two threads (this
+ * one, which is blocked meanwhile, and a worker), with the same result as loadConfig.
+ */
+export async function loadConfigOnTwoThreads(path: string): Promise<LoadedConfig> {
+  const text = await readConfigText(path);
+  const halves = text.length < SPLIT_MIN_CHARS ? null : splitNodes(text);
+  let config: Config | null = null;
+  let warnings: string[] = [];
+  if (halves !== null) {
+    const other = parseInWorker({ path, text: halves[1] }, false).catch(() => null);
+    const first = parseConfig(halves[0], path);
+    const second = await other;
+    if (first.ok && second?.ok === true) {
+      const rest = await decodeConfig(second.data, Number.POSITIVE_INFINITY, () => Promise.resolve());
+      config = mergeHalves(first.config, rest);
+      warnings = [...new Set([...first.warnings.map((w) => formatProblem(path, w)), ...second.warnings])];
+    }
+  }
+  // One thread, whenever the halves cannot stand for the whole: the problems come out as usual.
+  if (config === null) ({ config, warnings } = parseOrThrow(text, path));
+  return { config, keyring: await loadKeys(config, path), warnings };
+}
