@@ -26,6 +26,7 @@ export interface EventFields {
   "monitor.warning": { problem: string; detail: string };
   "config.reloaded": { changes: string[] };
   "config.rejected": { errors: string[] };
+  "nodes.summarized": { counts: Record<string, number>; total: number; windowMs: number };
   "datagrams.rejected": { counts: Record<string, number>; total: number; windowMs: number };
   "log.dropped": { lines: number };
   "sender.started": {
@@ -58,6 +59,7 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "config.reloaded": "info",
   "config.rejected": "error",
   "datagrams.rejected": "warn",
+  "nodes.summarized": "warn",
   "log.dropped": "warn",
   "sender.started": "info",
   "sender.stopping": "info",

@@ -17,6 +17,7 @@ import { emptyDatagram } from "../wire/protocol.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
 import { Admission, type RejectReason } from "./admit.js";
 import { Detector } from "./detector.js";
+import { LineBudget } from "./line-budget.js";
 import { Rejections } from "./rejections.js";
 import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
 import { NodeOrder } from "./node-order.js";
@@ -74,6 +75,8 @@ export class Monitor {
   private received = 0;
   private accepted = 0;
   private readonly rejections: Rejections;
+  /** Journal lines about unlisted nodes are budgeted; listed nodes always get theirs. */
+  private readonly lines: LineBudget;
   private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
   private receiveBuffer = { asked: 0, granted: 0 };
   private maxTimerLatenessMs = 0;
@@ -96,8 +99,9 @@ export class Monitor {
       deps.stateDir !== undefined && this.config.auth !== "off" ? join(deps.stateDir, MARKS_FILE) : undefined;
     this.saveMarks = new Throttle(this.clock, MARKS_SAVE_MS, () => void this.writeMarks());
     this.wall = new WallTime(this.clock);
+    this.lines = new LineBudget(this.clock, this.emit, (node) => this.config.nodes.has(node));
     this.detector = new Detector(this.config, this.clock.monoMs(), {
-      emit: this.emit,
+      emit: this.lines.filter,
       toWall: (mono) => this.wall.of(mono),
     });
     this.order = new NodeOrder(this.detector.reader());
@@ -387,6 +391,7 @@ export class Monitor {
     this.saveMarks.cancel();
     await this.writeMarks();
     this.rejections.flush();
+    this.lines.flush();
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
     await this.deps.socket.close();

@@ -19,7 +19,9 @@ describe("a stopped log reader", () => {
   it("delays no judgement, loses no datagram, keeps /status answering, and loses no line", async () => {
     const config = dir.file(
       "hb.yaml",
-      `max_nodes: 100000\nforget_after: 1h\nnodes:\n  victim: { interval: 100ms, late: 500ms, timeout: 1s }\n`,
+      // Listed, so that every one of their lines is written (unlisted nodes' lines are budgeted).
+      `max_nodes: 100000\nstartup_grace: 1h\nnodes:\n  victim: { interval: 100ms, late: 500ms, timeout: 1s }\n` +
+        Array.from({ length: FLOOD }, (_, i) => `  flood-${i}: {}\n`).join(""),
     );
     const { monitor, listen, port, statusUrl } = await startMonitor(config);
     started.push(monitor);
@@ -36,7 +38,7 @@ describe("a stopped log reader", () => {
     monitor.child.stdout!.pause(); // the reader stops: the monitor's writes soon block
     const socket = createSocket("udp4");
     for (let i = 0; i < FLOOD; i++) {
-      // Every datagram is a new unlisted node: one `node.up` line each.
+      // Every datagram is a listed node's first: one `node.up` line each.
       const dg = encode({ kind: Kind.BEAT, nodeId: `flood-${i}`, incarnation: 1, sequence: 1 });
       socket.send(dg, port, "127.0.0.1");
       if (i % 20 === 19) await sleep(1); // about 10 000/s: well within what the monitor ingests

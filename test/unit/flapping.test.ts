@@ -60,3 +60,20 @@ describe("flap damping", () => {
     expect(h.of("node.down", "a")).toHaveLength(9);
   });
 });
+
+describe("journal lines about unlisted nodes", () => {
+  it("are budgeted: a flood of new ids gives at most 100 lines a second and one summary, listed nodes all theirs", async () => {
+    const listed = Array.from({ length: 300 }, (_, i) => `l${i}`);
+    const h = await Harness.start(
+      `max_nodes: 10000\nnodes:\n${listed.map((id) => `  ${id}: {}`).join("\n")}\n`,
+    );
+    const t0 = h.clock.monoMs();
+    for (const id of listed) h.beat(id);
+    for (let i = 0; i < 5000; i++) h.beat(`random-${i}`);
+    h.clock.advanceTo(t0 + 1000);
+    expect(h.of("node.up").filter((e) => e.node.startsWith("l"))).toHaveLength(300);
+    expect(h.of("node.up").filter((e) => e.node.startsWith("random-"))).toHaveLength(100);
+    expect(h.of("nodes.summarized")).toMatchObject([{ counts: { "node.up": 4900 }, total: 4900 }]);
+    expect(h.monitor.status().counts.up).toBe(5300); // tracked all the same
+  });
+});

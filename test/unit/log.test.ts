@@ -52,6 +52,7 @@ describe("event log", () => {
       "node.flapping",
       "node.late",
       "node.restarted",
+      "nodes.summarized",
       "sender.failed",
       "sender.warning",
     ]);
