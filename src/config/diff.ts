@@ -58,6 +58,8 @@ function show(field: string, value: unknown): string {
 
 function same(field: string, a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  // Numbers, strings and booleans: equal or not, whatever their spelling (the common case).
+  if (typeof a !== "object" && typeof b !== "object") return a == null && b == null;
   if (a instanceof Set && b instanceof Set) return a.size === b.size && [...a].every((x) => b.has(x));
   return show(field, a) === show(field, b);
 }
@@ -71,6 +73,14 @@ function describe(item: Fields): string {
     out.push(value === true ? configKey(f) : `${configKey(f)} ${show(f, value)}`);
   }
   return out.join(", ");
+}
+
+/** Whether any field differs, without spelling anything out. */
+function differs(before: Fields, after: Fields): boolean {
+  for (const f in after)
+    if (f !== "id" && !POSITION_FIELDS.has(f) && !same(f, before[f], after[f])) return true;
+  for (const f in before) if (!(f in after) && !POSITION_FIELDS.has(f)) return true;
+  return false;
 }
 
 /** "interval 1s -> 2s, late 5s -> 10s": the fields that differ, or "" when none does. */
@@ -99,6 +109,14 @@ function diffCollection(
     if (shown++ < MAX_ITEM_LINES) changes.push(text);
   };
   const compare = (id: string, old: Fields | undefined, item: Fields): void => {
+    // Past the lines shown, only counted: 100 000 changed nodes cost comparisons, not strings.
+    if (shown >= MAX_ITEM_LINES) {
+      if (old === undefined) counts.added++;
+      else if (old !== item && differs(old, item)) counts.changed++;
+      else return;
+      shown++;
+      return;
+    }
     if (old === undefined) {
       const fields = describe(item);
       line("added", `${name}.${id}: added${fields === "" ? "" : ` (${fields})`}`);
