@@ -5,9 +5,9 @@
 
 import { ExitCode } from "../errors.js";
 import { ID_PATTERN, MAX_ID_BYTES } from "../wire/protocol.js";
-import { flagOrEnv, parseFlags, usageError } from "./flags.js";
+import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
-import { DEFAULT_STATUS_URL, forgetNode, statusEndpoint, statusEndpointOf } from "./status-client.js";
+import { DEFAULT_STATUS_URL, ENDPOINT_FLAGS, endpointFromFlags, forgetNode } from "./status-client.js";
 
 export const usage = `usage: hb forget NODE [--url URL | --socket PATH | --config PATH]
 
@@ -17,24 +17,13 @@ export const usage = `usage: hb forget NODE [--url URL | --socket PATH | --confi
   --config PATH  use the status address this monitor config names`;
 
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(
-    args,
-    { url: { type: "string" }, socket: { type: "string" }, config: { type: "string" } },
-    usage,
-    true,
-  );
+  const { values, positionals } = parseFlags(args, ENDPOINT_FLAGS, usage, true);
   const [node, ...rest] = positionals;
   if (node === undefined || rest.length > 0) throw usageError("give exactly one node id", usage);
   if (node.length > MAX_ID_BYTES || !ID_PATTERN.test(node))
     throw usageError(`"${node}" is not a node id (1-${MAX_ID_BYTES} of [A-Za-z0-9._-])`, usage);
-  const configPath = typeof values.config === "string" ? values.config : undefined;
-  const socket = flagOrEnv(values.socket, io.env, "HB_STATUS_SOCKET");
-  const url = flagOrEnv(values.url, io.env, "HB_STATUS_URL");
-  const endpoint =
-    socket !== undefined || url !== undefined || configPath === undefined
-      ? statusEndpoint(url ?? DEFAULT_STATUS_URL, socket)
-      : await statusEndpointOf(configPath);
-  if (endpoint === null) throw usageError(`${configPath}: the status endpoint is off`, usage);
+  const endpoint = await endpointFromFlags(values, io.env);
+  if (endpoint === null) throw usageError(`${String(values.config)}: the status endpoint is off`, usage);
   if (await forgetNode(endpoint, node)) {
     io.stdout.write(`forgot ${node}\n`);
     return ExitCode.OK;

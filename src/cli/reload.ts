@@ -10,7 +10,7 @@ import { DEFAULT_CONFIG_PATH } from "../config/load.js";
 import { ExitCode, HbError } from "../errors.js";
 import { durationFlag, flagOrEnv, parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
-import { fetchReloadStatus, statusEndpoint, statusEndpointOf } from "./status-client.js";
+import { ENDPOINT_FLAGS, endpointFromFlags, fetchReloadStatus } from "./status-client.js";
 import { escapeControls } from "./status-table.js";
 
 export const usage = `usage: hb reload [--config PATH] [--url URL | --socket PATH] [--pid PID] [--timeout 10s]
@@ -59,9 +59,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const { values } = parseFlags(
     args,
     {
-      config: { type: "string" },
-      url: { type: "string" },
-      socket: { type: "string" },
+      ...ENDPOINT_FLAGS,
       pid: { type: "string" },
       timeout: { type: "string" },
     },
@@ -75,12 +73,11 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     "--timeout",
     usage,
   );
-  const socket = flagOrEnv(values.socket, io.env, "HB_STATUS_SOCKET");
-  const url = flagOrEnv(values.url, io.env, "HB_STATUS_URL");
-  const endpoint =
-    socket !== undefined || url !== undefined
-      ? statusEndpoint(url ?? "", socket)
-      : await statusEndpointOf(flagOrEnv(values.config, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH);
+  const endpoint = await endpointFromFlags(
+    values,
+    io.env,
+    flagOrEnv(undefined, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH,
+  );
 
   // A pid given with --pid is the caller's word (systemd's $MAINPID, or an operator's): it is
   // signalled as long as it is a process id. A pid learnt from the status endpoint could come

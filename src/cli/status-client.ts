@@ -6,6 +6,7 @@ import { request } from "node:http";
 import { HbError } from "../errors.js";
 import type { ReloadStatus, StatusDocument } from "../monitor/status.js";
 import { formatHostPort } from "../wire/address.js";
+import { flagOrEnv } from "./flags.js";
 
 export const DEFAULT_STATUS_URL = "http://127.0.0.1:26723/status";
 /** No progress for this long and the request is given up. */
@@ -151,6 +152,30 @@ export async function fetchReloadStatus(endpoint: StatusEndpoint): Promise<Reloa
     );
   }
   return doc as unknown as ReloadStatus;
+}
+
+/** The flags that say where the monitor's status endpoint is (shared by the commands that ask it). */
+export const ENDPOINT_FLAGS = {
+  url: { type: "string" },
+  socket: { type: "string" },
+  config: { type: "string" },
+} as const;
+
+/**
+ * The endpoint the flags name: --socket, else --url (or HB_STATUS_SOCKET, HB_STATUS_URL), else
+ * the one the --config file names, else `defaultConfig`'s, else the default URL. Null when the
+ * config turns the endpoint off.
+ */
+export async function endpointFromFlags(
+  values: Readonly<Record<string, string | boolean | string[] | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+  defaultConfig?: string,
+): Promise<StatusEndpoint | null> {
+  const socket = flagOrEnv(values.socket, env, "HB_STATUS_SOCKET");
+  const url = flagOrEnv(values.url, env, "HB_STATUS_URL");
+  if (socket !== undefined || url !== undefined) return statusEndpoint(url ?? DEFAULT_STATUS_URL, socket);
+  const config = typeof values.config === "string" ? values.config : defaultConfig;
+  return config === undefined ? statusEndpoint(DEFAULT_STATUS_URL) : statusEndpointOf(config);
 }
 
 /** The status endpoint a config file names, or null when it turns the endpoint off. */

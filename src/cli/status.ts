@@ -5,13 +5,13 @@
 import { ExitCode } from "../errors.js";
 import type { StateName } from "../events.js";
 import type { StatusDocument } from "../monitor/status.js";
-import { flagOrEnv, parseFlags, usageError } from "./flags.js";
+import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 import {
   DEFAULT_STATUS_URL,
+  ENDPOINT_FLAGS,
+  endpointFromFlags,
   fetchStatus,
-  statusEndpoint,
-  statusEndpointOf,
   type StatusFilters,
 } from "./status-client.js";
 import { renderTable, terminalJson } from "./status-table.js";
@@ -38,9 +38,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     args,
     {
       json: { type: "boolean" },
-      url: { type: "string" },
-      socket: { type: "string" },
-      config: { type: "string" },
+      ...ENDPOINT_FLAGS,
       state: { type: "string" },
       node: { type: "string" },
       limit: { type: "string" },
@@ -60,16 +58,8 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       throw usageError(`--limit: "${values.limit}" is not a whole number`, usage);
     filters.limit = values.limit;
   }
-  const configPath = typeof values.config === "string" ? values.config : undefined;
-  const socket = flagOrEnv(values.socket, io.env, "HB_STATUS_SOCKET");
-  const url = flagOrEnv(values.url, io.env, "HB_STATUS_URL");
-  const endpoint =
-    socket !== undefined || url !== undefined
-      ? statusEndpoint(url ?? DEFAULT_STATUS_URL, socket)
-      : configPath === undefined
-        ? statusEndpoint(DEFAULT_STATUS_URL)
-        : await statusEndpointOf(configPath);
-  if (endpoint === null) throw usageError(`${configPath}: the status endpoint is off`, usage);
+  const endpoint = await endpointFromFlags(values, io.env);
+  if (endpoint === null) throw usageError(`${String(values.config)}: the status endpoint is off`, usage);
   const doc = await fetchStatus(endpoint, filters);
   if (values.json === true) io.stdout.write(terminalJson(doc) + "\n");
   else io.stdout.write(renderTable(doc, filters.node === undefined ? listable(doc, filters) : undefined));
