@@ -14,6 +14,7 @@ import { idle } from "./idle.js";
 import { ingest } from "./ingest.js";
 import { memory } from "./memory.js";
 import { startup } from "./startup.js";
+import { statusLoad } from "./status-load.js";
 
 const machine = {
   cpu: cpus()[0]?.model ?? "unknown",
@@ -48,6 +49,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["fleet", "fleet", fleet],
   ["memory", "memoryBytesPerNode", memory],
   ["baseline", "baseline", baseline],
+  ["status", "statusUnderLoad", statusLoad],
 ];
 for (const [name, key, measure] of sections) {
   if (!only.has(name)) continue;

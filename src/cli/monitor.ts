@@ -100,7 +100,10 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     else statusProblems.push(detail);
   };
   if (loaded.config.status !== null) {
-    statusServer = new StatusServer(running, new Metrics(running), { clock: io.clock });
+    statusServer = new StatusServer(running, new Metrics(running), {
+      clock: io.clock,
+      datagramsRead: () => running.datagramCounters().received,
+    });
     statusAddress =
       (await statusServer.serve(
         loaded.config.status,
