@@ -22,7 +22,7 @@ export interface EventFields {
   "monitor.started": { listen: string; status: string; nodes: number; version: string; config: string };
   "monitor.stopping": { listen: string; status: string; nodes: number; version: string; signal: string };
   "monitor.stalled": { stalledMs: number; holdMs: number };
-  "monitor.overloaded": { cause: "kernel_drops"; kernelDrops: number; holdMs: number };
+  "monitor.overloaded": { cause: "kernel_drops" | "backlog"; kernelDrops: number; holdMs: number };
   "monitor.warning": { problem: string; detail: string };
   "config.reloaded": { changes: string[] };
   "config.rejected": { errors: string[] };

@@ -39,6 +39,9 @@ export const MARKS_SAVE_MS = 5000;
 /** Nodes counted between two chances to give the event loop a turn (status, metrics). */
 const COUNT_SLICE = 65_536;
 
+/** node:dgram reads at most this many datagrams from a socket per turn of the event loop. */
+const READS_PER_TURN = 32;
+
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
 
@@ -72,6 +75,8 @@ export class Monitor {
   private dropsSeen: number | null = null;
   private dropsReadAt = Number.NEGATIVE_INFINITY;
   private overloaded = false;
+  /** When the current overload episode began: every deadline since is held while it lasts. */
+  private overloadFrom = Number.NEGATIVE_INFINITY;
   private received = 0;
   private accepted = 0;
   private readonly rejections: Rejections;
@@ -174,16 +179,24 @@ export class Monitor {
       this.detector.hold(scheduled, now, holdMs);
       this.emit("monitor.stalled", { stalledMs: Math.round(lateness), holdMs });
     }
-    // Let the poll phase read the datagrams that queued up while we were away, then judge.
+    // Read the datagrams that queued up while we were away, then judge. Node reads at most 32
+    // datagrams from a socket per turn of the loop: turn until a turn reads fewer (the socket is
+    // empty), for at most the stall threshold; a backlog that outlasts it is our own overload.
     this.judging = true;
-    this.clock.setImmediate(() => {
-      this.judging = false;
+    const drainUntil = now + this.stallThresholdMs();
+    let readBefore = this.received;
+    const judge = (): void => {
+      const read = this.received - readBefore;
+      readBefore = this.received;
       const judgeAt = this.clock.monoMs();
-      this.checkOverload(judgeAt);
+      if (read >= READS_PER_TURN && judgeAt < drainUntil) return this.clock.setImmediate(judge);
+      this.judging = false;
+      this.checkOverload(judgeAt, read >= READS_PER_TURN);
       this.detector.advance(judgeAt);
       this.armedAt = Number.POSITIVE_INFINITY;
       this.arm();
-    });
+    };
+    this.clock.setImmediate(judge);
   }
 
   /**
@@ -191,17 +204,20 @@ export class Monitor {
    * may have been anyone's heartbeat: silence since then is the monitor's own overload, like a
    * stall. Judgement of deadlines from then on is held, and that is said once per episode.
    */
-  private checkOverload(nowMs: number): void {
-    const drops = this.kernelDrops();
-    if (drops === null) return;
-    if (this.dropsSeen !== null && drops > this.dropsSeen) {
+  private checkOverload(nowMs: number, backlog: boolean): void {
+    const drops = this.kernelDrops() ?? this.dropsSeen;
+    const dropped = drops !== null && this.dropsSeen !== null && drops > this.dropsSeen;
+    if (dropped || backlog) {
+      if (!this.overloaded) this.overloadFrom = this.dropsReadAt;
+      // Held from the episode's start, not from the last look: under lasting drops a node's
+      // datagrams may keep being lost, and two intervals after any one look prove nothing.
       const holdMs = this.stallHoldMs();
-      this.detector.hold(this.dropsReadAt, nowMs, holdMs);
+      this.detector.hold(this.overloadFrom, nowMs, holdMs);
       if (!this.overloaded) {
         this.overloaded = true;
         this.emit("monitor.overloaded", {
-          cause: "kernel_drops",
-          kernelDrops: drops - this.dropsSeen,
+          cause: dropped ? "kernel_drops" : "backlog",
+          kernelDrops: dropped ? drops - this.dropsSeen! : 0,
           holdMs,
         });
       }

@@ -190,4 +190,18 @@ describe("its own overload", () => {
     h.clock.advanceTo(t0 + 30_000);
     expect(h.names("a")).toEqual(["node.up", "node.late", "node.down"]);
   });
+
+  it("holds judgement for as long as the drops go on, not just two intervals after each look", async () => {
+    const h = await Harness.start(`nodes: { a: {} }`);
+    const t0 = h.clock.monoMs();
+    h.beat("a"); // then its datagrams are lost with the rest, for 30 s
+    for (let s = 1; s <= 30; s++) {
+      h.kernelDrops += 1000;
+      h.clock.advanceTo(t0 + s * 1000);
+    }
+    expect(h.names("a")).toEqual(["node.up"]);
+    expect(h.of("monitor.overloaded")).toHaveLength(1);
+    h.clock.advanceTo(t0 + 60_000); // the drops stopped: silence is proof again
+    expect(h.names("a")).toEqual(["node.up", "node.late", "node.down"]);
+  });
 });
