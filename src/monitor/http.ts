@@ -12,6 +12,7 @@ import { systemClock, type Clock, type Timer } from "../clock.js";
 import { formatStatusAddress, type StatusAddress } from "../config/types.js";
 import { HbError } from "../errors.js";
 import type { HostPort } from "../wire/address.js";
+import { READS_PER_TURN } from "../wire/udp.js";
 import { parseNodeQuery, type NodeQuery } from "./status.js";
 
 export interface StatusSource {
@@ -49,13 +50,9 @@ export interface StatusServerOptions {
 export const MAX_CONNECTIONS = 64;
 /** Work done between two rests while a body is written. */
 const SLICE_MS = 2;
-/**
- * Node reads at most this many datagrams from a socket per turn of the event loop. After each
- * slice of work the server rests a turn at a time until a turn reads fewer: the socket is empty,
- * whatever the fleet's rate. Bodies are written one at a time, so four clients asking back to
- * back cost what one does, and answering takes only the time heartbeats leave.
- */
-const READS_PER_TURN = 32;
+// After each slice of work the server rests a turn at a time until a turn reads fewer than
+// READS_PER_TURN datagrams: the socket is empty, whatever the fleet's rate. Bodies are written one
+// at a time, so four clients asking back to back cost what one does.
 const RESPONSE_DEADLINE_MS = 60_000;
 /** A connection with no request, or no progress writing one, for this long is closed. */
 const IDLE_MS = 10_000;

@@ -14,7 +14,7 @@ import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
-import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
+import { READS_PER_TURN, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
 import { Admission, type RejectReason } from "./admit.js";
 import { Detector } from "./detector.js";
 import { LineBudget } from "./line-budget.js";
@@ -38,9 +38,6 @@ export const MARKS_SAVE_MS = 5000;
 
 /** Nodes counted between two chances to give the event loop a turn (status, metrics). */
 const COUNT_SLICE = 65_536;
-
-/** node:dgram reads at most this many datagrams from a socket per turn of the event loop. */
-const READS_PER_TURN = 32;
 
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;

@@ -61,6 +61,12 @@ export function udpSocket(family: "udp4" | "udp6"): DatagramSocket {
   };
 }
 
+/**
+ * node:dgram (libuv) reads at most this many datagrams from a socket per turn of the event loop:
+ * whoever wants the socket emptied must let the loop turn until a turn reads fewer.
+ */
+export const READS_PER_TURN = 32;
+
 export function familyOf(host: string): "udp4" | "udp6" {
   return isIP(host) === 6 ? "udp6" : "udp4";
 }
