@@ -2,6 +2,7 @@
 // the bound addresses, then run until SIGTERM/SIGINT. SIGHUP re-reads the config: a valid file is
 // swapped in atomically, an invalid one is rejected with one event and the old config stays.
 
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Timer } from "../clock.js";
 import { DEFAULT_CONFIG_PATH, firstLines, type LoadedConfig } from "../config/load.js";
 import { loadConfigOffThread, loadConfigOnTwoThreads } from "../config/load-off-thread.js";
@@ -132,7 +133,10 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       const next = await loadConfigOffThread(path, current);
       if (stopping) return;
       next.config = withOverrides(next.config, listenFlag, statusFlag);
-      running.reload(next);
+      // Compared and staged a slice per turn, then swapped in at once; a stop ends it unapplied.
+      await running.reloadInTurns(next, () =>
+        stopping ? Promise.reject(new Error("stopping")) : nextTurn(),
+      );
       current = next.config;
       warn(next);
     } catch (err) {

@@ -4,6 +4,7 @@
 // values are shown as they are written (durations, sizes, addresses, key lists).
 
 import { formatDuration } from "../duration.js";
+import { finish, type Sliced } from "../slices.js";
 import { formatSize } from "./reader.js";
 import { formatStatusAddress, type Config, type StatusAddress } from "./types.js";
 
@@ -15,6 +16,8 @@ const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiv
 const NULL_READS: Readonly<Record<string, string>> = { status: "off", keys: "any" };
 /** Lines per collection (nodes, keys): a reload that adds 100 000 nodes says so in one event. */
 const MAX_ITEM_LINES = 100;
+/** Items compared between two points where the walk may pause (see slices.ts). */
+const ITEMS_PER_STEP = 1024;
 
 /** The config key a field comes from: startupGraceMs -> startup_grace. */
 export function configKey(field: string): string {
@@ -96,12 +99,12 @@ function changedFields(before: Fields, after: Fields): string {
   return out === null ? "" : (out as string[]).join(", ");
 }
 
-function diffCollection(
+function* diffCollection(
   name: string,
   before: Map<string, Fields>,
   after: Map<string, Fields>,
   changes: string[],
-): void {
+): Sliced<void> {
   const counts = { added: 0, removed: 0, changed: 0 };
   let shown = 0;
   const line = (kind: keyof typeof counts, text: string): void => {
@@ -129,7 +132,12 @@ function diffCollection(
   // 100 000 of them without a lookup each, until the first place where the order differs.
   const pending = before.entries();
   let inStep = true;
+  let sinceStep = 0;
   for (const [id, item] of after) {
+    if (++sinceStep === ITEMS_PER_STEP) {
+      sinceStep = 0;
+      yield;
+    }
     if (inStep) {
       const next = pending.next();
       if (!next.done && next.value[0] === id) {
@@ -140,8 +148,14 @@ function diffCollection(
     }
     compare(id, before.get(id), item);
   }
-  if (inStep) for (const [id] of pending) line("removed", `${name}.${id}: removed`);
-  else for (const id of before.keys()) if (!after.has(id)) line("removed", `${name}.${id}: removed`);
+  // Removed: in step, whatever `before` has left; otherwise, every id of it that `after` lacks.
+  for (const [id] of inStep ? pending : before.entries()) {
+    if (++sinceStep === ITEMS_PER_STEP) {
+      sinceStep = 0;
+      yield;
+    }
+    if (inStep || !after.has(id)) line("removed", `${name}.${id}: removed`);
+  }
   if (shown > MAX_ITEM_LINES) {
     changes.push(
       `${name}: ${shown - MAX_ITEM_LINES} more changes not listed (${counts.added} added, ${counts.removed} removed, ${counts.changed} changed in all)`,
@@ -150,6 +164,11 @@ function diffCollection(
 }
 
 export function diffConfigs(before: Config, after: Config): string[] {
+  return finish(diffSteps(before, after));
+}
+
+/** diffConfigs, pausing every thousand nodes or so (the configs are frozen: nothing moves). */
+export function* diffSteps(before: Config, after: Config): Sliced<string[]> {
   const changes: string[] = [];
   const a = before as unknown as Fields;
   const b = after as unknown as Fields;
@@ -158,7 +177,7 @@ export function diffConfigs(before: Config, after: Config): string[] {
     const was = asCollection(a[field]);
     const is = asCollection(b[field]);
     if (was !== null && is !== null) {
-      diffCollection(key, was, is, changes);
+      yield* diffCollection(key, was, is, changes);
     } else if (isRecord(a[field]) && isRecord(b[field]) && !isAddress(a[field]) && !isAddress(b[field])) {
       const diff = changedFields(a[field], b[field]);
       if (diff !== "") changes.push(`${key}: ${diff}`);

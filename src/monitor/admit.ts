@@ -5,7 +5,8 @@
 // key its node may use. Replay and capacity need the node's history: those are the detector's.
 
 import type { Keyring, LoadedConfig } from "../config/load.js";
-import type { AuthMode, Config } from "../config/types.js";
+import type { AuthMode } from "../config/types.js";
+import { finish, type Sliced } from "../slices.js";
 import { DECODE_REASONS, decode, verifyTag, type Datagram, type DecodeReason } from "../wire/protocol.js";
 
 /** Every reason a datagram is refused, here or by the detector; stable counter labels. */
@@ -25,38 +26,48 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type AdmitReason = DecodeReason | "unauthenticated" | "unknown_key" | "key_not_allowed" | "bad_tag";
 
-function boundKeysOf(config: Config): ReadonlyMap<string, ReadonlySet<string>> | null {
+/** What admission needs of a config, made ready before it is swapped in. */
+export interface AdmissionRules {
+  readonly auth: AuthMode;
+  readonly keyring: Keyring;
+  /** Nodes bound to keys; null when none is, so datagrams skip the lookup. */
+  readonly boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null;
+}
+
+/** Nodes looked at between two points where preparing may pause (see slices.ts). */
+const NODES_PER_STEP = 4096;
+
+export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
   const bound = new Map<string, ReadonlySet<string>>();
-  for (const node of config.nodes.values()) if (node.keys !== null) bound.set(node.id, node.keys);
-  return bound.size === 0 ? null : bound;
+  let i = 0;
+  for (const node of loaded.config.nodes.values()) {
+    if (node.keys !== null) bound.set(node.id, node.keys);
+    if (++i % NODES_PER_STEP === 0) yield;
+  }
+  return { auth: loaded.config.auth, keyring: loaded.keyring, boundKeys: bound.size === 0 ? null : bound };
 }
 
 export class Admission {
-  private auth: AuthMode = "off";
-  private keyring: Keyring = new Map();
-  /** Nodes bound to keys; null when none is, so datagrams skip the lookup. */
-  private boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null = null;
+  private rules: AdmissionRules;
 
   constructor(loaded: LoadedConfig) {
-    this.configure(loaded);
+    this.rules = finish(admissionRules(loaded));
   }
 
-  configure(loaded: LoadedConfig): void {
-    this.auth = loaded.config.auth;
-    this.keyring = loaded.keyring;
-    this.boundKeys = boundKeysOf(loaded.config);
+  configure(rules: AdmissionRules): void {
+    this.rules = rules;
   }
 
   /** Decodes `msg` into `out`; null when it may go on to the detector, else why not. */
   admit(msg: Buffer, out: Datagram): AdmitReason | null {
     const reason = decode(msg, out);
     if (reason !== null) return reason;
-    const auth = this.auth;
+    const { auth, boundKeys, keyring } = this.rules;
     if (auth === "off") return null;
     // A node bound to keys must always sign, even where signing is optional.
-    const allowed = this.boundKeys === null ? null : (this.boundKeys.get(out.nodeId) ?? null);
+    const allowed = boundKeys === null ? null : (boundKeys.get(out.nodeId) ?? null);
     if (out.tagOffset === 0) return auth === "required" || allowed !== null ? "unauthenticated" : null;
-    const key = this.keyring.get(out.keyId);
+    const key = keyring.get(out.keyId);
     if (key === undefined) return "unknown_key";
     if (allowed !== null && !allowed.has(out.keyId)) return "key_not_allowed";
     if (!verifyTag(msg, out.tagOffset, key)) return "bad_tag";

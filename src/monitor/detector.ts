@@ -5,6 +5,7 @@
 // after a monitor stall, deadlines that fell in it are held until nodes could speak.
 
 import type { Config } from "../config/types.js";
+import type { Sliced } from "../slices.js";
 import type { Emit } from "../events.js";
 import { Kind, type Datagram } from "../wire/protocol.js";
 import { DetectorState, L_FORGET, L_LATE, L_UP } from "./detector-state.js";
@@ -25,7 +26,7 @@ import {
 } from "./node-table.js";
 import { FLAP_CHANGES, FLAP_WINDOW_MS, Flapping } from "./flapping.js";
 import { drop, evict, forgetNode, marksOf, restoreMarks, takeFloor } from "./membership.js";
-import { reconfigure } from "./reconfigure.js";
+import { commit, reconfigure, stage, type Staged } from "./reconfigure.js";
 import type { LeapReason } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";
 import { NodeReader, countStates, viewNodes, type Counts, type NodeView } from "./views.js";
@@ -350,6 +351,15 @@ export class Detector {
    */
   configure(config: Config, nowMs: number): void {
     reconfigure(this.s, config, nowMs);
+  }
+
+  /** configure() in two steps: stage() in slices while this detector goes on, then commit(). */
+  stage(config: Config): Sliced<Staged> {
+    return stage(this.s, config);
+  }
+
+  commit(staged: Staged, nowMs: number): void {
+    commit(this.s, staged, nowMs);
   }
 
   counts(nowMs: number): Counts {

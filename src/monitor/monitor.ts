@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import { WallTime, type Clock, type Timer } from "../clock.js";
-import { diffConfigs } from "../config/diff.js";
+import { diffSteps } from "../config/diff.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import type { Emit, StateName } from "../events.js";
@@ -15,8 +15,10 @@ import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
 import { READS_PER_TURN, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
-import { Admission, type RejectReason } from "./admit.js";
+import { finish, finishInTurns, type Sliced } from "../slices.js";
+import { Admission, admissionRules, type AdmissionRules, type RejectReason } from "./admit.js";
 import { Detector } from "./detector.js";
+import type { Staged } from "./reconfigure.js";
 import { LineBudget } from "./line-budget.js";
 import { Rejections } from "./rejections.js";
 import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
@@ -41,6 +43,13 @@ const COUNT_SLICE = 65_536;
 
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
+
+/** A reload made ready while the current config goes on: swapped in at once. */
+interface PreparedReload {
+  readonly changes: string[];
+  readonly rules: AdmissionRules;
+  readonly staged: Staged;
+}
 
 export interface MonitorDeps {
   clock: Clock;
@@ -250,13 +259,32 @@ export class Monitor {
     return true;
   }
 
-  /** Swaps in a new config atomically; returns the changes (also reported as an event). */
+  /** Swaps in a new config at once; returns the changes (also reported as an event). */
   reload(loaded: LoadedConfig): string[] {
-    const changes = diffConfigs(this.config, loaded.config);
-    this.config = loaded.config;
-    this.admission.configure(loaded);
+    return this.commitReload(finish(this.prepareReload(loaded)));
+  }
+
+  /**
+   * reload(), with the comparing and staging done a few milliseconds per turn of the event loop
+   * (`pause` awaits the next turn): meanwhile datagrams are received and judged by the current
+   * config, and the swap itself is one short step. Reloads must not overlap.
+   */
+  async reloadInTurns(loaded: LoadedConfig, pause: () => Promise<void>): Promise<string[]> {
+    return this.commitReload(await finishInTurns(this.prepareReload(loaded), pause));
+  }
+
+  private *prepareReload(loaded: LoadedConfig): Sliced<PreparedReload> {
+    const changes = yield* diffSteps(this.config, loaded.config);
+    const rules = yield* admissionRules(loaded);
+    const staged = yield* this.detector.stage(loaded.config);
+    return { changes, rules, staged };
+  }
+
+  private commitReload({ changes, rules, staged }: PreparedReload): string[] {
+    this.config = staged.config;
+    this.admission.configure(rules);
     const now = this.clock.monoMs();
-    this.detector.configure(this.config, now);
+    this.detector.commit(staged, now);
     this.detector.advance(now);
     this.armedAt = Number.POSITIVE_INFINITY;
     this.arm();

@@ -110,11 +110,16 @@ export class NodeTable {
 
   /** A fresh slot for `id`, never heard, in no list. Columns may be reallocated: re-read them. */
   add(id: string, group: number, flags: number): number {
+    return this.claim(this.reserve(group, flags), id);
+  }
+
+  /**
+   * A fresh slot that belongs to no node yet: invisible (no id, not in the index) until claim()
+   * gives it one, or release() returns it. A reload prepares the slots of its new nodes so.
+   */
+  reserve(group: number, flags: number): number {
     if (this.free.length === 0) this.grow(Math.ceil(this.capacity * 1.5));
     const slot = this.free.pop()!;
-    this.generation++;
-    this.index.set(id, slot);
-    this.ids[slot] = id;
     this.lastSeen[slot] = NEVER;
     this.until[slot] = NEVER;
     this.downAt[slot] = NEVER;
@@ -131,6 +136,17 @@ export class NodeTable {
     this.flags[slot] = flags;
     this.list[slot] = 0;
     return slot;
+  }
+
+  claim(slot: number, id: string): number {
+    this.generation++;
+    this.index.set(id, slot);
+    this.ids[slot] = id;
+    return slot;
+  }
+
+  release(slot: number): void {
+    this.free.push(slot);
   }
 
   /** Forgets a slot; it must be in no list. */
