@@ -14,12 +14,14 @@ export const { values: flags } = parseArgs({
 });
 export const QUICK = flags.quick === true;
 export const RUNS = Number(flags.runs ?? (QUICK ? 1 : 3));
-export const only = new Set((flags.only ?? "startup,idle,ingest,fleet,memory,baseline,status").split(","));
+export const only = new Set(
+  (flags.only ?? "startup,idle,ingest,fleet,memory,baseline,status,reload").split(","),
+);
 /** The hb under test; HB_BENCH_HB points at another build (e.g. an older release) to compare. */
 export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/bin/hb.js", import.meta.url));
 export const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 export const TSX = ["--import", "tsx"];
-export const RECEIVER_CPU = 0;
+export const RECEIVER_CPU = (process.env.HB_BENCH_RECEIVER_CPUS ?? 0) as number;
 export const LOAD_CPU = 1;
 export const tmp = mkdtempSync(join(tmpdir(), "hb-bench-"));
 export const keyFile = join(tmp, "k1");

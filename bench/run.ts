@@ -13,6 +13,7 @@ import { QUICK, RUNS, flags, log, only } from "./harness.js";
 import { idle } from "./idle.js";
 import { ingest } from "./ingest.js";
 import { memory } from "./memory.js";
+import { reload } from "./reload.js";
 import { startup } from "./startup.js";
 import { statusLoad } from "./status-load.js";
 
@@ -50,6 +51,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["memory", "memoryBytesPerNode", memory],
   ["baseline", "baseline", baseline],
   ["status", "statusUnderLoad", statusLoad],
+  ["reload", "reloadUnderLoad", reload],
 ];
 for (const [name, key, measure] of sections) {
   if (!only.has(name)) continue;

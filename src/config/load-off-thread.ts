@@ -16,6 +16,8 @@ export interface WorkerJob {
   path: string;
   /** The text to parse (one half of the file); without it, the worker reads `path`. */
   text?: string;
+  /** A reload's: the thread runs at the lowest priority, behind the monitor's own. */
+  background?: boolean;
 }
 
 export type WorkerReply =
@@ -45,11 +47,18 @@ function parseInWorker(job: WorkerJob, detached: boolean): Promise<WorkerReply> 
   });
 }
 
-/** Loads `path`; nodes equal to those of `current` are kept as the same objects. */
-export async function loadConfigOffThread(path: string, current?: Config): Promise<LoadedConfig> {
-  const reply = await parseInWorker({ path }, true);
+/**
+ * Loads `path`; nodes equal to those of `current` are kept as the same objects. `pause` is
+ * awaited between slices of rebuilding (by default, a turn of the loop).
+ */
+export async function loadConfigOffThread(
+  path: string,
+  current?: Config,
+  pause: () => Promise<void> = () => nextTurn(),
+): Promise<LoadedConfig> {
+  const reply = await parseInWorker({ path, background: true }, true);
   if (!reply.ok) throw new HbError(reply.code, reply.message, { details: reply.details });
-  const config = await decodeConfig(reply.data, NODES_PER_TURN, () => nextTurn(), current?.nodes);
+  const config = await decodeConfig(reply.data, NODES_PER_TURN, pause, current?.nodes);
   return { config, keyring: await loadKeys(config, path), warnings: reply.warnings };
 }
 

@@ -3,13 +3,16 @@
 // other (config/split.ts). It posts back the config as transferable data (config/transfer.ts),
 // or the error as plain fields. Started by config/load-off-thread.ts.
 
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { HbError } from "../errors.js";
 import { parseOrThrow, readConfigText } from "./load.js";
 import { encodeConfig, transferList } from "./transfer.js";
 import type { WorkerJob, WorkerReply } from "./load-off-thread.js";
 
-const { path, text } = workerData as WorkerJob;
+const { path, text, background } = workerData as WorkerJob;
+if (background === true) yieldToDetection();
 let reply: WorkerReply;
 let transfer: ArrayBuffer[] = [];
 try {
@@ -24,3 +27,17 @@ try {
       : { ok: false, code: "HB_ERR_INTERNAL", message: (err as Error).stack ?? String(err), details: [] };
 }
 parentPort!.postMessage(reply, transfer);
+
+/**
+ * Lowers this thread's priority to the least (nice 19): on Linux the nice value is per thread,
+ * and /proc/thread-self names this one. A reload then takes the CPU only when detection does not
+ * need it, also on one core or with the monitor confined to one. Best effort: where it cannot,
+ * the reload simply competes as any thread does.
+ */
+function yieldToDetection(): void {
+  try {
+    setPriority(Number(readlinkSync("/proc/thread-self").split("/").at(-1)), 19);
+  } catch {
+    // not Linux, or /proc hidden: nothing to do
+  }
+}

@@ -27,7 +27,8 @@ export const L_FORGET = 4;
 
 export class DetectorState {
   readonly t = new NodeTable();
-  groups: Group[] = [];
+  /** By index (a node's `group`); while a config is applied, old and new groups are both here. */
+  groups: (Group | undefined)[] = [];
   defaultGroup!: Group;
   readonly unheard = new SlotList();
   readonly forgettable = new SlotList();

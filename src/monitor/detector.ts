@@ -26,7 +26,7 @@ import {
 } from "./node-table.js";
 import { FLAP_CHANGES, FLAP_WINDOW_MS, Flapping } from "./flapping.js";
 import { drop, evict, forgetNode, marksOf, restoreMarks, takeFloor } from "./membership.js";
-import { commit, reconfigure, stage, type Staged } from "./reconfigure.js";
+import { commitSteps, reconfigure, stage, type Staged } from "./reconfigure.js";
 import type { LeapReason } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";
 import { NodeReader, countStates, viewNodes, type Counts, type NodeView } from "./views.js";
@@ -353,13 +353,19 @@ export class Detector {
     reconfigure(this.s, config, nowMs);
   }
 
-  /** configure() in two steps: stage() in slices while this detector goes on, then commit(). */
+  /** Whether `hb forget` would find anything of `node`. */
+  knows(node: string): boolean {
+    return this.s.t.index.get(node) !== undefined || this.s.floors.has(node);
+  }
+
+  /** configure() in two parts: stage() while this detector goes on, then commitSteps(). */
   stage(config: Config): Sliced<Staged> {
     return stage(this.s, config);
   }
 
-  commit(staged: Staged, nowMs: number): void {
-    commit(this.s, staged, nowMs);
+  /** Applies a staged config a step at a time: see commitSteps() for what may run between. */
+  commitSteps(staged: Staged, nowMs: number): Sliced<void> {
+    return commitSteps(this.s, staged, nowMs);
   }
 
   counts(nowMs: number): Counts {

@@ -12,7 +12,7 @@ import { systemClock, type Clock, type Timer } from "../clock.js";
 import { formatStatusAddress, type StatusAddress } from "../config/types.js";
 import { HbError } from "../errors.js";
 import type { HostPort } from "../wire/address.js";
-import { READS_PER_TURN } from "../wire/udp.js";
+import { untilSocketEmpty } from "../wire/udp.js";
 import { parseNodeQuery, type NodeQuery } from "./status.js";
 
 export interface StatusSource {
@@ -196,11 +196,10 @@ export class StatusServer {
         // A 'drain' can come within the same poll phase, again and again while the client keeps
         // up: only setImmediate is a full turn of the loop (timers, then every socket read).
         if (clock.monoMs() - sliceStart >= SLICE_MS) {
-          for (let read = READS_PER_TURN; read >= READS_PER_TURN;) {
-            const before = this.datagramsRead();
-            await new Promise<void>((resolve) => clock.setImmediate(resolve));
-            read = this.datagramsRead() - before;
-          }
+          await untilSocketEmpty(
+            () => new Promise((resolve) => clock.setImmediate(resolve)),
+            this.datagramsRead,
+          );
           sliceStart = clock.monoMs();
         }
         if (clock.monoMs() > deadline) {

@@ -100,8 +100,9 @@ export function restoreMarks(s: DetectorState, marks: Iterable<[string, ReplayMa
 /** The replay marks to save: every node's highest accepted incarnation and sequence. */
 export function* marksOf(s: DetectorState): IterableIterator<[string, ReplayMark]> {
   const t = s.t;
-  for (const [id, slot] of t.index) {
-    if (t.incarnation[slot]! >= 0) yield [id, markOf(s, slot)];
+  for (let slot = 0; slot < t.capacity; slot++) {
+    const id = t.ids[slot];
+    if (id !== undefined && t.incarnation[slot]! >= 0) yield [id, markOf(s, slot)];
   }
   yield* s.floors;
 }

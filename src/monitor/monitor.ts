@@ -1,12 +1,10 @@
-// Wires socket -> admission (decode, authenticate) -> detector -> events, and owns the one deadline
-// timer. The arrival time of each datagram is read once, when it arrives. The timer is armed at
-// the detector's earliest deadline; when it fires, judgement waits one turn of the event loop so
-// that datagrams already queued are read first, and a timer that fires far too late means the
-// monitor itself was frozen: that is reported as `monitor.stalled`, never blamed on the nodes.
+// Wires socket -> admission (decode, authenticate) -> detector -> events; when to judge is the
+// Judge's (judge.ts). The arrival time of each datagram is read once, when it arrives. Reloads
+// are made ready and applied a slice at a time (reload.ts), and the status document, replay
+// marks and counters are served from here.
 
 import { join } from "node:path";
-import { WallTime, type Clock, type Timer } from "../clock.js";
-import { diffSteps } from "../config/diff.js";
+import { WallTime, type Clock } from "../clock.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import type { Emit, StateName } from "../events.js";
@@ -14,11 +12,12 @@ import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
-import { READS_PER_TURN, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
-import { finish, finishInTurns, type Sliced } from "../slices.js";
-import { Admission, admissionRules, type AdmissionRules, type RejectReason } from "./admit.js";
+import { untilSocketEmpty, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
+import { SLICE_MS, finish, finishInTurns } from "../slices.js";
+import { Admission, type RejectReason } from "./admit.js";
 import { Detector } from "./detector.js";
-import type { Staged } from "./reconfigure.js";
+import { Judge } from "./judge.js";
+import { HeldBack, prepareReload } from "./reload.js";
 import { LineBudget } from "./line-budget.js";
 import { Rejections } from "./rejections.js";
 import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
@@ -41,16 +40,6 @@ export const MARKS_SAVE_MS = 5000;
 /** Nodes counted between two chances to give the event loop a turn (status, metrics). */
 const COUNT_SLICE = 65_536;
 
-/** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
-export const MAX_STALL_THRESHOLD_MS = 1000;
-
-/** A reload made ready while the current config goes on: swapped in at once. */
-interface PreparedReload {
-  readonly changes: string[];
-  readonly rules: AdmissionRules;
-  readonly staged: Staged;
-}
-
 export interface MonitorDeps {
   clock: Clock;
   emit: Emit;
@@ -66,23 +55,17 @@ export class Monitor {
   private config: Config;
   private readonly admission: Admission;
   private readonly detector: Detector;
+  private readonly judge: Judge;
   private readonly wall: WallTime;
   /** Display order of the nodes, kept between status requests. */
   private readonly order: NodeOrder;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
-  private timer: Timer | undefined;
-  private armedAt = Number.POSITIVE_INFINITY;
-  private judging = false;
+  /** While a reload's config is applied: what arrives, held until it is whole. */
+  private held: HeldBack | null = null;
   private readonly startedWall: number;
   private bound: HostPort | undefined;
-  /** The kernel's drop count for our socket when last read, and when: a rise means overload. */
-  private dropsSeen: number | null = null;
-  private dropsReadAt = Number.NEGATIVE_INFINITY;
-  private overloaded = false;
-  /** When the current overload episode began: every deadline since is held while it lasts. */
-  private overloadFrom = Number.NEGATIVE_INFINITY;
   private received = 0;
   private accepted = 0;
   private readonly rejections: Rejections;
@@ -90,7 +73,6 @@ export class Monitor {
   private readonly lines: LineBudget;
   private reloadState: ReloadState = { generation: 0, ok: null, at: null, changes: [], errors: [] };
   private receiveBuffer = { asked: 0, granted: 0 };
-  private maxTimerLatenessMs = 0;
   private readonly marksFile: string | undefined;
   /** Replay marks are written at most this often while datagrams are accepted, and at stop. */
   private readonly saveMarks: Throttle;
@@ -115,6 +97,14 @@ export class Monitor {
       emit: this.lines.filter,
       toWall: (mono) => this.wall.of(mono),
     });
+    this.judge = new Judge({
+      clock: this.clock,
+      emit: this.emit,
+      detector: this.detector,
+      received: () => this.received,
+      kernelDrops: () => this.kernelDrops(),
+      holdMs: () => this.stallHoldMs(),
+    });
     this.order = new NodeOrder(this.detector.reader());
   }
 
@@ -125,9 +115,7 @@ export class Monitor {
     this.bound = await this.deps.socket.bind(this.config.listen);
     const asked = this.config.receiveBufferBytes;
     this.receiveBuffer = { asked, granted: this.deps.socket.setReceiveBufferSize(asked) };
-    this.dropsSeen = this.kernelDrops();
-    this.dropsReadAt = this.clock.monoMs();
-    this.arm();
+    this.judge.start();
     return this.bound;
   }
 
@@ -143,99 +131,23 @@ export class Monitor {
   handle(msg: Buffer, from: RemoteInfo): void {
     const now = this.clock.monoMs();
     this.received++;
+    if (this.held !== null) return this.held.datagram(msg, from, now);
+    this.process(msg, from, now);
+  }
+
+  private process(msg: Buffer, from: RemoteInfo, now: number): void {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
-    if (now + this.detector.minLateMs < this.armedAt) this.arm();
+    this.judge.heard(now);
     if (this.marksFile !== undefined) this.saveMarks.trigger();
   }
 
   private reject(reason: RejectReason): void {
     this.rejections.count(reason);
-  }
-
-  /** (Re-)arms the one deadline timer at the detector's earliest deadline. */
-  private arm(): void {
-    const next = this.detector.nextDeadline() ?? Number.POSITIVE_INFINITY;
-    if (next === this.armedAt || this.judging) return;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedAt = next;
-    if (next === Number.POSITIVE_INFINITY) return;
-    const delay = Math.max(0, Math.ceil(next - this.clock.monoMs()));
-    this.timer = this.clock.setTimeout(() => this.onTimer(), delay);
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    const scheduled = this.armedAt;
-    const now = this.clock.monoMs();
-    // Timers may fire a little early by the monotonic clock; never judge before the deadline.
-    if (now < scheduled) {
-      this.armedAt = Number.POSITIVE_INFINITY;
-      return this.arm();
-    }
-    const lateness = now - scheduled;
-    if (lateness > this.maxTimerLatenessMs) this.maxTimerLatenessMs = lateness;
-    if (lateness > this.stallThresholdMs()) {
-      const holdMs = this.stallHoldMs();
-      this.detector.hold(scheduled, now, holdMs);
-      this.emit("monitor.stalled", { stalledMs: Math.round(lateness), holdMs });
-    }
-    // Read the datagrams that queued up while we were away, then judge. Node reads at most 32
-    // datagrams from a socket per turn of the loop: turn until a turn reads fewer (the socket is
-    // empty), for at most the stall threshold; a backlog that outlasts it is our own overload.
-    this.judging = true;
-    const drainUntil = now + this.stallThresholdMs();
-    let readBefore = this.received;
-    const judge = (): void => {
-      const read = this.received - readBefore;
-      readBefore = this.received;
-      const judgeAt = this.clock.monoMs();
-      if (read >= READS_PER_TURN && judgeAt < drainUntil) return this.clock.setImmediate(judge);
-      this.judging = false;
-      this.checkOverload(judgeAt, read >= READS_PER_TURN);
-      this.detector.advance(judgeAt);
-      this.armedAt = Number.POSITIVE_INFINITY;
-      this.arm();
-    };
-    this.clock.setImmediate(judge);
-  }
-
-  /**
-   * Datagrams the kernel dropped since the last look (the socket's receive buffer overflowed)
-   * may have been anyone's heartbeat: silence since then is the monitor's own overload, like a
-   * stall. Judgement of deadlines from then on is held, and that is said once per episode.
-   */
-  private checkOverload(nowMs: number, backlog: boolean): void {
-    const drops = this.kernelDrops() ?? this.dropsSeen;
-    const dropped = drops !== null && this.dropsSeen !== null && drops > this.dropsSeen;
-    if (dropped || backlog) {
-      if (!this.overloaded) this.overloadFrom = this.dropsReadAt;
-      // Held from the episode's start, not from the last look: under lasting drops a node's
-      // datagrams may keep being lost, and two intervals after any one look prove nothing.
-      const holdMs = this.stallHoldMs();
-      this.detector.hold(this.overloadFrom, nowMs, holdMs);
-      if (!this.overloaded) {
-        this.overloaded = true;
-        this.emit("monitor.overloaded", {
-          cause: dropped ? "kernel_drops" : "backlog",
-          kernelDrops: dropped ? drops - this.dropsSeen! : 0,
-          holdMs,
-        });
-      }
-    } else {
-      this.overloaded = false;
-    }
-    this.dropsSeen = drops;
-    this.dropsReadAt = nowMs;
-  }
-
-  private stallThresholdMs(): number {
-    return Math.min(MAX_STALL_THRESHOLD_MS, this.detector.minLateMs / 2);
   }
 
   /** After a stall every node gets two of its intervals to be heard before anyone is judged. */
@@ -250,44 +162,71 @@ export class Monitor {
    * or stale datagram holds it back). False when the monitor knows nothing of it.
    */
   forget(node: string): boolean {
+    if (this.held !== null) {
+      // Done once the config being applied is whole.
+      this.held.forgets.push(node);
+      return this.detector.knows(node);
+    }
     const now = this.clock.monoMs();
     if (!this.detector.forget(node, now)) return false;
     this.emit("node.forgotten", { node, silentMs: null, by: "operator" });
-    this.armedAt = Number.POSITIVE_INFINITY;
-    this.arm();
+    this.judge.rearm();
     if (this.marksFile !== undefined) void this.writeMarks();
     return true;
   }
 
   /** Swaps in a new config at once; returns the changes (also reported as an event). */
   reload(loaded: LoadedConfig): string[] {
-    return this.commitReload(finish(this.prepareReload(loaded)));
+    const { changes, rules, staged } = finish(prepareReload(this.config, loaded, this.detector));
+    this.config = staged.config;
+    this.admission.configure(rules);
+    finish(this.detector.commitSteps(staged, this.clock.monoMs()));
+    return this.reloaded(changes, new HeldBack());
   }
 
   /**
-   * reload(), with the comparing and staging done a few milliseconds per turn of the event loop
-   * (`pause` awaits the next turn): meanwhile datagrams are received and judged by the current
-   * config, and the swap itself is one short step. Reloads must not overlap.
+   * reload(), a few milliseconds per turn of the event loop (`pause` awaits the next turn), so
+   * that no reload blocks the loop for long whatever the fleet's size. While it is compared and
+   * staged, datagrams are received and judged by the current config; while it is applied, they
+   * are read and held with their arrival times, judging waits, and both resume in arrival order
+   * once it is whole. Reloads must not overlap. `sliceMs` 0 takes one step (a few thousand
+   * nodes) per turn.
    */
-  async reloadInTurns(loaded: LoadedConfig, pause: () => Promise<void>): Promise<string[]> {
-    return this.commitReload(await finishInTurns(this.prepareReload(loaded), pause));
-  }
-
-  private *prepareReload(loaded: LoadedConfig): Sliced<PreparedReload> {
-    const changes = yield* diffSteps(this.config, loaded.config);
-    const rules = yield* admissionRules(loaded);
-    const staged = yield* this.detector.stage(loaded.config);
-    return { changes, rules, staged };
-  }
-
-  private commitReload({ changes, rules, staged }: PreparedReload): string[] {
+  async reloadInTurns(
+    loaded: LoadedConfig,
+    pause: () => Promise<void>,
+    sliceMs = SLICE_MS,
+  ): Promise<string[]> {
+    // Between slices, the socket is emptied: a slice per turn would leave all but 32 datagrams.
+    const turn = pause;
+    pause = () => untilSocketEmpty(turn, () => this.received);
+    const prepare = prepareReload(this.config, loaded, this.detector);
+    const { changes, rules, staged } = await finishInTurns(prepare, pause, undefined, sliceMs);
     this.config = staged.config;
     this.admission.configure(rules);
+    const held = (this.held = new HeldBack());
+    this.judge.pause();
+    try {
+      await finishInTurns(this.detector.commitSteps(staged, this.clock.monoMs()), pause, undefined, sliceMs);
+    } finally {
+      this.held = null;
+      this.judge.resume();
+    }
+    return this.reloaded(changes, held);
+  }
+
+  /** After a config is applied: what was held back, in order, then judgement, then the event. */
+  private reloaded(changes: string[], held: HeldBack): string[] {
+    const { messages, origins, arrivals } = held;
+    for (let i = 0; i < messages.length; i++) {
+      this.detector.advance(arrivals[i]!);
+      this.process(messages[i]!, origins[i]!, arrivals[i]!);
+    }
     const now = this.clock.monoMs();
-    this.detector.commit(staged, now);
+    if (held.dropped > 0) this.judge.overload("backlog", arrivals[0] ?? now, now);
     this.detector.advance(now);
-    this.armedAt = Number.POSITIVE_INFINITY;
-    this.arm();
+    this.judge.rearm();
+    for (const node of held.forgets) this.forget(node);
     this.emit("config.reloaded", { changes });
     this.recordReload(true, changes, []);
     return changes;
@@ -327,7 +266,7 @@ export class Monitor {
 
   /** How far past its deadline the judging timer is (0 when on time): a wedged monitor shows here. */
   overdueMs(): number {
-    return this.armedAt === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.clock.monoMs() - this.armedAt);
+    return this.judge.overdueMs();
   }
 
   counts(): Counts {
@@ -381,9 +320,7 @@ export class Monitor {
   }
 
   takeTimerLatenessMs(): number {
-    const max = this.maxTimerLatenessMs;
-    this.maxTimerLatenessMs = 0;
-    return max;
+    return this.judge.takeTimerLatenessMs();
   }
 
   /**
@@ -428,13 +365,11 @@ export class Monitor {
   }
 
   async close(): Promise<void> {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.judge.stop();
     this.saveMarks.cancel();
     await this.writeMarks();
     this.rejections.flush();
     this.lines.flush();
-    this.timer = undefined;
-    this.armedAt = Number.POSITIVE_INFINITY;
     await this.deps.socket.close();
   }
 }

@@ -5,6 +5,7 @@
 // tail of a list in O(1) without allocating. Sender addresses are interned (fleets share a few).
 
 import type { StateName } from "../events.js";
+import { IdIndex } from "./id-index.js";
 
 export const NEVER = Number.NEGATIVE_INFINITY;
 export const NONE = -1;
@@ -37,10 +38,10 @@ const INITIAL_CAPACITY = 1024;
 
 export class NodeTable {
   capacity = 0;
-  readonly index = new Map<string, number>();
   /** Changes whenever a node is added or deleted (status keeps its sorted order until then). */
   generation = 0;
-  ids: (string | undefined)[] = [];
+  readonly ids: (string | undefined)[] = [];
+  readonly index = new IdIndex(this.ids);
   private readonly free: number[] = [];
   private readonly addrs: string[] = [];
   private readonly addrIndex = new Map<string, number>();
@@ -75,6 +76,13 @@ export class NodeTable {
 
   get size(): number {
     return this.index.size;
+  }
+
+  /** Every slot that holds a node, in slot order. */
+  occupied(): number[] {
+    const slots: number[] = [];
+    for (let slot = 0; slot < this.capacity; slot++) if (this.ids[slot] !== undefined) slots.push(slot);
+    return slots;
   }
 
   private grow(capacity: number): void {
@@ -138,10 +146,11 @@ export class NodeTable {
     return slot;
   }
 
-  claim(slot: number, id: string): number {
+  /** Gives a reserved slot its id (`hash`: the id's, from index.hashOfString, if known). */
+  claim(slot: number, id: string, hash?: number): number {
     this.generation++;
-    this.index.set(id, slot);
     this.ids[slot] = id;
+    this.index.insert(slot, hash);
     return slot;
   }
 
@@ -151,7 +160,7 @@ export class NodeTable {
 
   /** Forgets a slot; it must be in no list. */
   delete(slot: number): void {
-    this.index.delete(this.ids[slot]!);
+    this.index.remove(slot);
     this.generation++;
     this.ids[slot] = undefined;
     this.free.push(slot);

@@ -157,6 +157,6 @@ export function compareIds(a: string, b: string): number {
 export function viewNodes(s: DetectorState, nowMs: number): NodeView[] {
   const reader = new NodeReader(s);
   const ids = s.t.ids;
-  const slots = [...s.t.index.values()].sort((a, b) => compareIds(ids[a]!, ids[b]!));
+  const slots = s.t.occupied().sort((a, b) => compareIds(ids[a]!, ids[b]!));
   return slots.map((slot) => reader.view(slot, nowMs));
 }

@@ -67,6 +67,22 @@ export function udpSocket(family: "udp4" | "udp6"): DatagramSocket {
  */
 export const READS_PER_TURN = 32;
 
+/**
+ * Rests between two slices of long work: turns the loop (`turn`, e.g. setImmediate) until a turn
+ * reads fewer than READS_PER_TURN datagrams (`datagramsRead` counts them), so that the socket is
+ * empty before the work goes on, whatever the fleet's rate. A bare turn would read only 32.
+ */
+export async function untilSocketEmpty(
+  turn: () => Promise<void>,
+  datagramsRead: () => number,
+): Promise<void> {
+  for (let read = READS_PER_TURN; read >= READS_PER_TURN;) {
+    const before = datagramsRead();
+    await turn();
+    read = datagramsRead() - before;
+  }
+}
+
 export function familyOf(host: string): "udp4" | "udp6" {
   return isIP(host) === 6 ? "udp6" : "udp4";
 }
