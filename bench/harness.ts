@@ -21,7 +21,7 @@ export const only = new Set(
 export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/bin/hb.js", import.meta.url));
 export const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 export const TSX = ["--import", "tsx"];
-export const RECEIVER_CPU = (process.env.HB_BENCH_RECEIVER_CPUS ?? 0) as number;
+export const RECEIVER_CPU = 0;
 export const LOAD_CPU = 1;
 export const tmp = mkdtempSync(join(tmpdir(), "hb-bench-"));
 export const keyFile = join(tmp, "k1");

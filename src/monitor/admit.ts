@@ -7,7 +7,14 @@
 import type { Keyring, LoadedConfig } from "../config/load.js";
 import type { AuthMode } from "../config/types.js";
 import { finish, type Sliced } from "../slices.js";
-import { DECODE_REASONS, decode, verifyTag, type Datagram, type DecodeReason } from "../wire/protocol.js";
+import {
+  DECODE_REASONS,
+  decode,
+  nodeIdOf,
+  verifyTag,
+  type Datagram,
+  type DecodeReason,
+} from "../wire/protocol.js";
 
 /** Every reason a datagram is refused, here or by the detector; stable counter labels. */
 export const REJECT_REASONS = [
@@ -65,7 +72,7 @@ export class Admission {
     const { auth, boundKeys, keyring } = this.rules;
     if (auth === "off") return null;
     // A node bound to keys must always sign, even where signing is optional.
-    const allowed = boundKeys === null ? null : (boundKeys.get(out.nodeId) ?? null);
+    const allowed = boundKeys === null ? null : (boundKeys.get(nodeIdOf(out)) ?? null);
     if (out.tagOffset === 0) return auth === "required" || allowed !== null ? "unauthenticated" : null;
     const key = keyring.get(out.keyId);
     if (key === undefined) return "unknown_key";

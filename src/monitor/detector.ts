@@ -7,7 +7,7 @@
 import type { Config } from "../config/types.js";
 import type { Sliced } from "../slices.js";
 import type { Emit } from "../events.js";
-import { Kind, type Datagram } from "../wire/protocol.js";
+import { Kind, nodeIdOf, type Datagram } from "../wire/protocol.js";
 import { DetectorState, L_FORGET, L_LATE, L_UP } from "./detector-state.js";
 import {
   F_EXPECTED,
@@ -84,28 +84,12 @@ export class Detector {
   observe(dg: Datagram, nowMs: number, origin: Origin, signed = false): DetectorReason | null {
     const s = this.s;
     const t = s.t;
-    let slot = t.index.get(dg.nodeId);
-    if (slot === undefined) {
-      if (s.unknownNodes === "ignore") return "unknown_node";
-      const floor = s.floors.get(dg.nodeId);
-      if (floor !== undefined) {
-        if (isReplay(dg, floor)) return "replay";
-        if (floor.signed && !signed && s.auth === "optional") return "unauthenticated";
-      }
-      const leap = s.guard.check(
-        dg.nodeId,
-        dg,
-        floor?.incarnation ?? -1,
-        floor?.sequence ?? -1,
-        nowMs,
-        s.toWall,
-        NEVER,
-        s.defaultGroup.intervalMs,
-      );
-      if (leap !== null) return leap;
-      if (t.size >= s.maxNodes && !evict(this.s)) return "too_many_nodes";
-      slot = t.add(dg.nodeId, s.defaultGroup.index, 0);
-      takeFloor(this.s, slot);
+    // Found by the id's bytes: a heartbeat from a known node makes no string, and no object.
+    let slot = t.index.getBytes(dg.buf, dg.idStart, dg.idLength);
+    if (slot === NONE) {
+      const result = this.admitNew(dg, nowMs, signed);
+      if (typeof result === "string") return result;
+      slot = result;
     } else {
       if (
         dg.incarnation < t.incarnation[slot]! ||
@@ -114,7 +98,7 @@ export class Detector {
         return "replay";
       if (!signed && (t.flags[slot]! & F_SIGNED) !== 0 && s.auth === "optional") return "unauthenticated";
       const leap = s.guard.check(
-        dg.nodeId,
+        t.ids[slot]!,
         dg,
         t.incarnation[slot]!,
         t.sequence[slot]!,
@@ -135,7 +119,7 @@ export class Detector {
       t.setFrom(slot, origin.address, origin.port);
       if (this.loud(slot, nowMs)) {
         this.emit("node.restarted", {
-          node: dg.nodeId,
+          node: t.ids[slot]!,
           from: t.from(slot)!,
           incarnation: dg.incarnation,
           previousIncarnation: incarnation,
@@ -156,7 +140,8 @@ export class Detector {
         const first = t.reported[slot] === S_NEW;
         t.reported[slot] = S_LEFT;
         t.setFrom(slot, origin.address, origin.port);
-        if (first || this.loud(slot, nowMs)) this.emit("node.left", { node: dg.nodeId, from: t.from(slot)! });
+        if (first || this.loud(slot, nowMs))
+          this.emit("node.left", { node: t.ids[slot]!, from: t.from(slot)! });
       }
       return null;
     }
@@ -172,6 +157,33 @@ export class Detector {
     if (group.up.head === slot) s.schedule(group);
     if (t.reported[slot] !== S_UP) this.reportUp(slot, nowMs, origin);
     return null;
+  }
+
+  /** A datagram from a node not in the table: its slot, once let in, or why it is not. */
+  private admitNew(dg: Datagram, nowMs: number, signed: boolean): DetectorReason | number {
+    const s = this.s;
+    if (s.unknownNodes === "ignore") return "unknown_node";
+    const id = nodeIdOf(dg);
+    const floor = s.floors.get(id);
+    if (floor !== undefined) {
+      if (isReplay(dg, floor)) return "replay";
+      if (floor.signed && !signed && s.auth === "optional") return "unauthenticated";
+    }
+    const leap = s.guard.check(
+      id,
+      dg,
+      floor?.incarnation ?? -1,
+      floor?.sequence ?? -1,
+      nowMs,
+      s.toWall,
+      NEVER,
+      s.defaultGroup.intervalMs,
+    );
+    if (leap !== null) return leap;
+    if (s.t.size >= s.maxNodes && !evict(s)) return "too_many_nodes";
+    const slot = s.t.add(id, s.defaultGroup.index, 0);
+    takeFloor(s, slot);
+    return slot;
   }
 
   private reportUp(slot: number, nowMs: number, origin: Origin): void {

@@ -49,11 +49,24 @@ export interface Datagram {
   sequence: number;
   /** The sequence only moves forward: a gap in it is not loss. */
   unnumbered: boolean;
-  nodeId: string;
+  /**
+   * The bytes it was decoded from, and where the node id lies in them. No string is made for it:
+   * the monitor finds the node by these bytes; nodeIdOf() makes the string when one is needed.
+   */
+  buf: Buffer;
+  idStart: number;
+  idLength: number;
   /** Empty when the datagram carries no tag. */
   keyId: string;
   /** Offset of the 32-byte tag; 0 when there is none. */
   tagOffset: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A decoded datagram's node id, as a string (made anew on each call). */
+export function nodeIdOf(dg: Datagram): string {
+  return dg.buf.toString("latin1", dg.idStart, dg.idStart + dg.idLength);
 }
 
 export function emptyDatagram(): Datagram {
@@ -62,7 +75,9 @@ export function emptyDatagram(): Datagram {
     incarnation: 0,
     sequence: 0,
     unnumbered: false,
-    nodeId: "",
+    buf: EMPTY,
+    idStart: 0,
+    idLength: 0,
     keyId: "",
     tagOffset: 0,
   };
@@ -144,7 +159,9 @@ export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
   out.incarnation = incarnation;
   out.sequence = sequence;
   out.unnumbered = (flags & FLAG_UNNUMBERED) !== 0;
-  out.nodeId = buf.toString("latin1", idStart, idEnd);
+  out.buf = buf;
+  out.idStart = idStart;
+  out.idLength = idLength;
   out.keyId = keyId;
   out.tagOffset = tagOffset;
   return null;

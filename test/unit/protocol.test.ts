@@ -7,6 +7,7 @@ import {
   MAX_DATAGRAM_BYTES,
   decode,
   emptyDatagram,
+  nodeIdOf,
   encode,
   verifyTag,
   type DecodeReason,
@@ -102,9 +103,9 @@ describe("docs/PROTOCOL.md test vectors", () => {
       }
       expect(reason).toBeNull();
       const f = v.fields!;
+      expect(nodeIdOf(dg)).toBe(f.node);
       expect(dg).toMatchObject({
         kind: f.kind === "leave" ? Kind.LEAVE : Kind.BEAT,
-        nodeId: f.node,
         incarnation: Number(f.incarnation),
         sequence: Number(f.sequence),
         keyId: f.key ?? "",
@@ -114,7 +115,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
       const encoded = encode(
         {
           kind: dg.kind,
-          nodeId: dg.nodeId,
+          nodeId: nodeIdOf(dg),
           incarnation: dg.incarnation,
           sequence: dg.sequence,
           unnumbered: dg.unnumbered,
@@ -137,8 +138,8 @@ describe("decode", () => {
     );
     const dg = emptyDatagram();
     expect(decode(big, dg)).toBeNull();
+    expect(nodeIdOf(dg)).toBe("n".repeat(64));
     expect(dg).toMatchObject({
-      nodeId: "n".repeat(64),
       incarnation: Number.MAX_SAFE_INTEGER,
       sequence: 2 ** 40,
     });
