@@ -42,7 +42,9 @@ describe("the receive path", () => {
     }
     perDatagram.sort((a, b) => a - b);
     const median = perDatagram[perDatagram.length >> 1]!;
-    console.log(`bytes allocated per datagram: median ${median.toFixed(2)} over ${perDatagram.length} windows`);
+    console.log(
+      `bytes allocated per datagram: median ${median.toFixed(2)} over ${perDatagram.length} windows`,
+    );
     expect(perDatagram.length).toBeGreaterThan(50);
     expect(median).toBeLessThan(2);
     const { datagrams } = h.monitor.status({ nodes: false });
