@@ -1,14 +1,17 @@
-// A budget of journal lines for nodes the config does not list. Unlisted senders are whoever
-// sends: a flood of random ids would otherwise write a `node.up`, later a `node.down`, per id,
-// without end as the full table evicts and admits. Past UNLISTED_LINES_PER_WINDOW such lines in
-// a window, they are counted instead, and one `nodes.summarized` line says how many of each.
-// Listed nodes are never held back: every line about them is written.
+// A budget of journal lines for the lines that come in floods: lines about nodes the config does
+// not list, and first contacts. Unlisted senders are whoever sends: a flood of random ids would
+// otherwise write a `node.up`, later a `node.down`, per id, without end as the full table evicts
+// and admits. A monitor that starts in front of 100 000 nodes hears them all within an interval:
+// 100 000 `node.up` lines (new -> up) would cost it the datagrams it could not read meanwhile.
+// Past LINES_PER_WINDOW such lines in a window, they are counted instead, and one
+// `nodes.summarized` line says how many of each; /status has every node. Every other line about
+// a listed node (late, down, back up, left, restarted) is always written.
 
 import type { Clock } from "../clock.js";
 import type { Emit, EventFields, EventName } from "../events.js";
 import { Throttle } from "../throttle.js";
 
-export const UNLISTED_LINES_PER_WINDOW = 100;
+export const LINES_PER_WINDOW = 100;
 export const LINE_WINDOW_MS = 1000;
 
 export class LineBudget {
@@ -29,9 +32,10 @@ export class LineBudget {
 
   /** The Emit the detector uses: node lines about unlisted nodes go through the budget. */
   readonly filter: Emit = <E extends EventName>(event: E, fields: EventFields[E]): void => {
-    const node = (fields as { node?: unknown }).node;
-    if (typeof node !== "string" || !event.startsWith("node.") || this.listed(node) || this.spend())
-      return this.emit(event, fields);
+    const { node, previous } = fields as { node?: unknown; previous?: unknown };
+    if (typeof node !== "string" || !event.startsWith("node.")) return this.emit(event, fields);
+    const firstContact = event === "node.up" && previous === "new";
+    if ((!firstContact && this.listed(node)) || this.spend()) return this.emit(event, fields);
     this.held[event] = (this.held[event] ?? 0) + 1;
     this.heldTotal++;
     this.summary.trigger();
@@ -43,7 +47,7 @@ export class LineBudget {
       this.windowStart = now;
       this.used = 0;
     }
-    return ++this.used <= UNLISTED_LINES_PER_WINDOW;
+    return ++this.used <= LINES_PER_WINDOW;
   }
 
   private report(): void {
