@@ -1,41 +1,28 @@
-// The only importer of pino. Events from the registry become one JSON line each, handed to the
-// process's stdout writer (line-writer.ts: asynchronous, bounded, no worker threads). Under
-// journald each line starts with its syslog priority (journal.ts).
+// The monitor's event log, and the only importer of pino. Events from the registry become one
+// JSON line each, handed to the process's stdout writer (line-writer.ts: asynchronous, bounded,
+// no worker threads). `hb node` writes the same lines without pino (journal.ts's createLineLog,
+// which test/unit/log.test.ts holds to these byte for byte).
 
-import { pino, type DestinationStream } from "pino";
+import { pino } from "pino";
 import { EVENT_LEVELS, type Emit } from "./events.js";
-import { PRIORITY, type Writer } from "./journal.js";
+import { linePrefix, type EventLogOptions } from "./journal.js";
 
-function prefixed(out: Writer): DestinationStream {
-  return {
-    write(line: string): void {
-      // Lines start with {"level":"<label>" (see formatters below).
-      const level = line.startsWith('{"level":"error"')
-        ? "error"
-        : line.startsWith('{"level":"warn"')
-          ? "warn"
-          : "info";
-      out.write(PRIORITY[level] + line);
-    },
-  };
-}
-
-export interface LoggerOptions {
-  out: Writer;
-  journal: boolean;
-}
-
-/** An Emit that writes registry events as JSON lines. */
-export function createEventLog(options: LoggerOptions): Emit {
+/** An Emit that writes registry events as JSON lines through pino. */
+export function createEventLog(options: EventLogOptions): Emit {
+  // pino hands its destination the finished line synchronously, inside the logging call, so the
+  // prefix for that call's level is set just before it.
+  let prefix = "";
   const logger = pino(
     {
       base: null,
       messageKey: "msg",
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.journal ? prefixed(options.out) : options.out,
+    { write: (line: string) => options.out.write(prefix + line) },
   );
   return (event, fields) => {
-    logger[EVENT_LEVELS[event]]({ event, ...fields });
+    const level = EVENT_LEVELS[event];
+    prefix = linePrefix(level, options.journal);
+    logger[level]({ event, ...fields });
   };
 }

@@ -1,9 +1,10 @@
 // `hb node`: the long-running sender that hb-node@.service runs. One datagram per interval to
 // every monitor, a persisted incarnation so that a restart is told from a replay, and a `leave`
-// on SIGTERM so that a planned stop is never reported as a failure.
+// on SIGTERM so that a planned stop is never reported as a failure. Its few event lines are
+// written without pino (journal.ts): this process runs on every host, and its memory counts.
 
 import { ExitCode } from "../errors.js";
-import { createEventLog } from "../log.js";
+import { createLineLog } from "../journal.js";
 import { nextIncarnation } from "../node/incarnation.js";
 import { Sender } from "../node/sender.js";
 import { DEFAULT_INTERVAL_MS } from "../wire/protocol.js";
@@ -33,7 +34,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const intervalMs =
     intervalText === undefined ? DEFAULT_INTERVAL_MS : durationFlag(intervalText, "--interval", usage);
   const stateDir = stateDirFlag(values["state-dir"], io.env);
-  const emit = createEventLog({ out: io.stdout, journal: io.journal });
+  const emit = createLineLog({ out: io.stdout, journal: io.journal });
   const { incarnation, repaired } = await nextIncarnation(common.nodeId, stateDir, io.clock.wallMs());
   if (repaired !== null) {
     emit("sender.warning", { node: common.nodeId, problem: "incarnation_file_repaired", detail: repaired });

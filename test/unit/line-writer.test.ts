@@ -1,55 +1,40 @@
 // The log writer on a blocking descriptor whose reader has stopped, as systemd's stream to a
 // paused journald is: the event loop keeps running, memory stays bounded, nothing is reordered,
 // what did not fit is counted in one `log.dropped` line, and a clean end writes what is queued.
-import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// A non-blocking descriptor that is full is written again later; a reader that is gone ends it.
 import { afterEach, describe, expect, it } from "vitest";
-import { lineWriter } from "../../src/line-writer.js";
-
-/** A FIFO whose write end is blocking (like a stream socket to journald), read only when asked. */
-function stalledReader(): { writer: number; readAll: () => string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), "hb-fifo-"));
-  const path = join(dir, "fifo");
-  execFileSync("mkfifo", [path]);
-  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const writer = openSync(path, constants.O_WRONLY); // blocking, as systemd gives stdout
-  const chunk = Buffer.alloc(65536);
-  return {
-    writer,
-    readAll() {
-      let out = "";
-      for (;;) {
-        try {
-          const n = readSync(reader, chunk);
-          if (n === 0) return out;
-          out += chunk.toString("utf8", 0, n);
-        } catch {
-          return out; // EAGAIN: nothing more for now
-        }
-      }
-    },
-    cleanup() {
-      closeSync(reader);
-      try {
-        closeSync(writer);
-      } catch {
-        // end() closed it already (a descriptor other than 1 and 2 belongs to the writer)
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { lineWriter, type LineWriter } from "../../src/line-writer.js";
+import { stalledFifo, type StalledFifo } from "../support/fifo.js";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
 const line = (i: number): string => `{"n":${i},"pad":"${"x".repeat(90)}"}\n`;
 
+/** Reads until `count` lines have come, and gives their numbers in the order they came. */
+async function readNumbers(fifo: StalledFifo, count: number): Promise<number[]> {
+  let text = "";
+  while (text.split("\n").length - 1 < count) {
+    text += fifo.readAll();
+    await tick();
+  }
+  return text
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { n: number }).n);
+}
+
+/** Whether `out.end(timeoutMs)` has resolved within about two seconds. */
+async function endsSoon(out: LineWriter, timeoutMs: number): Promise<boolean> {
+  let done = false;
+  void out.end(timeoutMs).then(() => (done = true));
+  for (let i = 0; i < 400 && !done; i++) await tick();
+  return done;
+}
+
 describe("the line writer", () => {
   it("keeps the event loop running while the reader of a blocking descriptor is stopped", async () => {
-    const fifo = stalledReader();
+    const fifo = stalledFifo();
     cleanups.push(fifo.cleanup);
     const out = lineWriter(fifo.writer);
     // Far more than the pipe holds (64 KiB): a writer that wrote synchronously would block here.
@@ -59,20 +44,11 @@ describe("the line writer", () => {
     for (let i = 0; i < 100 && !timerFired; i++) await tick();
     expect(timerFired).toBe(true);
     expect(out.queuedBytes).toBeGreaterThan(1_000_000); // waiting in memory, in order
-    let text = "";
-    while (text.split("\n").length - 1 < 20_000) {
-      text += fifo.readAll();
-      await tick();
-    }
-    const numbers = text
-      .trim()
-      .split("\n")
-      .map((l) => (JSON.parse(l) as { n: number }).n);
-    expect(numbers).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
+    expect(await readNumbers(fifo, 20_000)).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
   });
 
   it("bounds its memory, drops what does not fit, and reports the count once the reader is back", async () => {
-    const fifo = stalledReader();
+    const fifo = stalledFifo();
     cleanups.push(fifo.cleanup);
     const out = lineWriter(fifo.writer, {
       maxQueuedBytes: 256 * 1024,
@@ -99,7 +75,7 @@ describe("the line writer", () => {
   });
 
   it("writes everything queued at a clean end, once the reader reads", async () => {
-    const fifo = stalledReader();
+    const fifo = stalledFifo();
     cleanups.push(fifo.cleanup);
     const out = lineWriter(fifo.writer);
     for (let i = 0; i < 5000; i++) out.write(line(i));
@@ -116,16 +92,33 @@ describe("the line writer", () => {
   });
 
   it("gives up at the end's timeout when the reader never comes back", async () => {
-    const fifo = stalledReader();
+    const fifo = stalledFifo();
     cleanups.push(() => {
       fifo.readAll(); // unblock the pool thread still writing, then close
       fifo.cleanup();
     });
     const out = lineWriter(fifo.writer);
     for (let i = 0; i < 5000; i++) out.write(line(i));
-    let done = false;
-    void out.end(200).then(() => (done = true));
-    for (let i = 0; i < 400 && !done; i++) await tick();
-    expect(done).toBe(true);
+    expect(await endsSoon(out, 200)).toBe(true);
+  });
+
+  it("keeps writing, in order, to a non-blocking descriptor that refuses writes while full", async () => {
+    const fifo = stalledFifo(true);
+    cleanups.push(fifo.cleanup);
+    const out = lineWriter(fifo.writer);
+    for (let i = 0; i < 5000; i++) out.write(line(i)); // ~500 KiB: the pipe says EAGAIN at 64
+    expect(await readNumbers(fifo, 5000)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    await out.end(1000);
+    expect(out.queuedBytes).toBe(0);
+  });
+
+  it("lets lines go and ends at once when the reader is gone (EPIPE)", async () => {
+    const fifo = stalledFifo();
+    cleanups.push(fifo.cleanup);
+    fifo.closeReader();
+    const out = lineWriter(fifo.writer);
+    for (let i = 0; i < 5000; i++) out.write(line(i));
+    expect(await endsSoon(out, 60_000)).toBe(true); // long before its timeout
+    expect(out.queuedBytes).toBe(0);
   });
 });
