@@ -1,6 +1,5 @@
 // The HTTP design, CPU per heartbeat side by side: hb, the bare receiver, node:http keep-alive
 // and Express, at fleet rates.
-import { bareFleet } from "./fleet.js";
 import {
   QUICK,
   RUNS,
@@ -13,8 +12,14 @@ import {
   startMonitor,
   window,
   monitorWindow,
+  bareUnder,
+  udpLoad,
 } from "./harness.js";
 import { ask, sleep, spread, start } from "./lib.js";
+
+/** The bare receiver under `nodes` nodes at 1 Hz (the JavaScript generator, as for the HTTP servers). */
+const bareFleet = (nodes: number, seconds: number) =>
+  bareUnder((port) => udpLoad({ port, nodes, rate: nodes, seconds: seconds + 3 }), seconds);
 
 async function httpRound(mode: "http" | "express", rate: number, seconds: number) {
   const server = start(RECEIVER_CPU, [here("http-server.ts"), mode], TSX);

@@ -38,12 +38,13 @@ export interface Monitor {
   statusUrl: string;
 }
 
-export async function startMonitor(configYaml: string): Promise<Monitor> {
+/** Starts the monitor from dist/; on `port` (a load may be sending to it already), else any. */
+export async function startMonitor(configYaml: string, port = 0): Promise<Monitor> {
   const config = join(tmp, `hb-${Math.random()}.yaml`);
   writeFileSync(config, configYaml);
   const proc = start(
     RECEIVER_CPU,
-    [HB, "monitor", "--config", config, "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0"],
+    [HB, "monitor", "--config", config, "--listen", `127.0.0.1:${port}`, "--status", "127.0.0.1:0"],
     [],
     {
       keep: (line) => !line.includes('"event":"node.up"'),
@@ -72,6 +73,18 @@ export async function startBare(): Promise<{ proc: Started; port: number; count:
   const proc = start(RECEIVER_CPU, [here("bare-receiver.ts")], TSX);
   const { port } = JSON.parse(await proc.line((l) => l.includes('"port"'))) as { port: number };
   return { proc, port, count: () => ask(proc, "count") };
+}
+
+/** A bare receiver under the load `startLoad(port)` starts: its rate and CPU over `seconds`. */
+export async function bareUnder(startLoad: (port: number) => Started, seconds: number, warmupMs = 2000) {
+  const bare = await startBare();
+  const load = startLoad(bare.port);
+  await load.line((l) => l.includes("ready"));
+  await sleep(warmupMs);
+  const w = await window(bare.proc.child.pid!, bare.count, seconds);
+  await load.stop();
+  await bare.proc.stop();
+  return w;
 }
 
 export function udpLoad(opts: Record<string, unknown>): Started {

@@ -199,6 +199,7 @@ export class StatusServer {
           await untilSocketEmpty(
             () => new Promise((resolve) => clock.setImmediate(resolve)),
             this.datagramsRead,
+            () => clock.monoMs(),
           );
           sliceStart = clock.monoMs();
         }

@@ -70,13 +70,19 @@ export const READS_PER_TURN = 32;
 /**
  * Rests between two slices of long work: turns the loop (`turn`, e.g. setImmediate) until a turn
  * reads fewer than READS_PER_TURN datagrams (`datagramsRead` counts them), so that the socket is
- * empty before the work goes on, whatever the fleet's rate. A bare turn would read only 32.
+ * empty before the work goes on, whatever the fleet's rate. A bare turn would read only 32. A
+ * socket that is never empty (a flood beyond what the monitor can take) holds the work back for
+ * at most MAX_REST_MS per rest: it still gets done, a slice at a time.
  */
+export const MAX_REST_MS = 100;
+
 export async function untilSocketEmpty(
   turn: () => Promise<void>,
   datagramsRead: () => number,
+  now: () => number = () => performance.now(),
 ): Promise<void> {
-  for (let read = READS_PER_TURN; read >= READS_PER_TURN;) {
+  const until = now() + MAX_REST_MS;
+  for (let read = READS_PER_TURN; read >= READS_PER_TURN && now() < until;) {
     const before = datagramsRead();
     await turn();
     read = datagramsRead() - before;

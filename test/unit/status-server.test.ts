@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { statusEndpoint, fetchStatus } from "../../src/cli/status-client.js";
 import { StatusServer, type StatusSource } from "../../src/monitor/http.js";
+import { MAX_REST_MS } from "../../src/wire/udp.js";
 import type { StatusDocument } from "../../src/monitor/status.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { Harness } from "../support/monitor-harness.js";
@@ -261,5 +262,36 @@ describe("a status address that cannot be bound", () => {
     expect(bound).toBe(`127.0.0.1:${taken}`);
     expect((await fetch(`http://127.0.0.1:${taken}/status?nodes=0`)).status).toBe(200);
     await retrying.close();
+  });
+});
+
+describe("a socket that is never empty", () => {
+  it("holds an answer back at most a bounded time per slice: a flood cannot stop /status", async () => {
+    // Each piece of this body takes 3 ms, so the server rests after every one; every rest finds
+    // the socket as full as ever (64 datagrams read per turn, forever).
+    const slow: StatusSource = {
+      *statusBody() {
+        for (let i = 0; i < 3; i++) {
+          const until = performance.now() + 3;
+          while (performance.now() < until);
+          yield `piece${i};`;
+        }
+      },
+      reloadStatus: () => ({}),
+    };
+    let read = 0;
+    const flooded = new StatusServer(slow, undefined, { datagramsRead: () => (read += 64) });
+    const address = await flooded.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const t0 = performance.now();
+      const body = await (
+        await fetch(`http://${address}/status`, { signal: AbortSignal.timeout(10_000) })
+      ).text();
+      expect(body).toBe("piece0;piece1;piece2;");
+      // Three rests of at most MAX_REST_MS each, and some slack for a busy machine.
+      expect(performance.now() - t0).toBeLessThan(3 * MAX_REST_MS + 2000);
+    } finally {
+      await flooded.close();
+    }
   });
 });
