@@ -1,12 +1,11 @@
 // The native load generator (bench/hbgen.c): built with the system C compiler on first use and
 // cached, then run pinned to the load core like the JavaScript generator (bench/udp-gen.ts), but
 // fast enough to saturate the monitor. Only the benchmark needs a compiler; installing hb never does.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { createInterface } from "node:readline";
 import { LOAD_CPU, here } from "./harness.js";
-import type { Started } from "./lib.js";
+import { startCommand, type Started } from "./lib.js";
 
 export const GENERATOR_SOURCE = here("hbgen.c");
 export const GENERATOR_BINARY = here("../node_modules/.cache/hb-bench/hbgen");
@@ -90,61 +89,6 @@ export function cLoad(opts: CLoadOptions): Started {
   return startNative(LOAD_CPU, buildGenerator(), cLoadArgs(opts));
 }
 
-/**
- * Like start() in lib.ts, for a native executable instead of a node script; line() also fails
- * as soon as the process has ended without printing a matching line.
- */
-export function startNative(cpu: number, executable: string, args: string[]): Started {
-  const command = `${executable} ${args.join(" ")}`;
-  const child = spawn("taskset", ["-c", String(cpu), executable, ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  const wake = (): void => waiters.forEach((w) => w());
-  let ended: string | undefined; // why there will be no more lines
-  createInterface({ input: child.stdout }).on("line", (l) => {
-    lines.push(l);
-    wake();
-  });
-  const exited = new Promise<void>((resolve) => {
-    child.once("close", (code, signal) => {
-      ended ??= `exited (${signal ?? `code ${code}`})`;
-      wake();
-      resolve();
-    });
-    child.once("error", (err) => {
-      ended = `could not start: ${err.message}`;
-      wake();
-      resolve();
-    });
-  });
-  return {
-    child,
-    lines,
-    line: (match, timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const found = lines.find(match);
-          if (found === undefined && ended === undefined) return false;
-          waiters.delete(check);
-          clearTimeout(timer);
-          if (found !== undefined) resolve(found);
-          else
-            reject(
-              new Error(`${command} ${ended} without the line waited for; it printed: ${lines.join(" ")}`),
-            );
-          return true;
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for a line from ${command}`));
-        }, timeoutMs);
-        if (!check()) waiters.add(check);
-      }),
-    stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null && ended === undefined) child.kill(signal);
-      await exited;
-    },
-  };
-}
+/** A native executable, pinned to `cpu` (see startCommand in lib.ts). */
+export const startNative = (cpu: number, executable: string, args: string[]): Started =>
+  startCommand(cpu, executable, args);

@@ -40,17 +40,44 @@ export function start(
   extraNodeArgs: string[] = [],
   options: { keep?: (line: string) => boolean } = {},
 ): Started {
-  const child = spawn("taskset", ["-c", String(cpu), process.execPath, ...extraNodeArgs, ...args], {
+  return startCommand(cpu, process.execPath, [...extraNodeArgs, ...args], options);
+}
+
+/**
+ * Starts `executable` pinned to `cpu`, collecting the stdout lines that `keep` accepts; line()
+ * also fails as soon as the process has ended without printing a matching line.
+ */
+export function startCommand(
+  cpu: number,
+  executable: string,
+  args: string[],
+  options: { keep?: (line: string) => boolean } = {},
+): Started {
+  const command = `${executable} ${args.join(" ")}`;
+  const child = spawn("taskset", ["-c", String(cpu), executable, ...args], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
+  const wake = (): void => waiters.forEach((w) => w());
+  let ended: string | undefined; // why there will be no more lines
   createInterface({ input: child.stdout }).on("line", (l) => {
     if (options.keep !== undefined && !options.keep(l)) return;
     lines.push(l);
-    waiters.forEach((w) => w());
+    wake();
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once("close", (code, signal) => {
+      ended ??= `exited (${signal ?? `code ${code}`})`;
+      wake();
+      resolve();
+    });
+    child.once("error", (err) => {
+      ended = `could not start: ${err.message}`;
+      wake();
+      resolve();
+    });
+  });
   return {
     child,
     lines,
@@ -58,20 +85,24 @@ export function start(
       new Promise((resolve, reject) => {
         const check = (): boolean => {
           const found = lines.find(match);
-          if (found === undefined) return false;
+          if (found === undefined && ended === undefined) return false;
           waiters.delete(check);
           clearTimeout(timer);
-          resolve(found);
+          if (found !== undefined) resolve(found);
+          else
+            reject(
+              new Error(`${command} ${ended} without the line waited for; it printed: ${lines.join(" ")}`),
+            );
           return true;
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for a line from ${args.join(" ")}`));
+          reject(new Error(`timed out waiting for a line from ${command}`));
         }, timeoutMs);
         if (!check()) waiters.add(check);
       }),
     stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null && ended === undefined) child.kill(signal);
       await exited;
     },
   };
