@@ -139,7 +139,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       const next = await loadConfigOffThread(path, current, rest);
       if (stopping) return;
       next.config = withOverrides(next.config, listenFlag, statusFlag);
-      // Compared and staged a slice per turn, then swapped in at once; a stop ends it unapplied.
+      // A slice per turn; a stop while it is staged ends it unapplied, once applying it finishes.
       await running.reloadInTurns(next, () =>
         stopping ? Promise.reject(new Error("stopping")) : nextTurn(),
       );

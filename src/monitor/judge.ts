@@ -38,6 +38,8 @@ export class Judge {
   /** When the current overload episode began: every deadline since is held while it lasts. */
   private overloadFrom = Number.NEGATIVE_INFINITY;
   private maxTimerLatenessMs = 0;
+  /** After stop(), nothing arms the timer again. */
+  private stopped = false;
 
   constructor(private readonly deps: JudgeDeps) {}
 
@@ -69,6 +71,7 @@ export class Judge {
   }
 
   private arm(): void {
+    if (this.stopped) return;
     const { clock, detector } = this.deps;
     const next = detector.nextDeadline() ?? Number.POSITIVE_INFINITY;
     if (next === this.armedAt || this.judging) return;
@@ -167,6 +170,7 @@ export class Judge {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;

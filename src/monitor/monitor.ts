@@ -163,8 +163,8 @@ export class Monitor {
    */
   forget(node: string): boolean {
     if (this.held !== null) {
-      // Done once the config being applied is whole.
-      this.held.forgets.push(node);
+      // Done once the config being applied is whole, in its place among the held datagrams.
+      this.held.forget(node);
       return this.detector.knows(node);
     }
     const now = this.clock.monoMs();
@@ -181,7 +181,7 @@ export class Monitor {
     this.config = staged.config;
     this.admission.configure(rules);
     finish(this.detector.commitSteps(staged, this.clock.monoMs()));
-    return this.reloaded(changes, new HeldBack());
+    return this.reloaded(changes);
   }
 
   /**
@@ -198,35 +198,66 @@ export class Monitor {
     sliceMs = SLICE_MS,
   ): Promise<string[]> {
     // Between slices, the socket is emptied: a slice per turn would leave all but 32 datagrams.
-    const turn = pause;
-    pause = () => untilSocketEmpty(turn, () => this.received);
+    let held: HeldBack | null = null;
+    const rest = async (): Promise<void> => {
+      await untilSocketEmpty(pause, () => this.received);
+      held?.empty(this.clock.monoMs());
+    };
     const prepare = prepareReload(this.config, loaded, this.detector);
-    const { changes, rules, staged } = await finishInTurns(prepare, pause, undefined, sliceMs);
+    const { changes, rules, staged } = await finishInTurns(prepare, rest, undefined, sliceMs);
     this.config = staged.config;
     this.admission.configure(rules);
-    const held = (this.held = new HeldBack());
+    held = this.held = new HeldBack();
+    held.empty(this.clock.monoMs());
     this.judge.pause();
+    // Once begun, applying is finished even if the caller stops meanwhile (its pause fails): a
+    // half-applied config is no state to leave, not even to stop in.
+    const restAnyway = (): Promise<void> => rest().catch(() => undefined);
     try {
-      await finishInTurns(this.detector.commitSteps(staged, this.clock.monoMs()), pause, undefined, sliceMs);
+      await finishInTurns(
+        this.detector.commitSteps(staged, this.clock.monoMs()),
+        restAnyway,
+        undefined,
+        sliceMs,
+      );
+      this.held = null;
+      this.takeHeld(held);
+      // What arrived during the last slice may still wait in the socket: read it before judging.
+      await restAnyway();
     } finally {
       this.held = null;
       this.judge.resume();
     }
-    return this.reloaded(changes, held);
+    return this.reloaded(changes);
   }
 
-  /** After a config is applied: what was held back, in order, then judgement, then the event. */
-  private reloaded(changes: string[], held: HeldBack): string[] {
-    const { messages, origins, arrivals } = held;
-    for (let i = 0; i < messages.length; i++) {
-      this.detector.advance(arrivals[i]!);
+  /**
+   * Takes in what was held while a config was applied, in order, forgets included. Deadlines are
+   * judged only up to the last instant at which the socket was found empty before each datagram
+   * was read: a node whose heartbeat still waited in the socket is never judged for it.
+   */
+  private takeHeld(held: HeldBack): void {
+    const { messages, origins, arrivals, forgets, emptyAt, heldBy } = held;
+    let forget = 0;
+    let mark = 0;
+    for (let i = 0; i <= messages.length; i++) {
+      while (forget < forgets.length && forgets[forget]!.after === i) this.forget(forgets[forget++]!.node);
+      if (i === messages.length) break;
+      let safe = Number.NEGATIVE_INFINITY;
+      while (mark < heldBy.length && heldBy[mark]! <= i) safe = emptyAt[mark++]!;
+      if (safe !== Number.NEGATIVE_INFINITY) this.detector.advance(safe);
       this.process(messages[i]!, origins[i]!, arrivals[i]!);
     }
-    const now = this.clock.monoMs();
-    if (held.dropped > 0) this.judge.overload("backlog", arrivals[0] ?? now, now);
-    this.detector.advance(now);
+    if (held.dropped > 0) {
+      const now = this.clock.monoMs();
+      this.judge.overload("backlog", arrivals[0] ?? now, now);
+    }
+  }
+
+  /** After a config is applied: judgement, then the event. */
+  private reloaded(changes: string[]): string[] {
+    this.detector.advance(this.clock.monoMs());
     this.judge.rearm();
-    for (const node of held.forgets) this.forget(node);
     this.emit("config.reloaded", { changes });
     this.recordReload(true, changes, []);
     return changes;

@@ -41,7 +41,15 @@ export class HeldBack {
   readonly messages: Buffer[] = [];
   readonly origins: RemoteInfo[] = [];
   readonly arrivals: number[] = [];
-  readonly forgets: string[] = [];
+  /** `hb forget` requests, each with the number of datagrams held before it (its place in order). */
+  readonly forgets: { node: string; after: number }[] = [];
+  /**
+   * Instants at which the socket was found empty, each with the number of datagrams held by then:
+   * every datagram that arrived before such an instant is among those. Deadlines up to it can
+   * be judged once they are taken in, and no earlier.
+   */
+  readonly emptyAt: number[] = [];
+  readonly heldBy: number[] = [];
   /** Datagrams let go past MAX_HELD. */
   dropped = 0;
 
@@ -53,5 +61,15 @@ export class HeldBack {
     this.messages.push(msg);
     this.origins.push(from);
     this.arrivals.push(arrivalMs);
+  }
+
+  forget(node: string): void {
+    this.forgets.push({ node, after: this.messages.length });
+  }
+
+  /** The socket is empty at `nowMs`. */
+  empty(nowMs: number): void {
+    this.emptyAt.push(nowMs);
+    this.heldBy.push(this.messages.length);
   }
 }
