@@ -103,7 +103,11 @@ export class IdIndex {
   }
 
   get(id: string): number | undefined {
-    const h = this.hashOfString(id);
+    return this.getHashed(id, this.hashOfString(id));
+  }
+
+  /** get(), for an id whose hash (hashOfString) the caller already has. */
+  getHashed(id: string, h: number): number | undefined {
     const { entries, mask, hashOf, ids } = this;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const slot = entries[i]!;

@@ -98,11 +98,13 @@ export function* stage(s: DetectorState, config: Config): Sliced<Staged> {
   let i = 0;
   for (const spec of config.nodes.values()) {
     const group = groupFor(spec).index;
-    let slot = t.index.get(spec.id);
+    // Hashed once: for a node the table lacks, the commit indexes it under the same hash.
+    const hash = t.index.hashOfString(spec.id);
+    let slot = t.index.getHashed(spec.id, hash);
     if (slot === undefined) {
       slot = t.reserve(group, 0);
       reserved[i] = 1;
-      hashes[i] = t.index.hashOfString(spec.id);
+      hashes[i] = hash;
     }
     ids[i] = spec.id;
     slots[i] = slot;
