@@ -19,7 +19,7 @@ import { Notifier, watchdogIntervalMs } from "../systemd.js";
 import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort } from "../wire/address.js";
-import { familyOf, udpSocket, untilSocketEmpty } from "../wire/udp.js";
+import { familyOf, udpSocket } from "../wire/udp.js";
 import { addressFlag, flagOrEnv, parseFlags, stateDirFlag, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 
@@ -126,11 +126,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   let stopping = false;
   let current = loaded.config;
   // Between slices of a reload's work on this thread: the socket is emptied first.
-  const rest = (): Promise<void> =>
-    untilSocketEmpty(
-      () => nextTurn(),
-      () => running.datagramCounters().received,
-    );
+  const rest = (): Promise<void> => running.emptySocket(() => nextTurn());
   const reload = async (): Promise<void> => {
     reloadQueued = false;
     notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`);

@@ -200,7 +200,7 @@ export class Monitor {
     // Between slices, the socket is emptied: a slice per turn would leave all but 32 datagrams.
     let held: HeldBack | null = null;
     const rest = async (): Promise<void> => {
-      await untilSocketEmpty(pause, () => this.received);
+      await this.emptySocket(pause);
       held?.empty(this.clock.monoMs());
     };
     const prepare = prepareReload(this.config, loaded, this.detector);
@@ -229,6 +229,14 @@ export class Monitor {
       this.judge.resume();
     }
     return this.reloaded(changes);
+  }
+
+  /**
+   * A rest between two slices of long work on this thread: turns the loop (`turn`) until the
+   * socket is empty (see untilSocketEmpty).
+   */
+  emptySocket(turn: () => Promise<void>): Promise<void> {
+    return untilSocketEmpty(turn, () => this.received);
   }
 
   /**
