@@ -3,9 +3,9 @@ import { createTypeScriptImportResolver } from "eslint-import-resolver-typescrip
 import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
-const folders = ["bin", "cli", "monitor", "node", "config", "wire"];
+const folders = ["bin", "cli", "monitor", "notify", "node", "config", "wire"];
 const src = (folder) => `./src/${folder}`;
-/** `target` may import none of `forbidden`: dependencies point bin -> cli -> monitor | node -> config -> wire -> shared. */
+/** `target` may import none of `forbidden`: dependencies point bin -> cli -> monitor | notify | node -> config -> wire -> shared. */
 const zone = (target, forbidden, why) => ({ target, from: forbidden.map(src), message: why });
 
 /**
@@ -44,8 +44,13 @@ export const layout = {
           ),
           zone(
             src("monitor"),
-            ["bin", "cli", "node"],
-            "monitor/ imports config/, wire/ and the shared modules, never a command",
+            ["bin", "cli", "node", "notify"],
+            "monitor/ imports config/, wire/ and the shared modules, never a command or an output",
+          ),
+          zone(
+            src("notify"),
+            ["bin", "cli", "node", "monitor"],
+            "notify/ (the outputs) imports config/, wire/ and the shared modules: it is told of events, it never reads the detector",
           ),
           zone(src("cli"), ["bin"], "nothing imports bin/"),
         ],

@@ -29,6 +29,19 @@ export interface EventFields {
   "nodes.summarized": { counts: Record<string, number>; total: number; windowMs: number };
   "datagrams.rejected": { counts: Record<string, number>; total: number; windowMs: number };
   "log.dropped": { lines: number };
+  /** An output gave up on a delivery: it failed for good, or ran out of attempts. */
+  "notify.failed": {
+    output: string;
+    reason: string;
+    detail: string;
+    attempts: number;
+    notices: number;
+    nodes: string[];
+  };
+  /** An output's queue overflowed: its oldest notices were dropped (reported at most once a minute). */
+  "notify.dropped": { output: string; notices: number; windowMs: number };
+  /** `hb notify test`: a marked test notice, sent through one output. */
+  "notify.test": { output: string; outcome: string; detail: string };
   "sender.started": {
     node: string;
     monitors: string[];
@@ -61,10 +74,29 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "datagrams.rejected": "warn",
   "nodes.summarized": "warn",
   "log.dropped": "warn",
+  "notify.failed": "warn",
+  "notify.dropped": "warn",
+  "notify.test": "info",
   "sender.started": "info",
   "sender.stopping": "info",
   "sender.failed": "warn",
   "sender.warning": "warn",
 };
+
+/**
+ * The events a notify output carries when its config names none (`on:`): what needs attention,
+ * and recoveries. A `node.up` is a notice only as a recovery (from late or down): a first
+ * contact, or a return from a planned stop, is not news to page about.
+ */
+export const NOTIFY_BY_DEFAULT: ReadonlySet<EventName> = new Set<EventName>([
+  "node.down",
+  "node.late",
+  "node.up",
+  "node.restarted",
+  "node.flapping",
+  "monitor.stalled",
+  "monitor.overloaded",
+  "config.rejected",
+]);
 
 export type Emit = <E extends EventName>(event: E, fields: EventFields[E]) => void;

@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summary: st
     summary: "reload the monitor's config and wait for the result",
   },
   forget: { load: () => import("./forget.js"), summary: "clear one node's replay mark and history" },
+  notify: {
+    load: () => import("./notify.js"),
+    summary: "send a test notice through one output (hb notify test NAME)",
+  },
   "check-config": { load: () => import("./check-config.js"), summary: "validate a config file" },
   demo: { load: () => import("./demo.js"), summary: "watch a monitor and three nodes on loopback" },
 };

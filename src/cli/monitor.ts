@@ -2,6 +2,7 @@
 // the bound addresses, then run until SIGTERM/SIGINT. SIGHUP re-reads the config: a valid file is
 // swapped in atomically, an invalid one is rejected with one event and the old config stays.
 
+import { hostname } from "node:os";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Timer } from "../clock.js";
 import { DEFAULT_CONFIG_PATH, firstLines, type LoadedConfig } from "../config/load.js";
@@ -15,6 +16,7 @@ import { StatusServer } from "../monitor/http.js";
 import { Metrics } from "../monitor/metrics.js";
 import { Monitor } from "../monitor/monitor.js";
 import { formatCounts } from "../monitor/status.js";
+import { Notify } from "../notify/notify.js";
 import { Notifier, watchdogIntervalMs } from "../systemd.js";
 import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
@@ -49,6 +51,14 @@ function withOverrides(config: Config, listen: string | undefined, status: strin
   });
 }
 
+/** The status endpoint's base URL as others can reach it (links in alerts); null for a Unix socket. */
+function statusUrl(configured: StatusAddress | null, bound: string): string | null {
+  if (configured === null || "path" in configured) return null;
+  const port = /:(\d+)$/.exec(bound)?.[1] ?? String(configured.port);
+  const host = configured.host === "0.0.0.0" || configured.host === "::" ? hostname() : configured.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
   const { values } = parseFlags(
     args,
@@ -73,8 +83,17 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const statusLine = new Throttle(io.clock, STATUS_LINE_MS, () =>
     notifier?.status(formatCounts(running.counts())),
   );
+  // Every event goes to the journal, then to the notify outputs that carry it (none until the
+  // config's outputs are taken in below).
+  const notify = new Notify({
+    clock: io.clock,
+    log,
+    facts: (node) => running.facts(node),
+    isDown: (node) => running.isDown(node),
+    statusUrl: () => statusUrl(loaded.config.status, statusAddress),
+  });
   const emit: Emit = (event, fields) => {
-    log(event, fields);
+    notify.emit(event, fields);
     if (notifier !== null && (event.startsWith("node.") || event === "config.reloaded")) statusLine.trigger();
   };
 
@@ -101,7 +120,13 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     else statusProblems.push(detail);
   };
   if (loaded.config.status !== null) {
-    statusServer = new StatusServer(running, new Metrics(running), {
+    const source = {
+      statusBody: running.statusBody.bind(running),
+      reloadStatus: running.reloadStatus.bind(running),
+      forget: running.forget.bind(running),
+      notifyTest: (output: string) => notify.test(output),
+    };
+    statusServer = new StatusServer(source, new Metrics(running, notify), {
       clock: io.clock,
       datagramsRead: () => running.datagramCounters().received,
     });
@@ -112,6 +137,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
         (bound) => statusProblem(`${bound} is listening now`),
       )) ?? statusAddress;
   }
+  notify.configure(loaded.config.notify, loaded.keyring);
   const summary = () => ({
     listen: formatHostPort(listen),
     status: statusAddress,
@@ -140,6 +166,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
         stopping ? Promise.reject(new Error("stopping")) : nextTurn(),
       );
       current = next.config;
+      notify.configure(next.config.notify, next.keyring);
       warn(next);
     } catch (err) {
       if (stopping) return;
@@ -170,7 +197,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       if (watchdog !== undefined) io.clock.clearTimeout(watchdog);
       statusLine.cancel();
       emit("monitor.stopping", { ...summary(), signal });
-      void Promise.all([running.close(), statusServer?.close(), notifier?.flush()]).then(() =>
+      void Promise.all([running.close(), statusServer?.close(), notifier?.flush(), notify.close()]).then(() =>
         resolve(ExitCode.OK),
       );
     };

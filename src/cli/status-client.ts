@@ -43,6 +43,8 @@ interface CallOptions {
   headers?: Record<string, string>;
   /** Status codes whose JSON body is an answer, not a failure. */
   answers?: readonly number[];
+  /** No progress for this long and the request is given up (default TIMEOUT_MS). */
+  timeoutMs?: number;
 }
 
 function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}): Promise<unknown> {
@@ -61,7 +63,7 @@ function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}):
           host: endpoint.socketPath === undefined ? endpoint.url.host : "localhost",
           ...options.headers,
         },
-        timeout: TIMEOUT_MS,
+        timeout: options.timeoutMs ?? TIMEOUT_MS,
       },
       (res) => {
         if (!(options.answers ?? [200]).includes(res.statusCode ?? 0)) {
@@ -211,3 +213,30 @@ export async function forgetNode(endpoint: StatusEndpoint, node: string): Promis
 
 /** The header a forget request must carry (see StatusServer). */
 export const FORGET_HEADER = "x-hb-forget";
+/** The header a notify test request must carry (see StatusServer). */
+export const NOTIFY_TEST_HEADER = "x-hb-notify-test";
+/** A test notice waits for its delivery, which may take a hook's whole timeout. */
+const NOTIFY_TEST_TIMEOUT_MS = 15 * 60_000;
+
+export interface NotifyTestAnswer {
+  readonly ok: boolean;
+  readonly reason?: string;
+  readonly detail?: string;
+}
+
+/** Asks the monitor to send a test notice through one output (`hb notify test`); null: no such output. */
+export async function notifyTest(endpoint: StatusEndpoint, output: string): Promise<NotifyTestAnswer | null> {
+  const answer = await get(endpoint, `/notify/test?output=${encodeURIComponent(output)}`, {
+    method: "POST",
+    headers: { [NOTIFY_TEST_HEADER]: "1" },
+    answers: [200, 404],
+    timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
+  });
+  if (!isRecord(answer) || answer.output !== output)
+    throw new HbError(
+      "HB_ERR_STATUS_UNAVAILABLE",
+      `${describe(endpoint)} did not answer with a notify test outcome`,
+    );
+  if (answer.outcome === null) return null;
+  return answer as unknown as NotifyTestAnswer;
+}

@@ -14,6 +14,8 @@ const POSITION_FIELDS: ReadonlySet<string> = new Set(["line", "col"]);
 const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiveBufferBytes"]);
 /** How a null reads, where it means something other than "none". */
 const NULL_READS: Readonly<Record<string, string>> = { status: "off", keys: "any" };
+/** Fields that hold URLs, shown without their path (see redactUrl). */
+const URL_FIELDS: ReadonlySet<string> = new Set(["url", "urls", "generatorUrl"]);
 /** Lines per collection (nodes, keys): a reload that adds 100 000 nodes says so in one event. */
 const MAX_ITEM_LINES = 100;
 /** Items compared between two points where the walk may pause (see slices.ts). */
@@ -40,16 +42,38 @@ function asCollection(value: unknown): Map<string, Fields> | null {
   if (Array.isArray(value) && value.every((item) => isRecord(item) && typeof item.id === "string")) {
     return new Map((value as Fields[]).map((item) => [item.id as string, item]));
   }
+  // Notify outputs are told apart by name (an empty list has nothing to tell apart).
+  if (Array.isArray(value) && value.every((item) => isRecord(item) && typeof item.name === "string")) {
+    return new Map((value as Fields[]).map((item) => [item.name as string, item]));
+  }
   return null;
+}
+
+/** A URL as the journal may show it: a webhook's path or query often holds its secret token. */
+function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    return url.pathname === "/" && url.search === "" ? url.origin : `${url.origin}/…`;
+  } catch {
+    return "…";
+  }
 }
 
 function show(field: string, value: unknown): string {
   if (value === null || value === undefined) return NULL_READS[field] ?? "none";
+  if (URL_FIELDS.has(field)) {
+    const urls = (Array.isArray(value) ? value : [value]) as unknown[];
+    return urls.map((url) => redactUrl(String(url))).join(",");
+  }
   if (typeof value === "number") {
     if (field.endsWith("Ms")) return formatDuration(value);
     if (field.endsWith("Bytes")) return formatSize(value);
     return String(value);
   }
+  if (field === "labels" && isRecord(value))
+    return Object.entries(value)
+      .map(([name, label]) => `${name}=${String(label)}`)
+      .join(",");
   if (value instanceof Set) return [...(value as Set<unknown>)].map(String).sort().join(",") || "none";
   if (Array.isArray(value)) return value.map((item) => show(field, item)).join(",") || "none";
   if (isRecord(value)) {

@@ -6,7 +6,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { HbError, type ErrorCode } from "../errors.js";
-import { loadKeys, parseOrThrow, readConfigText, type LoadedConfig } from "./load.js";
+import { loadFiles, parseOrThrow, readConfigText, type LoadedConfig } from "./load.js";
 import { parseConfig } from "./parse.js";
 import { mergeHalves, splitNodes } from "./split.js";
 import { decodeConfig, type ConfigData } from "./transfer.js";
@@ -59,7 +59,7 @@ export async function loadConfigOffThread(
   const reply = await parseInWorker({ path, background: true }, true);
   if (!reply.ok) throw new HbError(reply.code, reply.message, { details: reply.details });
   const config = await decodeConfig(reply.data, NODES_PER_TURN, pause, current?.nodes);
-  return { config, keyring: await loadKeys(config, path), warnings: reply.warnings };
+  return { config, keyring: await loadFiles(config, path), warnings: reply.warnings };
 }
 
 /** Below this, starting a worker costs more than it saves. */
@@ -86,5 +86,5 @@ export async function loadConfigOnTwoThreads(path: string): Promise<LoadedConfig
   }
   // One thread, whenever the halves cannot stand for the whole: the problems come out as usual.
   if (config === null) ({ config, warnings } = parseOrThrow(text, path));
-  return { config, keyring: await loadKeys(config, path), warnings };
+  return { config, keyring: await loadFiles(config, path), warnings };
 }

@@ -1,7 +1,7 @@
 // Reads a config file and the key files it names (see wire/key-file.ts for what a key file must
-// be): the I/O around the pure parser. A file that cannot be read is exit 66, one that reads but
-// is not a usable config is exit 78; problems with a key file carry the config's line and column
-// of the key that names it.
+// be), and checks the hooks it would run: the I/O around the pure parser. A file that cannot be
+// read is exit 66, one that reads but is not a usable config is exit 78; problems with a key file
+// or a hook carry the config's line and column of the entry that names it.
 
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { isUtf8 } from "node:buffer";
@@ -10,6 +10,7 @@ import { open, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { HbError } from "../errors.js";
 import { readKeyFile } from "../wire/key-file.js";
+import { hookFileProblem } from "./hook-file.js";
 import { parseConfig } from "./parse.js";
 import { formatProblem, type Config, type ConfigProblem, type KeySpec } from "./types.js";
 
@@ -124,7 +125,7 @@ export function parseOrThrow(text: string, path: string): { config: Config; warn
 /** Reads, parses and validates a config and its key files, on this thread. */
 export async function loadConfig(path: string): Promise<LoadedConfig> {
   const { config, warnings } = parseOrThrow(await readConfigText(path), path);
-  return { config, keyring: await loadKeys(config, path), warnings };
+  return { config, keyring: await loadFiles(config, path), warnings };
 }
 
 interface KeyProblem extends ConfigProblem {
@@ -152,14 +153,29 @@ async function loadKey(spec: KeySpec, base: string): Promise<KeyObject | KeyProb
   }
 }
 
-/** The keys a config names, read from their files (relative paths: from the config's folder). */
-export async function loadKeys(config: Config, path: string): Promise<Keyring> {
+/**
+ * The keys a config names, read from their files (relative paths: from the config's folder),
+ * and its hooks checked (config/hook-file.ts): an unsafe hook is refused when the config is
+ * loaded, not when a node goes down.
+ */
+export async function loadFiles(config: Config, path: string): Promise<Keyring> {
   const keyring = new Map<string, KeyObject>();
   const problems: KeyProblem[] = [];
   for (const spec of config.keys) {
     const key = await loadKey(spec, dirname(path));
     if ("message" in key) problems.push(key);
     else keyring.set(spec.id, key);
+  }
+  for (const output of config.notify) {
+    if (output.kind !== "exec") continue;
+    const why = await hookFileProblem(output.argv[0]!);
+    if (why !== null)
+      problems.push({
+        line: output.line,
+        col: output.col,
+        message: `notify.${output.name}: hook ${why}`,
+        unreadable: false,
+      });
   }
   if (problems.length === 0) return keyring;
   if (!problems.some((p) => p.unreadable)) throw configError(path, problems);

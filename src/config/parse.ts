@@ -12,6 +12,7 @@ import {
   MAX_ID_BYTES,
   MAX_KEY_ID_BYTES,
 } from "../wire/protocol.js";
+import { parseLabels, parseNotify } from "./notify.js";
 import { Reader, quote, type PartialThresholds } from "./reader.js";
 import {
   DEFAULT_FORGET_AFTER_MS,
@@ -43,9 +44,10 @@ export const TOP_KEYS: readonly string[] = [
   "auth",
   "keys",
   "nodes",
+  "notify",
 ];
 export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
-export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys"];
+export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels"];
 
 function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
   const intervalMs = own.interval ?? inherited.intervalMs;
@@ -86,6 +88,7 @@ export function parseConfig(text: string, file: string): ParseResult {
   let authAt: Node | null = null;
   const keys: KeySpec[] = [];
   let nodesPair: Pair | undefined;
+  let notifyPair: Pair | undefined;
 
   for (const [name, pair] of r.pairs(doc.contents, null, "the config", TOP_KEYS)) {
     switch (name) {
@@ -144,6 +147,9 @@ export function parseConfig(text: string, file: string): ParseResult {
       case "nodes":
         nodesPair = pair;
         break;
+      case "notify":
+        notifyPair = pair;
+        break;
     }
   }
 
@@ -154,6 +160,9 @@ export function parseConfig(text: string, file: string): ParseResult {
 
   const nodes = new Map<string, NodeSpec>();
   const keyIds = new Set(keys.map((k) => k.id));
+  const notify = notifyPair === undefined ? [] : parseNotify(r, notifyPair, keyIds);
+  // A fleet's nodes mostly share a few label sets: one object each.
+  const labelSets = new Map<string, Readonly<Record<string, string>>>();
   if (nodesPair !== undefined) {
     for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
       const keyNode = pair.key as Node;
@@ -168,6 +177,7 @@ export function parseConfig(text: string, file: string): ParseResult {
       const own: PartialThresholds = {};
       let paused = false;
       let nodeKeys: Set<string> | null = null;
+      let labels: Readonly<Record<string, string>> | null = null;
       for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what, NODE_KEYS)) {
         if (field === "interval" || field === "timeout" || field === "late") {
           r.threshold(own, field, fieldPair, what);
@@ -182,11 +192,18 @@ export function parseConfig(text: string, file: string): ParseResult {
             if (keyIds.has(keyId)) nodeKeys.add(keyId);
             else r.report(at, `${what}.keys: ${quote(keyId)} is not a key under keys`);
           }
+        } else if (field === "labels") {
+          const own = parseLabels(r, fieldPair, `${what}.labels`);
+          if (own !== null) {
+            const key = JSON.stringify(own);
+            labels = labelSets.get(key) ?? own;
+            labelSets.set(key, labels);
+          }
         }
       }
       const thresholds = resolve(own, defaults);
       r.checkThresholds(thresholds, own, keyNode, what);
-      nodes.set(id, Object.freeze({ id, ...thresholds, paused, keys: nodeKeys }));
+      nodes.set(id, Object.freeze({ id, ...thresholds, paused, keys: nodeKeys, labels }));
     }
   }
 
@@ -210,6 +227,7 @@ export function parseConfig(text: string, file: string): ParseResult {
     maxNodes,
     forgetAfterMs,
     receiveBufferBytes,
+    notify: Object.freeze(notify),
   };
   const warnings: ConfigProblem[] = [];
   const exposed = exposureWarning(config);

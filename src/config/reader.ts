@@ -33,8 +33,13 @@ export class Reader {
   ) {}
 
   report(at: Node | null | undefined, message: string): void {
+    this.problems.push({ ...this.position(at), message });
+  }
+
+  /** Where a node is written (1-based line and column). */
+  position(at: Node | null | undefined): { line: number; col: number } {
     const pos = this.lines.linePos(at?.range?.[0] ?? 0);
-    this.problems.push({ line: pos.line, col: pos.col, message });
+    return { line: pos.line, col: pos.col };
   }
 
   /**

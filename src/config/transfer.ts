@@ -19,6 +19,10 @@ export interface ConfigData {
   readonly paused: Uint8Array;
   /** Per node, its key ids joined by ","; "" when no node restricts its keys. */
   readonly keys: string;
+  /** The distinct label sets, as JSON; "" when no node has labels. */
+  readonly labelSets: string;
+  /** Per node, 1 + its label set's index in `labelSets`, 0 for none. */
+  readonly labels: Uint32Array;
 }
 
 export function encodeConfig(config: Config): ConfigData {
@@ -27,6 +31,9 @@ export function encodeConfig(config: Config): ConfigData {
   const paused = new Uint8Array(nodes.size);
   const keys: string[] = [];
   let anyRestricted = false;
+  const labels = new Uint32Array(nodes.size);
+  // Label sets are shared objects (parse.ts): one entry each, found by identity.
+  const labelSets = new Map<Readonly<Record<string, string>>, number>();
   let i = 0;
   for (const node of nodes.values()) {
     thresholds[i * THRESHOLD_COLUMNS] = node.intervalMs;
@@ -35,6 +42,11 @@ export function encodeConfig(config: Config): ConfigData {
     paused[i] = node.paused ? 1 : 0;
     keys.push(node.keys === null ? ANY_KEY : [...node.keys].join(","));
     if (node.keys !== null) anyRestricted = true;
+    if (node.labels !== null) {
+      let set = labelSets.get(node.labels);
+      if (set === undefined) labelSets.set(node.labels, (set = labelSets.size + 1));
+      labels[i] = set;
+    }
     i++;
   }
   return {
@@ -43,12 +55,18 @@ export function encodeConfig(config: Config): ConfigData {
     thresholds,
     paused,
     keys: anyRestricted ? keys.join(SEPARATOR) : "",
+    labelSets: labelSets.size === 0 ? "" : JSON.stringify([...labelSets.keys()]),
+    labels,
   };
 }
 
 /** The buffers to transfer (not copy) with `data`. */
 export function transferList(data: ConfigData): ArrayBuffer[] {
-  return [data.thresholds.buffer as ArrayBuffer, data.paused.buffer as ArrayBuffer];
+  return [
+    data.thresholds.buffer as ArrayBuffer,
+    data.paused.buffer as ArrayBuffer,
+    data.labels.buffer as ArrayBuffer,
+  ];
 }
 
 /**
@@ -64,6 +82,8 @@ export async function decodeConfig(
 ): Promise<Config> {
   const ids = data.ids === "" ? [] : data.ids.split(SEPARATOR);
   const keys = data.keys === "" ? null : data.keys.split(SEPARATOR);
+  const labelSets = (data.labelSets === "" ? [] : JSON.parse(data.labelSets)) as Record<string, string>[];
+  labelSets.forEach((set) => Object.freeze(set));
   const nodes = new Map<string, NodeSpec>();
   for (let start = 0; start < ids.length; start += sliceSize) {
     if (start > 0) await pause();
@@ -78,6 +98,7 @@ export async function decodeConfig(
         lateMs: data.thresholds[i * THRESHOLD_COLUMNS + 2]!,
         paused: data.paused[i] === 1,
         keys: own === ANY_KEY ? null : new Set(own === "" ? [] : own.split(",")),
+        labels: data.labels[i] === 0 ? null : labelSets[data.labels[i]! - 1]!,
       };
       const old = previous?.get(id);
       nodes.set(id, old !== undefined && sameFields(old, node) ? old : Object.freeze(node));
@@ -93,6 +114,7 @@ function sameFields(a: NodeSpec, b: NodeSpec): boolean {
     const u = x[f];
     const v = y[f];
     if (u === v) continue;
+    if (f === "labels" && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v)) continue;
     if (!(u instanceof Set && v instanceof Set && u.size === v.size)) return false;
     for (const item of u) if (!v.has(item)) return false;
   }

@@ -32,6 +32,8 @@ export interface NodeSpec extends Thresholds {
   readonly paused: boolean;
   /** The key ids this node may sign with; null: any key in the keyring. */
   readonly keys: ReadonlySet<string> | null;
+  /** Travel with every notice about the node (`nodes.ID.labels`); null when it has none. */
+  readonly labels: Readonly<Record<string, string>> | null;
 }
 
 export interface KeySpec {
@@ -58,7 +60,51 @@ export interface Config {
   readonly forgetAfterMs: number;
   /** The UDP receive buffer asked of the kernel. */
   readonly receiveBufferBytes: number;
+  /** Where notices go besides the journal. */
+  readonly notify: readonly NotifySpec[];
 }
+
+/** What every notify output has, whatever it delivers to. */
+export interface NotifyCommon {
+  readonly name: string;
+  /** The events it carries; null: the default set (see notify/events.ts). */
+  readonly on: ReadonlySet<string> | null;
+  /** One delivery's time limit (a hook is killed, a request aborted). */
+  readonly timeoutMs: number;
+  /** Most notices waiting for it; past that the oldest are dropped (counted, reported). */
+  readonly queue: number;
+  /** Most attempts of one delivery when it may succeed later (EX_TEMPFAIL, network, 5xx). */
+  readonly attempts: number;
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface ExecOutputSpec extends NotifyCommon {
+  readonly kind: "exec";
+  /** The hook and its arguments, run without a shell; argv[0] is an absolute path. */
+  readonly argv: readonly string[];
+}
+
+export interface WebhookOutputSpec extends NotifyCommon {
+  readonly kind: "webhook";
+  readonly url: string;
+  /** hb: the notices as JSON; alertmanager: Alertmanager's webhook payload (version "4"). */
+  readonly format: "hb" | "alertmanager";
+  /** A key id of `keys`: each request carries an HMAC-SHA-256 signature made with it. */
+  readonly signWith: string | null;
+}
+
+export interface AlertmanagerOutputSpec extends NotifyCommon {
+  readonly kind: "alertmanager";
+  /** Base URLs of every Alertmanager of the site; each gets every alert. */
+  readonly urls: readonly string[];
+  /** How often firing alerts (and recently resolved ones) are sent again. */
+  readonly resendMs: number;
+  /** Base of each alert's generatorURL (the node's status); null: derived from `status`. */
+  readonly generatorUrl: string | null;
+}
+
+export type NotifySpec = ExecOutputSpec | WebhookOutputSpec | AlertmanagerOutputSpec;
 
 export interface ConfigProblem {
   readonly line: number;

@@ -22,6 +22,8 @@ export interface StatusSource {
   reloadStatus(): unknown;
   /** `hb forget`: clears one node's replay mark and history; false when it is unknown. */
   forget?(node: string): boolean;
+  /** `hb notify test`: the outcome of a test notice through one output; null when there is none. */
+  notifyTest?(output: string): Promise<{ ok: boolean } | null>;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface StatusSource {
  * origin without a CORS preflight, which this server never grants: no browser can forget a node.
  */
 export const FORGET_HEADER = "x-hb-forget";
+/** What a `hb notify test` request must carry, for the same reason. */
+export const NOTIFY_TEST_HEADER = "x-hb-notify-test";
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface MetricsRenderer {
@@ -112,6 +116,8 @@ export class StatusServer {
     if (host !== undefined && !this.allowedHost(hostOf(host))) return send(res, 421, "unknown host\n");
     const [path = "/", query = ""] = (req.url ?? "/").split("?");
     if (path === "/forget" && this.source.forget !== undefined) return this.forget(req, res, query);
+    if (path === "/notify/test" && this.source.notifyTest !== undefined)
+      return this.notifyTest(req, res, query);
     const known =
       path === "/status" ||
       path === "/" ||
@@ -142,18 +148,47 @@ export class StatusServer {
     this.stream(res, "application/json", this.source.statusBody(nodeQuery));
   }
 
-  private forget(req: IncomingMessage, res: ServerResponse, query: string): void {
+  /**
+   * An operator's action (POST, its own header, no Origin, no body): false when the request was
+   * refused, and answered so.
+   */
+  private action(req: IncomingMessage, res: ServerResponse, name: string, header: string): boolean {
     if (req.method !== "POST") {
       res.setHeader("allow", "POST");
-      return send(res, 405, "method not allowed\n");
+      send(res, 405, "method not allowed\n");
+      return false;
     }
-    if (req.headers[FORGET_HEADER] === undefined || req.headers.origin !== undefined)
-      return send(res, 403, `forget needs the ${FORGET_HEADER} header, and no Origin\n`);
+    if (req.headers[header] === undefined || req.headers.origin !== undefined) {
+      send(res, 403, `${name} needs the ${header} header, and no Origin\n`);
+      return false;
+    }
     const length = req.headers["content-length"];
     if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
       res.shouldKeepAlive = false;
-      return send(res, 413, "request bodies are not accepted\n");
+      send(res, 413, "request bodies are not accepted\n");
+      return false;
     }
+    return true;
+  }
+
+  private notifyTest(req: IncomingMessage, res: ServerResponse, query: string): void {
+    if (!this.action(req, res, "notify test", NOTIFY_TEST_HEADER)) return;
+    const output = new URLSearchParams(query).get("output") ?? "";
+    if (!ID.test(output)) return send(res, 400, "output: not an output name\n");
+    // A hook may run for its whole timeout: waiting for it is not an idle connection.
+    res.socket?.setTimeout(0);
+    this.source.notifyTest!(output).then(
+      (outcome) => {
+        if (outcome === null)
+          return send(res, 404, JSON.stringify({ output, outcome: null }) + "\n", "application/json");
+        send(res, 200, JSON.stringify({ output, ...outcome }) + "\n", "application/json");
+      },
+      () => send(res, 500, "notify test failed\n"),
+    );
+  }
+
+  private forget(req: IncomingMessage, res: ServerResponse, query: string): void {
+    if (!this.action(req, res, "forget", FORGET_HEADER)) return;
     const node = new URLSearchParams(query).get("node") ?? "";
     if (!ID.test(node)) return send(res, 400, "node: not a node id\n");
     const forgotten = this.source.forget!(node);

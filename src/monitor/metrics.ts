@@ -5,7 +5,7 @@
 // in one go, would block a scrape), and `?nodes=0` leaves them out.
 
 import { readFileSync } from "node:fs";
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { StateName } from "../events.js";
 
 const STATES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
@@ -27,6 +27,23 @@ export interface MetricsSource {
   ): number;
 }
 
+/** The notify outputs' counts, as the dispatcher keeps them (notices, not calls). */
+export interface NotifyStatsSource {
+  stats(): readonly {
+    output: string;
+    queued: number;
+    delivered: number;
+    retried: number;
+    failed: number;
+    dropped: number;
+  }[];
+  /** Set by Metrics: told of each delivery's duration. */
+  onDelivery: ((output: string, seconds: number) => void) | undefined;
+}
+
+/** Seconds: a webhook answers in milliseconds, a hook may run for its whole timeout. */
+const DELIVERY_BUCKETS = [0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60];
+
 /** A counter whose value is read from `read` at scrape time. */
 function readCounter(registry: Registry, name: string, help: string, read: () => number | null): void {
   new Counter({
@@ -44,8 +61,12 @@ function readCounter(registry: Registry, name: string, help: string, read: () =>
 export class Metrics {
   readonly registry = new Registry();
 
-  constructor(private readonly source: MetricsSource) {
+  constructor(
+    private readonly source: MetricsSource,
+    notify?: NotifyStatsSource,
+  ) {
     const r = this.registry;
+    if (notify !== undefined) this.notifyMetrics(notify);
     new Gauge({
       name: "hb_nodes",
       help: "Tracked nodes by state.",
@@ -123,6 +144,50 @@ export class Metrics {
     });
   }
 
+  private notifyMetrics(notify: NotifyStatsSource): void {
+    const r = this.registry;
+    new Gauge({
+      name: "hb_notify_queue_depth",
+      help: "Notices waiting for an output, or in its deliveries not yet ended.",
+      labelNames: ["output"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const lane of notify.stats()) this.set({ output: lane.output }, lane.queued);
+      },
+    });
+    new Counter({
+      name: "hb_notify_deliveries_total",
+      help: "Notices by output and result: delivered, retried (a failed attempt to be tried again), failed (given up).",
+      labelNames: ["output", "result"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const lane of notify.stats())
+          for (const result of ["delivered", "retried", "failed"] as const)
+            this.inc({ output: lane.output, result }, lane[result]);
+      },
+    });
+    new Counter({
+      name: "hb_notify_dropped_total",
+      help: "Notices dropped because an output's queue was full (the oldest go first).",
+      labelNames: ["output"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const lane of notify.stats()) this.inc({ output: lane.output }, lane.dropped);
+      },
+    });
+    const duration = new Histogram({
+      name: "hb_notify_delivery_seconds",
+      help: "How long one delivery (a hook run, a request) took, by output.",
+      labelNames: ["output"],
+      buckets: DELIVERY_BUCKETS,
+      registers: [r],
+    });
+    notify.onDelivery = (output, seconds) => duration.observe({ output }, seconds);
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }
@@ -142,6 +207,8 @@ export class Metrics {
     yield* this.perNode(
       (id, state) => `hb_node_up{node="${id}"} ${state === "up" || state === "late" ? 1 : 0}\n`,
     );
+    yield "# HELP hb_node_down 1 when the node is down (silent past its timeout), else 0.\n# TYPE hb_node_down gauge\n";
+    yield* this.perNode((id, state) => `hb_node_down{node="${id}"} ${state === "down" ? 1 : 0}\n`);
     yield "# HELP hb_node_last_seen_seconds When the node's last heartbeat arrived (epoch seconds).\n# TYPE hb_node_last_seen_seconds gauge\n";
     yield* this.perNode((id, _, lastSeen) =>
       lastSeen === null ? "" : `hb_node_last_seen_seconds{node="${id}"} ${lastSeen / 1000}\n`,

@@ -385,6 +385,36 @@ export class Monitor {
     return slot < end ? slot : -1;
   }
 
+  /** What a notice about `node` says of it, read now; null when the node is not tracked. */
+  facts(node: string): {
+    labels: Readonly<Record<string, string>> | null;
+    incarnation: number | null;
+    sequence: number | null;
+    lastSeen: number | null;
+    lateMs: number;
+  } | null {
+    const reader = this.detector.reader();
+    const slot = reader.slotOf(node);
+    if (slot === undefined) return null;
+    const last = reader.lastDatagram(slot);
+    const seen = reader.lastSeen(slot);
+    const spec = this.config.nodes.get(node);
+    return {
+      labels: spec?.labels ?? null,
+      incarnation: last?.incarnation ?? null,
+      sequence: last?.sequence ?? null,
+      lastSeen: seen === null ? null : this.wall.of(seen),
+      lateMs: spec?.lateMs ?? this.config.defaults.lateMs,
+    };
+  }
+
+  /** Whether `node` is down now (an alert about it may still fire). */
+  isDown(node: string): boolean {
+    const reader = this.detector.reader();
+    const slot = reader.slotOf(node);
+    return slot !== undefined && reader.state(slot, this.clock.monoMs()) === "down";
+  }
+
   kernelDrops(): number | null {
     return this.bound === undefined ? null : (this.deps.kernelDrops ?? udpDrops)(this.bound.port);
   }

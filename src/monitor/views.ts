@@ -85,6 +85,12 @@ export class NodeReader {
     return this.s.stateOf(slot, nowMs);
   }
 
+  /** The incarnation and sequence number of the node's last accepted datagram; null if never heard. */
+  lastDatagram(slot: number): { incarnation: number; sequence: number } | null {
+    const incarnation = this.s.t.incarnation[slot]!;
+    return incarnation < 0 ? null : { incarnation, sequence: this.s.t.sequence[slot]! };
+  }
+
   /** Monotonic ms of the last arrival, null if never heard. */
   lastSeen(slot: number): number | null {
     const seen = this.s.t.lastSeen[slot]!;

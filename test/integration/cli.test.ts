@@ -32,7 +32,7 @@ describe("hb check-config", () => {
       `${path}:1:9: listen: "nowhere" is not host:port (IPv6 goes in brackets: [::1]:26722)`,
       `${path}:2:1: defaults: timeout (1s) must be more than 2 x interval (1s)`,
       `${path}:5:3: nodes.a: late (9s) must be less than timeout (1s)`,
-      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused, keys)`,
+      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused, keys, labels)`,
     ]);
     expect(r.stderr).toContain("[HB_ERR_CONFIG]");
   });

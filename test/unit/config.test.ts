@@ -107,7 +107,7 @@ describe("problems", () => {
       "hb.yaml:8:3: nodes.b: late (10s) must be less than timeout (10s)",
       'hb.yaml:9:18: nodes.c.interval must be a duration with a unit, e.g. "1s" or "250ms"',
       "hb.yaml:10:16: nodes.d.paused must be true or false",
-      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes)',
+      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes, notify)',
     ]);
   });
 
@@ -186,7 +186,8 @@ describe("the reload diff", () => {
     receive_buffer: "8MiB",
     auth: "optional",
     keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2 }",
-    nodes: "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1] } }",
+    nodes: "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1], labels: { team: a } } }",
+    notify: "[{ name: pager, exec: [/bin/true], timeout: 5s }]",
   };
   const TOP_CHANGES: Record<string, string> = {
     listen: "127.0.0.1:26724",
@@ -200,6 +201,7 @@ describe("the reload diff", () => {
     auth: "required",
     keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, k3: /etc/hb/keys/k3 }",
     nodes: `${BASE.nodes!.slice(0, -2)}, b: {} }`,
+    notify: "[{ name: pager, exec: [/bin/true], timeout: 6s }]",
   };
   const DEFAULTS_CHANGES: Record<string, string> = { interval: "2s", timeout: "12s", late: "4s" };
   const NODE_CHANGES: Record<string, string> = {
@@ -208,6 +210,7 @@ describe("the reload diff", () => {
     late: "4s",
     paused: "true",
     keys: "[k1, k2]",
+    labels: "{ team: b }",
   };
 
   const yaml = (values: Record<string, string>): string =>
@@ -246,7 +249,7 @@ describe("the reload diff", () => {
     "reports a change to nodes.a.%s alone in one line that names it",
     (key) => {
       const node = BASE.nodes!.replace(
-        new RegExp(`${key}: (\\[[^\\]]*\\]|[^,} ]+)`),
+        new RegExp(`${key}: (\\[[^\\]]*\\]|\\{[^}]*\\}|[^,} ]+)`),
         `${key}: ${NODE_CHANGES[key]}`,
       );
       expect(node).not.toBe(BASE.nodes);
@@ -267,7 +270,7 @@ describe("the reload diff", () => {
       }),
     ).toEqual([
       "status: 127.0.0.1:26723 -> off (takes effect on restart)",
-      "nodes.a: paused false -> true, keys k1 -> any",
+      "nodes.a: paused false -> true, keys k1 -> any, labels team=a -> none",
       "nodes.b: added (interval 500ms, timeout 5s, late 2.5s, keys k2)",
       "receive_buffer: 8MiB -> 512KiB (takes effect on restart)",
     ]);
@@ -354,5 +357,127 @@ describe("a config handed to another thread", () => {
   it("keeps an empty node list empty", async () => {
     const config = ok("");
     expect(await decodeConfig(encodeConfig(config), 10, () => Promise.resolve())).toEqual(config);
+  });
+});
+
+describe("notify outputs and labels", () => {
+  it("reads each kind of output with its defaults", () => {
+    const config = ok(
+      [
+        "keys: { k1: /etc/hb/keys/k1 }",
+        "notify:",
+        "  - { name: pager, exec: [/usr/local/lib/hb/hooks/page, --team, ops], on: [node.down, node.up] }",
+        "  - { name: chat, webhook: 'https://chat.example.net/hooks/T0', sign_with: k1, format: alertmanager }",
+        "  - { name: am, alertmanager: ['http://127.0.0.1:9093/', 'http://127.0.0.1:9094'], resend: 30s }",
+      ].join("\n"),
+    );
+    expect(config.notify).toEqual([
+      {
+        name: "pager",
+        on: new Set(["node.down", "node.up"]),
+        timeoutMs: 30_000,
+        queue: 10_000,
+        attempts: 8,
+        line: 3,
+        col: 5,
+        kind: "exec",
+        argv: ["/usr/local/lib/hb/hooks/page", "--team", "ops"],
+      },
+      {
+        name: "chat",
+        on: null,
+        timeoutMs: 10_000,
+        queue: 10_000,
+        attempts: 8,
+        line: 4,
+        col: 5,
+        kind: "webhook",
+        url: "https://chat.example.net/hooks/T0",
+        format: "alertmanager",
+        signWith: "k1",
+      },
+      {
+        name: "am",
+        on: null,
+        timeoutMs: 10_000,
+        queue: 10_000,
+        attempts: 8,
+        line: 5,
+        col: 5,
+        kind: "alertmanager",
+        urls: ["http://127.0.0.1:9093", "http://127.0.0.1:9094"],
+        resendMs: 30_000,
+        generatorUrl: null,
+      },
+    ]);
+    expect(Object.isFrozen(config.notify[0])).toBe(true);
+  });
+
+  it("reports every mistake in notify with file:line:col", () => {
+    expect(
+      problems(
+        [
+          "notify:",
+          "  - { name: a, exec: [hooks/page] }",
+          "  - { name: b, webhook: 'ftp://x', sign_with: k9 }",
+          "  - { name: c, alertmanager: [http://x:9093], on: [node.down] }",
+          "  - { name: d, exec: [/bin/true], on: [node.dwon], resend: 1m }",
+          "  - { name: a, exec: [/bin/true], webhook: 'http://x' }",
+          "  - { exec: [/bin/true], timeout: 0s, queue: 0 }",
+          "  - just a string",
+        ].join("\n"),
+      ),
+    ).toEqual([
+      'hb.yaml:2:23: notify.a.exec: "hooks/page" must be an absolute path (hooks run without a shell)',
+      'hb.yaml:3:25: notify.b.webhook: "ftp://x" must be an http:// or https:// URL',
+      'hb.yaml:3:47: notify.b.sign_with: "k9" is not a key under keys',
+      "hb.yaml:4:47: notify.c.on: an alertmanager output raises and resolves alerts from states, not chosen events",
+      'hb.yaml:5:40: notify.d.on: "node.dwon" is not an event hb writes',
+      "hb.yaml:5:52: notify.d.resend is for alertmanager outputs",
+      "hb.yaml:6:5: notify.a needs exactly one of: exec, webhook, alertmanager",
+      "hb.yaml:7:5: notify[5] needs a name",
+      'hb.yaml:7:35: notify[5].timeout: "0s" is not a positive duration (e.g. 250ms, 1s, 1.5s, 2m)',
+      "hb.yaml:7:46: notify[5].queue must be a whole number of at least 1",
+      "hb.yaml:8:5: notify[6] must be a mapping with a name and one of: exec, webhook, alertmanager",
+    ]);
+  });
+
+  it("refuses two outputs of one name", () => {
+    expect(
+      problems("notify:\n  - { name: a, exec: [/bin/true] }\n  - { name: a, exec: [/bin/false] }"),
+    ).toEqual(['hb.yaml:3:5: notify: two outputs are named "a"']);
+  });
+
+  it("reads node labels, shares equal label sets, and refuses what Alertmanager would not take", () => {
+    const config = ok(
+      "nodes:\n  a: { labels: { team: payments, tier: '1' } }\n  b: { labels: { tier: '1', team: payments } }\n  c: {}",
+    );
+    expect(config.nodes.get("a")!.labels).toEqual({ team: "payments", tier: "1" });
+    expect(config.nodes.get("c")!.labels).toBeNull();
+    expect(problems("nodes:\n  a: { labels: { 1x: a, node: b, tier: 1, ok: fine, bad-name: c } }")).toEqual([
+      'hb.yaml:2:18: nodes.a.labels: label "1x" must be a name of [a-zA-Z0-9_], not starting with a digit',
+      'hb.yaml:2:25: nodes.a.labels: "node" is a label hb sets itself',
+      'hb.yaml:2:40: nodes.a.labels.tier must be a string (quote numbers: "1")',
+      'hb.yaml:2:53: nodes.a.labels: label "bad-name" must be a name of [a-zA-Z0-9_], not starting with a digit',
+    ]);
+  });
+
+  it("carries labels to another thread and back", async () => {
+    const config = ok("nodes:\n  a: { labels: { team: x } }\n  b: { labels: { team: x } }\n  c: {}");
+    const back = await decodeConfig(encodeConfig(config), 2, () => Promise.resolve(), config.nodes);
+    expect(back.nodes.get("a")).toBe(config.nodes.get("a"));
+    const fresh = await decodeConfig(encodeConfig(config), 2, () => Promise.resolve());
+    expect(fresh.nodes.get("a")!.labels).toEqual({ team: "x" });
+    expect(fresh.nodes.get("a")!.labels).toBe(fresh.nodes.get("b")!.labels);
+    expect(fresh.nodes.get("c")!.labels).toBeNull();
+    expect(fresh.notify).toEqual(config.notify);
+  });
+
+  it("shows a webhook's URL without its path in the reload diff", () => {
+    const before = ok("notify:\n  - { name: chat, webhook: 'https://chat.example.net/hooks/SECRET1' }");
+    const after = ok("notify:\n  - { name: chat, webhook: 'https://chat.example.net/hooks/SECRET2' }");
+    const changes = diffConfigs(before, after);
+    expect(changes).toEqual(["notify.chat: url https://chat.example.net/… -> https://chat.example.net/…"]);
+    expect(changes.join()).not.toContain("SECRET");
   });
 });

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, ExitCode } from "../../src/errors.js";
 import { EVENT_LEVELS } from "../../src/events.js";
+import { parseConfig } from "../../src/config/parse.js";
 import { REJECT_REASONS } from "../../src/monitor/admit.js";
+import { HB_VARIABLES } from "../../src/notify/exec.js";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
@@ -52,5 +54,23 @@ describe("README", () => {
     const firstScreen = readme.split("\n").slice(0, 25).join("\n");
     expect(firstScreen).toContain("npm ci && npm start");
     expect(firstScreen).toContain("npm ci && npm test");
+  });
+});
+
+describe("README: notifications", () => {
+  it("lists exactly the HB_* variables a hook gets", () => {
+    const rows = [...section("Notifications").matchAll(/^\| `(HB_[A-Z_<>]+)` +\|/gm)].map((m) => m[1]);
+    expect(rows.sort()).toEqual(Object.keys(HB_VARIABLES).sort());
+  });
+
+  it("gives a worked example of each output kind that the config reader takes", () => {
+    const example = /```yaml\n([^`]*\nnotify:[\s\S]*?)```/.exec(section("Notifications"))?.[1];
+    expect(example).toBeDefined();
+    const parsed = parseConfig(example!, "README.md");
+    expect(parsed.ok && parsed.config.notify.map((o) => o.kind)).toEqual(["exec", "webhook", "alertmanager"]);
+    expect(parsed.ok && parsed.config.nodes.get("payments-1")?.labels).toEqual({
+      team: "payments",
+      tier: "1",
+    });
   });
 });

@@ -38,6 +38,16 @@ const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "config.reloaded": { changes: ["nodes.web-1 added", "late: 5s -> 3s"] },
   "config.rejected": { errors: ['hb.yaml:3:5: nodes.x: unknown key "tiemout"'] },
   "nodes.summarized": { counts: { "node.up": 40, "node.late": 2 }, total: 42, windowMs: 10_000 },
+  "notify.failed": {
+    output: "pager",
+    reason: "exit_1",
+    detail: 'page: no route to "ops"\n',
+    attempts: 1,
+    notices: 2,
+    nodes: ["web-1", "web-2"],
+  },
+  "notify.dropped": { output: "chat", notices: 12, windowMs: 60_000 },
+  "notify.test": { output: "pager", outcome: "delivered", detail: "" },
   "datagrams.rejected": { counts: { bad_tag: 3 }, total: 3, windowMs: 10_000 },
   "log.dropped": { lines: 12 },
   "sender.started": {
@@ -97,6 +107,8 @@ describe("event log", () => {
       "node.late",
       "node.restarted",
       "nodes.summarized",
+      "notify.dropped",
+      "notify.failed",
       "sender.failed",
       "sender.warning",
     ]);

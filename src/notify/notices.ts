@@ -1,0 +1,118 @@
+// Makes notices from the events the monitor writes: the event as it went to the journal, plus
+// the node's state, labels, timing and a dedup key read from the monitor at that moment. Which
+// events become notices at all is decided here too (`wanted`), so that what no output carries
+// costs nothing.
+
+import { EVENT_LEVELS, NOTIFY_BY_DEFAULT, type EventName, type StateName } from "../events.js";
+import type { Notice } from "./notice.js";
+
+/** What the monitor knows of a node when one of its events is written. */
+export interface NodeFacts {
+  readonly labels: Readonly<Record<string, string>> | null;
+  /** Of the node's last accepted datagram; null when never heard. */
+  readonly incarnation: number | null;
+  readonly sequence: number | null;
+  /** Epoch ms of its last arrival; null when never heard. */
+  readonly lastSeen: number | null;
+  readonly lateMs: number;
+}
+
+export interface NoticeSource {
+  /** The monitor's name in notices (host name, or cluster.self). */
+  readonly monitor: string;
+  wallMs(): number;
+  /** Null when the monitor no longer knows the node (forgotten). */
+  facts(node: string): NodeFacts | null;
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The state a node is in after each of its events; null when the event is not about its state. */
+const STATE_AFTER: Partial<Record<EventName, StateName>> = {
+  "node.up": "up",
+  "node.late": "late",
+  "node.down": "down",
+  "node.left": "left",
+  "node.restarted": "up",
+};
+
+type Fields = Readonly<Record<string, unknown>>;
+
+/** True when `event` with `fields` may become a notice for an output whose `on` is `on`. */
+export function wanted(on: ReadonlySet<string> | null, event: string, fields: Fields): boolean {
+  if (!(on ?? NOTIFY_BY_DEFAULT).has(event)) return false;
+  if (event !== "node.up") return true;
+  // A first contact is not news; a recovery is. Under the default set, a return from a planned
+  // stop (left -> up) is not either.
+  if (fields.previous === "new") return false;
+  return on !== null || fields.previous === "late" || fields.previous === "down";
+}
+
+export class NoticeMaker {
+  private seq = 0;
+
+  constructor(private readonly source: NoticeSource) {}
+
+  make(event: string, fields: Fields, test = false): Notice {
+    const { monitor } = this.source;
+    const time = this.source.wallMs();
+    const level = EVENT_LEVELS[event as EventName] ?? "info";
+    const seq = ++this.seq;
+    const node = typeof fields.node === "string" && event.startsWith("node.") ? fields.node : null;
+    if (node === null) {
+      const dedupKey = `monitor/${event}/${monitor}/${time}`;
+      return {
+        hb: 1,
+        event,
+        level,
+        node,
+        state: null,
+        previous: null,
+        since: null,
+        lastSeen: null,
+        labels: NO_LABELS,
+        seq,
+        dedupKey,
+        monitor,
+        time,
+        test,
+        fields,
+      };
+    }
+    const facts = this.source.facts(node);
+    const state =
+      STATE_AFTER[event as EventName] ?? (event === "node.flapping" ? (fields.state as StateName) : null);
+    const previous = typeof fields.previous === "string" ? (fields.previous as StateName) : null;
+    const lastSeen = typeof fields.lastSeen === "number" ? fields.lastSeen : (facts?.lastSeen ?? null);
+    let since: number | null = time;
+    if (event === "node.down") since = typeof fields.at === "number" ? fields.at : time;
+    else if (event === "node.late")
+      since = lastSeen === null || facts === null ? time : lastSeen + facts.lateMs;
+    else if (state === null) since = null;
+    // The node's incarnation and the sequence number of the datagram that decided its state: the
+    // same at every monitor that heard it. A restart is told apart by its new incarnation.
+    let heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
+    let what: string = event.slice("node.".length);
+    if (event === "node.restarted") heard = String(fields.incarnation);
+    else if (event !== "node.flapping" && state !== null) what = state;
+    const dedupKey = `${node}/${what}/${heard}`;
+    const labels = facts?.labels ?? NO_LABELS;
+    return {
+      hb: 1,
+      event,
+      level,
+      node,
+      state,
+      previous,
+      since,
+      lastSeen,
+      labels,
+      seq,
+      dedupKey,
+      monitor,
+      time,
+      test,
+      fields,
+    };
+  }
+}
