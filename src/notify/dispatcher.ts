@@ -124,8 +124,9 @@ class Lane {
     if (this.closed) return;
     const clock = this.deps.clock;
     this.queue.push({ notice, key: notice.node ?? "", atMs: clock.monoMs() });
-    if (this.queue.length > this.spec.queue) this.drop(this.queue.length - this.spec.queue);
+    // A full queue goes out at once if a call can take it: only what cannot is dropped.
     this.pump();
+    if (this.queue.length > this.spec.queue) this.drop(this.queue.length - this.spec.queue);
   }
 
   /** Drops the `count` oldest waiting notices. */
@@ -163,7 +164,8 @@ class Lane {
       }
       if (batch.length === 0) return;
       const waitedMs = this.deps.clock.monoMs() - batch[0]!.atMs;
-      if (batch.length < MAX_BATCH && waitedMs < BATCH_WAIT_MS) {
+      const full = batch.length === MAX_BATCH || this.queue.length >= this.spec.queue;
+      if (!full && waitedMs < BATCH_WAIT_MS) {
         this.wait ??= this.deps.clock.setTimeout(() => {
           this.wait = undefined;
           this.pump();
