@@ -13,6 +13,7 @@ import { QUICK, RUNS, flags, log, only } from "./harness.js";
 import { idle } from "./idle.js";
 import { ingest, type Ingest } from "./ingest.js";
 import { memory } from "./memory.js";
+import { notifyLateness } from "./notify.js";
 import { reload } from "./reload.js";
 import { startup } from "./startup.js";
 import { statusLoad } from "./status-load.js";
@@ -52,6 +53,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["baseline", "baseline", baseline],
   ["status", "statusUnderLoad", statusLoad],
   ["reload", "reloadUnderLoad", reload],
+  ["notify", "notifyLateness", notifyLateness],
 ];
 let ceiling: number | undefined;
 for (const [name, key, measure] of sections) {

@@ -244,6 +244,14 @@ describe("the notify dispatcher", () => {
     expect(dispatcher.stats()[0]!.dropped).toBe(25);
   });
 
+  it("sends a full queue at once while a call can take it, rather than drop it", () => {
+    const { dispatcher, output, events } = setup({ queue: 10 });
+    for (let i = 0; i < 25; i++) dispatcher.offer(down(`n${i}`));
+    expect(output.calls.map((c) => c.notices.length)).toEqual([10, 10]);
+    expect(events).toEqual([]);
+    expect(dispatcher.stats()[0]).toMatchObject({ dropped: 0, queued: 25 });
+  });
+
   it("keeps a changed output's queue on reload, and closes a removed one", async () => {
     const { clock, dispatcher, outputs } = setup();
     dispatcher.offer(down("a"));

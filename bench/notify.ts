@@ -1,0 +1,114 @@
+// Notifications must never move a deadline. 1 000 listed nodes beat every second; after a few
+// seconds 100 of them stop together and each `node.down` is timed against its exact deadline,
+// side by side in one run: with no notify output, with an exec hook that hangs (sleeps 60 s),
+// and with a hook that works (reads its batch and exits). The hooks carry node.late and
+// node.down; the working hook's runs are counted (batching).
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { RUNS, log, round, startMonitor, tmp, udpLoad } from "./harness.js";
+import { percentile, sleep, spread } from "./lib.js";
+
+const NODES = 1000;
+const STOP = 100;
+const STOP_AFTER_S = 6;
+const TIMEOUT_S = 3;
+const MODES = ["none", "hanging hook", "working hook"] as const;
+type Mode = (typeof MODES)[number];
+
+function hookFile(name: string, body: string): string {
+  const path = join(tmp, name);
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+function config(mode: Mode, runsFile: string): string {
+  const lines = [`defaults: { interval: 1s, timeout: ${TIMEOUT_S}s }`, "nodes:"];
+  for (let i = 0; i < NODES; i++) lines.push(`  n${i}: {}`);
+  if (mode === "hanging hook")
+    lines.push("notify:", `  - { name: hang, exec: [${hookFile("hang.sh", "sleep 60")}], timeout: 2m }`);
+  if (mode === "working hook")
+    lines.push(
+      "notify:",
+      `  - { name: work, exec: [${hookFile("work.sh", `cat > /dev/null; echo run >> "$1"`)}, ${runsFile}] }`,
+    );
+  return lines.join("\n") + "\n";
+}
+
+async function once(mode: Mode, run: number) {
+  const runsFile = join(tmp, `runs-${run}-${mode.replace(" ", "-")}`);
+  writeFileSync(runsFile, "");
+  const monitor = await startMonitor(config(mode, runsFile));
+  const load = udpLoad({
+    port: monitor.port,
+    nodes: NODES,
+    rate: NODES,
+    seconds: STOP_AFTER_S + TIMEOUT_S + 6,
+    stopAfter: STOP_AFTER_S,
+    stopCount: STOP,
+  });
+  const stopped = new Set(
+    (JSON.parse(await load.line((l) => l.includes('"stopped"'), 30_000)) as { stopped: string[] }).stopped,
+  );
+  await sleep((TIMEOUT_S + 2) * 1000);
+  const downs = monitor.proc.lines
+    .filter((l) => l.includes('"event":"node.down"'))
+    .map((l) => JSON.parse(l) as { node: string; at: number; time: number });
+  const delays = downs
+    .filter((d) => stopped.has(d.node))
+    .map((d) => d.time - d.at)
+    .sort((a, b) => a - b);
+  const metrics = await (
+    await fetch(monitor.statusUrl.replace("/status?nodes=0", "/metrics?nodes=0"))
+  ).text();
+  const hookRuns = Number(
+    /^hb_notify_delivery_seconds_count\{output="work"\} (\d+)$/m.exec(metrics)?.[1] ?? 0,
+  );
+  await load.stop();
+  await monitor.proc.stop();
+  return {
+    p50: percentile(delays, 50),
+    p99: percentile(delays, 99),
+    max: delays.at(-1) ?? Number.NaN,
+    min: delays[0] ?? Number.NaN,
+    missed: stopped.size - delays.length,
+    falseDown: downs.length - delays.length,
+    hookRuns,
+  };
+}
+
+export async function notifyLateness() {
+  const runs: Record<Mode, Awaited<ReturnType<typeof once>>[]> = {
+    none: [],
+    "hanging hook": [],
+    "working hook": [],
+  };
+  for (let run = 0; run < RUNS; run++) {
+    // Interleaved, so that a machine that drifts during the run drifts for all three alike.
+    for (const mode of MODES) {
+      const r = await once(mode, run);
+      runs[mode].push(r);
+      log(`notify run ${run + 1}, ${mode}: node.down after its deadline ${JSON.stringify(r)} ms`);
+    }
+  }
+  const summary = (mode: Mode) => {
+    const of = (f: keyof Awaited<ReturnType<typeof once>>) => spread(runs[mode].map((r) => round(r[f], 1)));
+    return {
+      p50: of("p50"),
+      p99: of("p99"),
+      max: of("max"),
+      min: of("min"),
+      missed: of("missed"),
+      falseDown: of("falseDown"),
+      hookRuns: of("hookRuns"),
+    };
+  };
+  return {
+    nodes: NODES,
+    stopped: STOP,
+    timeoutSeconds: TIMEOUT_S,
+    none: summary("none"),
+    hangingHook: summary("hanging hook"),
+    workingHook: summary("working hook"),
+  };
+}
