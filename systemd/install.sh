@@ -5,6 +5,7 @@
 #
 # What goes where:
 #   /usr/local/lib/hb/                    the built package and its production dependencies
+#   /usr/local/lib/hb/hooks/              yours (notify hooks): kept as they are on upgrade
 #   /usr/local/bin/hb                     the hb command (runs the lib above with this node)
 #   /usr/local/lib/systemd/system/        hb-monitor.service, hb-node@.service
 #   /etc/sysctl.d/90-hb.conf              net.core.rmem_max for a large UDP receive buffer
@@ -65,6 +66,9 @@ npm_install() { (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --
 copy_deps || npm_install --prefer-offline || die "cannot install the production dependencies in $STAGE"
 (cd "$STAGE" && "$NODE" -e 'import("pino").then(() => import("yaml"))') || die "the staged package cannot load its dependencies"
 chmod -R u=rwX,go=rX "$STAGE"
+# The operator's notify hooks live in $LIB/hooks: carried over as they are (owner, mode), since
+# the monitor refuses to start with a hook that is missing.
+[ -d "$LIB/hooks" ] && cp -a "$LIB/hooks" "$STAGE/hooks"
 if [ -d "$LIB" ]; then
     rm -rf "$LIB.old"
     mv "$LIB" "$LIB.old"

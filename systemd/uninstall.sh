@@ -1,7 +1,8 @@
 #!/bin/sh
 # Removes what systemd/install.sh installed: stops and disables the units, removes them, the
 # package, the hb command and the sysctl drop-in. Keeps /etc/hb (the operator's config and
-# keys) and /var/lib/hb-node (incarnation counters). Run as root: sudo ./systemd/uninstall.sh
+# keys), /usr/local/lib/hb/hooks (the operator's notify hooks) and /var/lib/hb-node (incarnation
+# counters). Run as root: sudo ./systemd/uninstall.sh
 set -eu
 
 PREFIX=/usr/local
@@ -23,7 +24,14 @@ if [ -d /run/systemd/system ]; then
     for link in /etc/systemd/system/*.wants/hb-node@*.service; do [ -L "$link" ] && rm -f "$link"; done
 fi
 rm -f "$PREFIX/lib/systemd/system/hb-monitor.service" "$PREFIX/lib/systemd/system/hb-node@.service"
-rm -rf "$PREFIX/lib/hb"
+if [ -d "$PREFIX/lib/hb/hooks" ]; then
+    # The operator's notify hooks stay, as the config that names them does.
+    find "$PREFIX/lib/hb" -mindepth 1 -maxdepth 1 ! -name hooks -exec rm -rf {} +
+    kept="/etc/hb, /var/lib/hb-node and $PREFIX/lib/hb/hooks"
+else
+    rm -rf "$PREFIX/lib/hb"
+    kept="/etc/hb and /var/lib/hb-node"
+fi
 rm -f "$PREFIX/bin/hb" /etc/sysctl.d/90-hb.conf
 [ -d /run/systemd/system ] && systemctl daemon-reload
-say "removed; kept /etc/hb and /var/lib/hb-node"
+say "removed; kept $kept"

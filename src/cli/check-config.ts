@@ -6,7 +6,7 @@ import { DEFAULT_CONFIG_PATH } from "../config/load.js";
 import { loadConfigOnTwoThreads } from "../config/load-off-thread.js";
 import { formatStatusAddress } from "../config/types.js";
 import { formatDuration } from "../duration.js";
-import { ExitCode } from "../errors.js";
+import { ExitCode, HbError } from "../errors.js";
 import { formatHostPort } from "../wire/address.js";
 import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
@@ -17,7 +17,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const { positionals } = parseFlags(args, {}, usage, true);
   if (positionals.length > 1) throw usageError("one config file at a time", usage);
   const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
-  const { config, warnings } = await loadConfigOnTwoThreads(path);
+  const { config, warnings, hookProblems = [] } = await loadConfigOnTwoThreads(path);
+  // The monitor would run without these hooks; a config check refuses them.
+  if (hookProblems.length > 0)
+    throw new HbError("HB_ERR_CONFIG", `${path}: ${hookProblems.length} problem(s)`, {
+      details: hookProblems,
+    });
   for (const warning of warnings ?? []) io.stderr.write(`warning: ${warning}\n`);
   const d = config.defaults;
   const lines = [
@@ -30,6 +35,16 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     lines.push(
       `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}`,
     );
+  }
+  for (const output of config.notify) {
+    const target =
+      output.kind === "exec"
+        ? `exec ${output.argv[0]!}`
+        : output.kind === "webhook"
+          ? `webhook ${new URL(output.url).origin}${output.signWith === null ? "" : `, signed with ${output.signWith}`}`
+          : `alertmanager ${output.urls.map((url) => new URL(url).origin).join(",")}, resend ${formatDuration(output.resendMs)}`;
+    const on = output.on === null ? "" : `, on ${[...output.on].join(",")}`;
+    lines.push(`  notify ${output.name}: ${target}${on}, timeout ${formatDuration(output.timeoutMs)}`);
   }
   io.stdout.write(lines.join("\n") + "\n");
   return ExitCode.OK;

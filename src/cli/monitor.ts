@@ -108,6 +108,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const warn = (next: LoadedConfig): void => {
     const warnings = listenFlag === undefined ? (next.warnings ?? []) : [exposureWarning(next.config)];
     for (const detail of warnings) if (detail !== null) running.warn("config", detail);
+    for (const detail of next.hookProblems ?? []) running.warn("notify", `${detail}: it will not be run`);
   };
   const listen = await running.listen();
   let statusServer: StatusServer | undefined;

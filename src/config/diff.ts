@@ -16,6 +16,8 @@ const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiv
 const NULL_READS: Readonly<Record<string, string>> = { status: "off", keys: "any" };
 /** Fields that hold URLs, shown without their path (see redactUrl). */
 const URL_FIELDS: ReadonlySet<string> = new Set(["url", "urls", "generatorUrl"]);
+/** Fields shown in part (URLs, a hook's arguments), so compared as written. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set([...URL_FIELDS, "argv"]);
 /** Lines per collection (nodes, keys): a reload that adds 100 000 nodes says so in one event. */
 const MAX_ITEM_LINES = 100;
 /** Items compared between two points where the walk may pause (see slices.ts). */
@@ -65,6 +67,9 @@ function show(field: string, value: unknown): string {
     const urls = (Array.isArray(value) ? value : [value]) as unknown[];
     return urls.map((url) => redactUrl(String(url))).join(",");
   }
+  // A hook's arguments may hold a token: the hook is named, its arguments are not.
+  if (field === "argv" && Array.isArray(value))
+    return value.length > 1 ? `${String(value[0])} …` : String(value[0] ?? "none");
   if (typeof value === "number") {
     if (field.endsWith("Ms")) return formatDuration(value);
     if (field.endsWith("Bytes")) return formatSize(value);
@@ -85,6 +90,8 @@ function show(field: string, value: unknown): string {
 
 function same(field: string, a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  // What is shown of these hides secrets: compare what is written.
+  if (SECRET_FIELDS.has(field)) return JSON.stringify(a) === JSON.stringify(b);
   // Numbers, strings and booleans: equal or not, whatever their spelling (the common case).
   if (typeof a !== "object" && typeof b !== "object") return a == null && b == null;
   if (a instanceof Set && b instanceof Set) return a.size === b.size && [...a].every((x) => b.has(x));

@@ -59,7 +59,9 @@ export async function loadConfigOffThread(
   const reply = await parseInWorker({ path, background: true }, true);
   if (!reply.ok) throw new HbError(reply.code, reply.message, { details: reply.details });
   const config = await decodeConfig(reply.data, NODES_PER_TURN, pause, current?.nodes);
-  return { config, keyring: await loadFiles(config, path), warnings: reply.warnings };
+  const hookProblems: string[] = [];
+  const keyring = await loadFiles(config, path, hookProblems);
+  return { config, keyring, warnings: reply.warnings, hookProblems };
 }
 
 /** Below this, starting a worker costs more than it saves. */
@@ -86,5 +88,7 @@ export async function loadConfigOnTwoThreads(path: string): Promise<LoadedConfig
   }
   // One thread, whenever the halves cannot stand for the whole: the problems come out as usual.
   if (config === null) ({ config, warnings } = parseOrThrow(text, path));
-  return { config, keyring: await loadFiles(config, path), warnings };
+  const hookProblems: string[] = [];
+  const keyring = await loadFiles(config, path, hookProblems);
+  return { config, keyring, warnings, hookProblems };
 }

@@ -26,6 +26,8 @@ export interface LoadedConfig {
   keyring: Keyring;
   /** Things that work but should not be left so, as file:line:col: message. */
   warnings?: readonly string[];
+  /** Hooks that will not be run (see loadFiles), as file:line:col: message. */
+  hookProblems?: readonly string[];
 }
 
 const ERRNO_TEXT: Readonly<Record<string, string>> = {
@@ -155,10 +157,11 @@ async function loadKey(spec: KeySpec, base: string): Promise<KeyObject | KeyProb
 
 /**
  * The keys a config names, read from their files (relative paths: from the config's folder),
- * and its hooks checked (config/hook-file.ts): an unsafe hook is refused when the config is
- * loaded, not when a node goes down.
+ * and its hooks checked (config/hook-file.ts): an unsafe hook is found when the config is
+ * loaded, not when a node goes down. With `hookProblems`, hook problems are put there instead
+ * of failing the load.
  */
-export async function loadFiles(config: Config, path: string): Promise<Keyring> {
+export async function loadFiles(config: Config, path: string, hookProblems?: string[]): Promise<Keyring> {
   const keyring = new Map<string, KeyObject>();
   const problems: KeyProblem[] = [];
   for (const spec of config.keys) {
@@ -169,13 +172,12 @@ export async function loadFiles(config: Config, path: string): Promise<Keyring> 
   for (const output of config.notify) {
     if (output.kind !== "exec") continue;
     const why = await hookFileProblem(output.argv[0]!);
-    if (why !== null)
-      problems.push({
-        line: output.line,
-        col: output.col,
-        message: `notify.${output.name}: hook ${why}`,
-        unreadable: false,
-      });
+    if (why === null) continue;
+    const problem = { line: output.line, col: output.col, message: `notify.${output.name}: hook ${why}` };
+    // The monitor takes a config with a bad hook (detection does not wait on notification) and
+    // says so; `hb check-config` refuses it.
+    if (hookProblems !== undefined) hookProblems.push(formatProblem(path, problem));
+    else problems.push({ ...problem, unreadable: false });
   }
   if (problems.length === 0) return keyring;
   if (!problems.some((p) => p.unreadable)) throw configError(path, problems);

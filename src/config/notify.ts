@@ -34,6 +34,8 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 export const DEFAULT_QUEUE = 10_000;
 export const DEFAULT_ATTEMPTS = 8;
 export const DEFAULT_RESEND_MS = 60_000;
+/** Longest timeout or resend period: far beyond any use, and within what a timer can wait. */
+export const MAX_NOTIFY_DURATION_MS = 24 * 3_600_000;
 const MAX_NAME_BYTES = 64;
 /** Alertmanager's label names; these three are hb's own on every node alert. */
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -51,6 +53,11 @@ function httpUrl(r: Reader, at: Node, text: string, what: string): string | unde
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     r.report(at, `${what}: ${quote(text)} must be an http:// or https:// URL`);
+    return undefined;
+  }
+  // A password in a URL ends up wherever the URL is shown; and fetch refuses such URLs anyway.
+  if (url.username !== "" || url.password !== "") {
+    r.report(at, `${what}: a URL with a user name or password is not supported (put a token in the path)`);
     return undefined;
   }
   return text;
@@ -125,7 +132,7 @@ function parseOutput(
     name: name ?? "",
     on: parseOn(r, fields.get("on"), what, kind),
     timeoutMs:
-      optional(fields.get("timeout"), (p) => r.duration(p, `${what}.timeout`)) ??
+      optional(fields.get("timeout"), (p) => capped(r, p, `${what}.timeout`)) ??
       (kind === "exec" ? DEFAULT_EXEC_TIMEOUT_MS : DEFAULT_HTTP_TIMEOUT_MS),
     queue: optional(fields.get("queue"), (p) => r.integer(p, `${what}.queue`, 1)) ?? DEFAULT_QUEUE,
     attempts:
@@ -182,11 +189,18 @@ function parseOutput(
         ...common,
         kind,
         urls: Object.freeze(urls),
-        resendMs: optional(fields.get("resend"), (p) => r.duration(p, `${what}.resend`)) ?? DEFAULT_RESEND_MS,
+        resendMs: optional(fields.get("resend"), (p) => capped(r, p, `${what}.resend`)) ?? DEFAULT_RESEND_MS,
         generatorUrl: generatorUrl?.replace(/\/+$/, "") ?? null,
       });
     }
   }
+}
+
+function capped(r: Reader, pair: Pair, name: string): number | undefined {
+  const ms = r.duration(pair, name);
+  if (ms === undefined || ms <= MAX_NOTIFY_DURATION_MS) return ms;
+  r.report(pair.value as Node, `${name} must be at most 24h`);
+  return undefined;
 }
 
 function optional<T>(pair: Pair | undefined, read: (pair: Pair) => T | undefined): T | undefined {
@@ -209,7 +223,9 @@ function parseOn(r: Reader, pair: Pair | undefined, what: string, kind: string):
     `${what}.on`,
     "a list of event names, e.g. [node.down, node.up]",
   )) {
-    if (text in EVENT_LEVELS) events.add(text);
+    if (text.startsWith("notify."))
+      r.report(at, `${what}.on: ${quote(text)}: what outputs do is never a notice (see the metrics)`);
+    else if (text in EVENT_LEVELS) events.add(text);
     else r.report(at, `${what}.on: ${quote(text)} is not an event hb writes`);
   }
   return Object.freeze(events);

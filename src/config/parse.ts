@@ -153,14 +153,21 @@ export function parseConfig(text: string, file: string): ParseResult {
     }
   }
 
-  if (auth !== undefined && auth !== "off" && keys.length === 0)
-    r.report(authAt, `auth: ${auth} needs at least one key under keys`);
   const defaults = resolve(ownDefaults, BUILT_IN);
   r.checkThresholds(defaults, null, defaultsAt, "defaults");
 
   const nodes = new Map<string, NodeSpec>();
   const keyIds = new Set(keys.map((k) => k.id));
   const notify = notifyPair === undefined ? [] : parseNotify(r, notifyPair, keyIds);
+  // A key that signs webhooks is known to their receivers: no node may sign heartbeats with it.
+  const signingKeys = new Set(
+    notify.flatMap((o) => (o.kind === "webhook" && o.signWith !== null ? [o.signWith] : [])),
+  );
+  if (auth !== undefined && auth !== "off" && !keys.some((k) => !signingKeys.has(k.id)))
+    r.report(
+      authAt,
+      `auth: ${auth} needs at least one key under keys${signingKeys.size > 0 ? " that no webhook signs with" : ""}`,
+    );
   // A fleet's nodes mostly share a few label sets: one object each.
   const labelSets = new Map<string, Readonly<Record<string, string>>>();
   if (nodesPair !== undefined) {
@@ -189,7 +196,12 @@ export function parseConfig(text: string, file: string): ParseResult {
           // `keys` has been read already: nodes are handled after every top-level key.
           nodeKeys = new Set();
           for (const { id: keyId, at } of r.idList(fieldPair, `${what}.keys`)) {
-            if (keyIds.has(keyId)) nodeKeys.add(keyId);
+            if (signingKeys.has(keyId))
+              r.report(
+                at,
+                `${what}.keys: ${quote(keyId)} signs webhooks (notify); a node needs a key of its own`,
+              );
+            else if (keyIds.has(keyId)) nodeKeys.add(keyId);
             else r.report(at, `${what}.keys: ${quote(keyId)} is not a key under keys`);
           }
         } else if (field === "labels") {
@@ -221,7 +233,7 @@ export function parseConfig(text: string, file: string): ParseResult {
     startupGraceMs: startupGraceMs ?? 2 * largestTimeoutMs,
     unknownNodes,
     // Keys configured means authentication is wanted unless the operator says otherwise.
-    auth: auth ?? (keys.length > 0 ? "required" : "off"),
+    auth: auth ?? (keys.some((k) => !signingKeys.has(k.id)) ? "required" : "off"),
     keys: Object.freeze(keys),
     nodes,
     maxNodes,

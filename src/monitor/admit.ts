@@ -51,7 +51,15 @@ export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
     if (node.keys !== null) bound.set(node.id, node.keys);
     if (++i % NODES_PER_STEP === 0) yield;
   }
-  return { auth: loaded.config.auth, keyring: loaded.keyring, boundKeys: bound.size === 0 ? null : bound };
+  // A key that signs webhooks is known to their receivers: it never authenticates a heartbeat.
+  let keyring = loaded.keyring;
+  const signing = loaded.config.notify.filter((o) => o.kind === "webhook" && o.signWith !== null);
+  if (signing.length > 0) {
+    const heartbeatKeys = new Map(keyring);
+    for (const output of signing) if (output.kind === "webhook") heartbeatKeys.delete(output.signWith!);
+    keyring = heartbeatKeys;
+  }
+  return { auth: loaded.config.auth, keyring, boundKeys: bound.size === 0 ? null : bound };
 }
 
 export class Admission {

@@ -85,9 +85,18 @@ export function alertChange(n: Notice): AlertChange | null {
           `no heartbeat for ${seconds(f.silentMs)} (timeout ${seconds(f.timeoutMs)})`,
         );
       case "node.up":
+        // Only a return from down ends an alert: a late node that recovers never had one.
+        if (n.previous !== "down") return null;
+        return nodeAlert(n, "HbNodeDown", "critical", false, `node ${n.node} is up again${test}`);
       case "node.left":
       case "node.forgotten":
-        return nodeAlert(n, "HbNodeDown", "critical", false, `node ${n.node} is ${n.state ?? "gone"}${test}`);
+        return nodeAlert(
+          n,
+          "HbNodeDown",
+          "critical",
+          false,
+          `node ${n.node} ${n.event === "node.left" ? "left" : "was forgotten"}${test}`,
+        );
       case "node.flapping":
         return nodeAlert(
           n,

@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import type { Clock, Timer } from "../clock.js";
-import { hookFileProblem } from "../config/hook-file.js";
+import { checkHookFile } from "../config/hook-file.js";
 import type { ExecOutputSpec } from "../config/types.js";
 import type { Notice } from "./notice.js";
 import { DELIVERED, MAX_DETAIL_CHARS, failed, type Outcome, type Output } from "./output.js";
@@ -125,6 +125,8 @@ interface Running {
 }
 
 interface RunOptions {
+  /** The checked, real path of the hook; argv[0] is what the config names (the hook's $0). */
+  readonly file: string;
   readonly argv: readonly [string, ...string[]];
   readonly input: string;
   readonly env: Record<string, string>;
@@ -133,13 +135,13 @@ interface RunOptions {
   readonly killGraceMs: number;
 }
 
-function runHook({ argv, input, env, clock, timeoutMs, killGraceMs }: RunOptions): Running {
+function runHook({ file, argv, input, env, clock, timeoutMs, killGraceMs }: RunOptions): Running {
   let settle!: (outcome: Outcome) => void;
   const done = new Promise<Outcome>((resolve) => (settle = resolve));
   let child: ChildProcessWithoutNullStreams;
   try {
     // Its own process group (detached), so that a time limit reaches whatever the hook started.
-    child = spawn(argv[0], argv.slice(1), { detached: true, env, stdio: "pipe" });
+    child = spawn(file, argv.slice(1), { argv0: argv[0], detached: true, env, stdio: "pipe" });
   } catch (err) {
     // Arguments Node refuses outright, such as a NUL byte in a label's value.
     settle(failed(false, "spawn", errorText(err)));
@@ -251,13 +253,15 @@ export class ExecOutput implements Output {
     const [hook, ...args] = this.spec.argv;
     if (this.closing !== null) return failed(false, "closed", "the output is closed");
     if (hook === undefined) return failed(false, "refused", "no hook is configured");
-    // Checked at every run: the file may have changed since the config was loaded.
-    const problem = await hookFileProblem(hook);
-    if (problem !== null) return failed(false, "refused", problem);
+    // Checked at every run (the file may have changed since the config was loaded), and the
+    // file that was checked is the one started.
+    const checked = await checkHookFile(hook);
+    if ("problem" in checked) return failed(false, "refused", checked.problem);
     if (this.closing !== null) return failed(false, "closed", "the output is closed");
     let run: Running;
     try {
       run = runHook({
+        file: checked.real,
         argv: [hook, ...args],
         input: hookInput(notices, attempt),
         env: hookEnv(notices, attempt, this.name, this.monitor, this.env),

@@ -40,6 +40,9 @@ type Fields = Readonly<Record<string, unknown>>;
 
 /** True when `event` with `fields` may become a notice for an output whose `on` is `on`. */
 export function wanted(on: ReadonlySet<string> | null, event: string, fields: Fields): boolean {
+  // What the outputs themselves did is for the journal and metrics: two failing outputs that
+  // told each other of their failures would never stop.
+  if (event.startsWith("notify.")) return false;
   if (!(on ?? NOTIFY_BY_DEFAULT).has(event)) return false;
   if (event !== "node.up") return true;
   // A first contact is not news; a recovery is. Under the default set, a return from a planned
@@ -94,6 +97,7 @@ export class NoticeMaker {
     let heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
     let what: string = event.slice("node.".length);
     if (event === "node.restarted") heard = String(fields.incarnation);
+    else if (event === "node.flapping" && fields.settled === true) what = "settled";
     else if (event !== "node.flapping" && state !== null) what = state;
     const dedupKey = `${node}/${what}/${heard}`;
     const labels = facts?.labels ?? NO_LABELS;

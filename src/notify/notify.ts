@@ -3,6 +3,7 @@
 // offered (a notice is made only when some output carries it), so detection never waits on a
 // delivery. `hb notify test` and the metrics reach the outputs through here.
 
+import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { Clock } from "../clock.js";
 import type { Keyring } from "../config/load.js";
@@ -64,7 +65,11 @@ export class Notify {
   /** The outputs of a (re)loaded config, with the keys a webhook may sign with. */
   configure(specs: readonly NotifySpec[], keyring: Keyring): void {
     this.keyring = keyring;
-    this.dispatcher.configure(specs);
+    // A webhook whose key file was rotated is a changed output: its next requests use the new key.
+    this.dispatcher.configure(specs, (spec) => {
+      const key = spec.kind === "webhook" && spec.signWith !== null ? keyring.get(spec.signWith) : undefined;
+      return key === undefined ? "" : createHash("sha256").update(key.export()).digest("hex");
+    });
   }
 
   private output(spec: NotifySpec): Output {

@@ -28,6 +28,11 @@ export interface Output {
   deliver(notices: readonly Notice[], attempt: number): Promise<Outcome>;
   /** Stops timers and cancels what is in flight (the monitor is stopping or the output was removed). */
   close(): Promise<void>;
+  /**
+   * The output's settings changed on reload and `next` takes its place: hand it any state that
+   * must outlive the change (alerts still firing), and stop sending on its own.
+   */
+  handOver?(next: Output): void;
 }
 
 /** Longest `detail` an output reports. */

@@ -349,7 +349,6 @@ describe.skipIf(missingAlertmanager && process.env.CI !== "true")(
           "test.yaml",
           [
             `keys: { k1: ${keyFile} }`,
-            "auth: optional",
             "notify:",
             `  - { name: pager, exec: [${record.path}] }`,
             `  - { name: chat, webhook: "${receiver.url}", sign_with: k1 }`,

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Lints unit files with systemd-analyze verify, which exits 0 even on unknown keys and bad
 # values: any diagnostic at all fails here. Runs in a private mount namespace where
-# /usr/local/bin/hb exists (as on an installed host) and /run/systemd is private, so the lint
-# needs no installation and leaves nothing behind. Needs root and systemd-analyze.
+# /usr/local/bin/hb and the example's /usr/local/lib/hb/hooks/monitor-failed exist (as on an
+# installed host) and /run/systemd is private, so the lint needs no installation and leaves
+# nothing behind. Drop-ins in UNIT-FILE.d/ beside a unit file are linted with it. Needs root and
+# systemd-analyze.
 set -eu
 [ $# -gt 0 ] || { echo "usage: verify.sh UNIT-FILE..." >&2; exit 2; }
 files=""
@@ -13,6 +15,9 @@ out=$(unshare --mount --propagation private -- /bin/sh -c '
     mkdir -p /run/systemd && mount -t tmpfs hb-verify-run /run/systemd
     mkdir -p /usr/local/bin && mount -t tmpfs hb-verify-bin /usr/local/bin
     printf "#!/bin/sh\n" > /usr/local/bin/hb && chmod 755 /usr/local/bin/hb
+    mkdir -p /usr/local/lib && mount -t tmpfs hb-verify-lib /usr/local/lib
+    mkdir -p /usr/local/lib/hb/hooks
+    printf "#!/bin/sh\n" > /usr/local/lib/hb/hooks/monitor-failed && chmod 755 /usr/local/lib/hb/hooks/monitor-failed
     exec systemd-analyze verify --man=no "$@"' sh $files 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
 [ -z "$out" ] || { printf '%s\n' "$out" >&2; exit 1; }
 echo "verify: $# unit file(s) clean"

@@ -481,3 +481,46 @@ describe("notify outputs and labels", () => {
     expect(changes.join()).not.toContain("SECRET");
   });
 });
+
+describe("a key that signs webhooks", () => {
+  it("does not turn authentication on, and no node may be bound to it", () => {
+    const config = ok(
+      "keys: { wh: /etc/hb/keys/wh }\nnotify:\n  - { name: chat, webhook: 'https://x.example/h', sign_with: wh }",
+    );
+    expect(config.auth).toBe("off");
+    expect(
+      problems(
+        "keys: { wh: /etc/hb/keys/wh }\nnodes: { a: { keys: [wh] } }\nnotify:\n  - { name: chat, webhook: 'https://x.example/h', sign_with: wh }",
+      ),
+    ).toEqual(['hb.yaml:2:22: nodes.a.keys: "wh" signs webhooks (notify); a node needs a key of its own']);
+  });
+});
+
+describe("secrets in the reload diff", () => {
+  it("shows a change to a hook's arguments or an Alertmanager's path without the values", () => {
+    const before = ok(
+      "notify:\n  - { name: p, exec: [/bin/page, --token, s3cr3t] }\n  - { name: am, alertmanager: ['http://am:9093/a'] }",
+    );
+    const after = ok(
+      "notify:\n  - { name: p, exec: [/bin/page, --token, n3w] }\n  - { name: am, alertmanager: ['http://am:9093/b'] }",
+    );
+    const changes = diffConfigs(before, after);
+    expect(changes).toEqual([
+      "notify.p: argv /bin/page … -> /bin/page …",
+      "notify.am: urls http://am:9093/… -> http://am:9093/…",
+    ]);
+    expect(changes.join()).not.toMatch(/s3cr3t|n3w/);
+  });
+
+  it("refuses a URL with a password, and durations a timer cannot wait", () => {
+    expect(
+      problems(
+        "notify:\n  - { name: am, alertmanager: ['https://hb:S3CRET@am:9093'], timeout: 25h, resend: 48h }",
+      ),
+    ).toEqual([
+      "hb.yaml:2:32: notify.am.alertmanager: a URL with a user name or password is not supported (put a token in the path)",
+      "hb.yaml:2:71: notify.am.timeout must be at most 24h",
+      "hb.yaml:2:84: notify.am.resend must be at most 24h",
+    ]);
+  });
+});

@@ -38,6 +38,18 @@ describe("per-node key binding", () => {
   });
 });
 
+describe("a key that signs webhooks", () => {
+  it("never authenticates a heartbeat, though it is in the keyring", async () => {
+    const yaml = `auth: optional\nkeys: { k1: /x, k2: /y }\nnotify:\n  - { name: chat, webhook: "https://x.example/h", sign_with: k2 }`;
+    const h = await Harness.start(yaml, keyring());
+    h.beat("a", { key: K2 });
+    expect(h.events).toEqual([]);
+    expect(h.monitor.status().datagrams.rejected.unknown_key).toBe(1);
+    h.beat("a", { key: TEST_KEY });
+    expect(h.names()).toEqual(["node.up"]);
+  });
+});
+
 describe("bounded state", () => {
   it("tracks at most max_nodes: further unlisted senders are refused, listed ones always tracked", async () => {
     const h = await Harness.start(`max_nodes: 3\nnodes: { "listed": {} }`);
