@@ -1,10 +1,11 @@
 // The alertmanager output against a real Alertmanager (and a peered pair of them): alerts are read
 // back through GET /api/v2/alerts and the notifications of a webhook receiver.
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import type { AlertmanagerOutputSpec } from "../../src/config/types.js";
-import { AlertmanagerOutput, type AlertmanagerDeps } from "../../src/notify/alertmanager.js";
+import { AlertmanagerOutput, FIRING_RESENDS, type AlertmanagerDeps } from "../../src/notify/alertmanager.js";
 import type { Notice } from "../../src/notify/notice.js";
 import type { RunningAlertmanager, Receiver, WebhookNotification } from "../support/alertmanager.js";
 import {
@@ -97,6 +98,44 @@ async function eventually<T>(
       throw new Error(`${what}: not within ${timeoutMs} ms; last: ${JSON.stringify(value)}`);
     await sleep(POLL_MS);
   }
+}
+
+interface Counter {
+  readonly url: string;
+  /** Each POST passed on: when it arrived (epoch ms) and its alerts. */
+  readonly posts: { atMs: number; alerts: { labels: Record<string, string>; endsAt: string }[] }[];
+  close(): Promise<void>;
+}
+
+/** An HTTP relay to `target` that keeps every POST it passes on: who sent what, and when. */
+async function counter(target: string): Promise<Counter> {
+  const posts: Counter["posts"] = [];
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      if (req.method === "POST")
+        posts.push({ atMs: Date.now(), alerts: JSON.parse(body) as Counter["posts"][0]["alerts"] });
+      void fetch(`${target}${req.url ?? "/"}`, {
+        method: req.method ?? "GET",
+        headers: { "content-type": "application/json" },
+        ...(req.method === "POST" ? { body } : {}),
+      })
+        .then(async (answer) => res.writeHead(answer.status).end(await answer.text()))
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 const ofNode = (node: string) => `filter=${encodeURIComponent(`node="${node}"`)}`;
@@ -216,6 +255,47 @@ describe.skipIf(BINARY === null && process.env.CI !== "true")("the alertmanager 
     );
     expect(out.activeAlerts).toBe(0);
     await receiver.waitFor(about("n5", "resolved"));
+  });
+
+  it("keeps alerts firing across a reload that replaces the output: the old one stops resending, the new one resends at its own period", async () => {
+    const [viaOld, viaNew] = [await counter(am.url), await counter(am.url)];
+    try {
+      const old = output([viaOld.url], { resendMs: 300 });
+      await old.deliver([notice("node.down", "h1")], 1);
+      await receiver.waitFor(about("h1", "firing"));
+      await eventually(
+        () => Promise.resolve(viaOld.posts.length),
+        (n) => n >= 2,
+        "a resend by the old output",
+      );
+      const next = output([viaNew.url], { resendMs: 500 });
+      old.handOver(next);
+      await old.close();
+      const oldPosts = viaOld.posts.length;
+      // Eight of the old output's periods, twice the life of the endsAt it last sent: only the new
+      // output's resends keep the alert active.
+      const until = Date.now() + 8 * 300;
+      while (Date.now() < until) {
+        expect(await getAlerts(am.url, `active=true&${ofNode("h1")}`)).toHaveLength(1);
+        await sleep(100);
+      }
+      expect(viaOld.posts).toHaveLength(oldPosts);
+      expect(viaNew.posts.length).toBeGreaterThanOrEqual(3);
+      for (const { atMs, alerts } of viaNew.posts) {
+        const [alert] = alerts;
+        expect(alert!.labels.node).toBe("h1");
+        // Set FIRING_RESENDS of the new output's periods ahead, not of the old one's.
+        const aheadMs = Date.parse(alert!.endsAt) - atMs;
+        expect(aheadMs).toBeGreaterThan(FIRING_RESENDS * 300);
+        expect(aheadMs).toBeLessThanOrEqual(FIRING_RESENDS * 500);
+      }
+      expect(receiver.notifications.filter(about("h1", "resolved"))).toHaveLength(0);
+      // The new output resolves what the old one raised.
+      await expect(next.deliver([notice("node.up", "h1")], 1)).resolves.toEqual({ ok: true });
+      await receiver.waitFor(about("h1", "resolved"));
+    } finally {
+      await Promise.all([viaOld.close(), viaNew.close()]);
+    }
   });
 
   it("takes a 4xx (a wrong path, a refused alert) as final: not worth retrying", async () => {

@@ -16,7 +16,15 @@ import {
   startReceiver,
   type RunningAlertmanager,
 } from "../support/alertmanager.js";
-import { HB_BIN, TempDir, runHb, sleep, startMonitor, startNode, type HbProcess } from "../support/hb-process.js";
+import {
+  HB_BIN,
+  TempDir,
+  runHb,
+  sleep,
+  startMonitor,
+  startNode,
+  type HbProcess,
+} from "../support/hb-process.js";
 
 /** hb as a child process, without blocking this process (whose receivers must answer meanwhile). */
 function runHbAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
