@@ -7,6 +7,7 @@ import { systemClock } from "../../src/clock.js";
 import type { AlertmanagerOutputSpec } from "../../src/config/types.js";
 import { AlertmanagerOutput, FIRING_RESENDS, type AlertmanagerDeps } from "../../src/notify/alertmanager.js";
 import type { Notice } from "../../src/notify/notice.js";
+import { alertmanagerSpec } from "../support/notify-specs.js";
 import type { RunningAlertmanager, Receiver, WebhookNotification } from "../support/alertmanager.js";
 import {
   alertmanagerBinary,
@@ -23,22 +24,7 @@ const POLL_MS = 50;
 /** Longer than group_wait plus group_interval: a notification that was coming has come. */
 const SETTLE_MS = 2500;
 
-function spec(urls: string[], overrides: Partial<AlertmanagerOutputSpec> = {}): AlertmanagerOutputSpec {
-  return {
-    kind: "alertmanager",
-    name: "am",
-    on: null,
-    timeoutMs: 5000,
-    queue: 100,
-    attempts: 3,
-    line: 1,
-    col: 1,
-    urls,
-    resendMs: 60_000,
-    generatorUrl: null,
-    ...overrides,
-  };
-}
+const spec = alertmanagerSpec;
 
 const outputs: AlertmanagerOutput[] = [];
 function output(

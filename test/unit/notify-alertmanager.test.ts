@@ -16,6 +16,7 @@ import type { Notice } from "../../src/notify/notice.js";
 import { DELIVERED, type Outcome, type Output } from "../../src/notify/output.js";
 import type { Timer } from "../../src/clock.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { alertmanagerSpec } from "../support/notify-specs.js";
 
 const WAIT_MS = 10_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -90,20 +91,7 @@ function output(
   overrides: Partial<AlertmanagerOutputSpec> = {},
   deps: Partial<AlertmanagerDeps> = {},
 ): AlertmanagerOutput {
-  const spec: AlertmanagerOutputSpec = {
-    kind: "alertmanager",
-    name: "am",
-    on: null,
-    timeoutMs: 5000,
-    queue: 100,
-    attempts: 3,
-    line: 1,
-    col: 1,
-    urls,
-    resendMs: 60_000,
-    generatorUrl: null,
-    ...overrides,
-  };
+  const spec = alertmanagerSpec(urls, overrides);
   const out = new AlertmanagerOutput(spec, { clock, statusUrl: "http://127.0.0.1:26723", ...deps });
   outputs.push({ out, clock });
   return out;
