@@ -19,6 +19,15 @@ export interface EventFields {
   /** `by`: "forget_after" (an unlisted node silent that long) or "operator" (`hb forget`). */
   "node.flapping": { node: string; changes: number; windowMs: number; settled: boolean; state: StateName };
   "node.forgotten": { node: string; silentMs: number | null; by: "forget_after" | "operator" };
+  "peer.up": { peer: string; from: string; previous: StateName; downMs?: number };
+  "peer.late": { peer: string; silentMs: number; lateMs: number };
+  "peer.down": { peer: string; lastSeen: number | null; silentMs: number; timeoutMs: number; at: number };
+  "peer.left": { peer: string; from: string };
+  "peer.restarted": { peer: string; from: string; incarnation: number; previousIncarnation: number };
+  /** Who speaks changed in this monitor's view: `speaking` is whether this one does now. */
+  "monitor.speaking": { speaking: boolean; speaker: string | null; reason: string };
+  /** This monitor hears no peer and (almost) no node: the silence is its own; no one is judged. */
+  "monitor.isolated": { heardNodes: number; expectedNodes: number; holdMs: number };
   "monitor.started": { listen: string; status: string; nodes: number; version: string; config: string };
   "monitor.stopping": { listen: string; status: string; nodes: number; version: string; signal: string };
   "monitor.stalled": { stalledMs: number; holdMs: number };
@@ -64,6 +73,13 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "node.restarted": "warn",
   "node.forgotten": "info",
   "node.flapping": "warn",
+  "peer.up": "info",
+  "peer.late": "warn",
+  "peer.down": "error",
+  "peer.left": "info",
+  "peer.restarted": "warn",
+  "monitor.speaking": "info",
+  "monitor.isolated": "error",
   "monitor.started": "info",
   "monitor.stopping": "info",
   "monitor.stalled": "warn",
@@ -94,6 +110,11 @@ export const NOTIFY_BY_DEFAULT: ReadonlySet<EventName> = new Set<EventName>([
   "node.up",
   "node.restarted",
   "node.flapping",
+  "peer.down",
+  "peer.late",
+  "peer.up",
+  "peer.restarted",
+  "monitor.isolated",
   "monitor.stalled",
   "monitor.overloaded",
   "config.rejected",

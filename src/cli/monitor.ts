@@ -25,12 +25,14 @@ import { familyOf, udpSocket } from "../wire/udp.js";
 import { addressFlag, flagOrEnv, parseFlags, stateDirFlag, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 
-export const usage = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|PATH|off] [--state-dir DIR]
+export const usage = `usage: hb monitor [--config PATH] [--listen HOST:PORT] [--status HOST:PORT|PATH|off] [--state-dir DIR] [--id ID]
 
   --config PATH   the monitor's config (env HB_CONFIG; default /etc/hb/heartbeat.yaml)
   --listen ADDR   override the config's UDP address, e.g. 127.0.0.1:0 (0 = any free port)
   --status ADDR   override the config's HTTP status address: HOST:PORT, a Unix socket path, or "off"
-  --state-dir DIR where replay marks survive restarts (env HB_STATE_DIR or STATE_DIRECTORY)`;
+  --state-dir DIR where replay marks survive restarts (env HB_STATE_DIR or STATE_DIRECTORY)
+  --id ID         this monitor's id in cluster.monitors when the config has no cluster.self
+                  (env HB_MONITOR_ID; default the host name)`;
 
 /** A rejected reload's event lists at most this many problems (a broken 100 000-node file has more). */
 const MAX_REJECTED_LINES = 100;
@@ -67,6 +69,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       listen: { type: "string" },
       status: { type: "string" },
       "state-dir": { type: "string" },
+      id: { type: "string" },
     },
     usage,
   );
@@ -77,6 +80,9 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   // Nothing runs yet that a blocked loop would delay: parse a large file on both cores.
   const loaded = await loadConfigOnTwoThreads(path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
+  const monitorId = flagOrEnv(values.id, io.env, "HB_MONITOR_ID") ?? hostname();
+  loaded.monitorId = monitorId;
+  const clustered = loaded.config.cluster !== null;
   const log: Emit = createEventLog({ out: io.stdout, journal: io.journal });
   const notifier = Notifier.fromEnv(io.env);
   // Runs from a timer only, after `running` below exists.
@@ -88,6 +94,17 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const notify = new Notify({
     clock: io.clock,
     log,
+    monitor: loaded.config.cluster?.self ?? monitorId,
+    forEachNode: (from, max, visit) => running.forEachNode(from, max, visit),
+    ...(clustered
+      ? {
+          cluster: {
+            speaking: () => running.peers?.speaking() ?? true,
+            peerFacts: (peer: string) => running.peers?.facts(peer) ?? null,
+            downPeers: () => running.peers?.downPeers() ?? [],
+          },
+        }
+      : {}),
     facts: (node) => running.facts(node),
     isDown: (node) => running.isDown(node),
     statusUrl: () => statusUrl(loaded.config.status, statusAddress),
@@ -103,6 +120,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     socket: udpSocket(familyOf(loaded.config.listen.host)),
     pid: io.pid,
     stateDir,
+    onSpeaking: (speaking) => notify.speakingChanged(speaking),
   });
   // A --listen override replaces the file's address, and with it the file's exposure warning.
   const warn = (next: LoadedConfig): void => {
@@ -162,6 +180,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       const next = await loadConfigOffThread(path, current, rest);
       if (stopping) return;
       next.config = withOverrides(next.config, listenFlag, statusFlag);
+      next.monitorId = monitorId;
+      // The cluster is read once, at start: the running peers keep theirs.
+      if (JSON.stringify(next.config.cluster) !== JSON.stringify(current.cluster)) {
+        running.warn("cluster", "cluster: changes take effect when the monitor restarts");
+        next.config = Object.freeze({ ...next.config, cluster: current.cluster });
+      }
       // A slice per turn; a stop while it is staged ends it unapplied, once applying it finishes.
       await running.reloadInTurns(next, () =>
         stopping ? Promise.reject(new Error("stopping")) : nextTurn(),

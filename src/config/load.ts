@@ -28,6 +28,8 @@ export interface LoadedConfig {
   warnings?: readonly string[];
   /** Hooks that will not be run (see loadFiles), as file:line:col: message. */
   hookProblems?: readonly string[];
+  /** This monitor's id in a cluster when the config leaves `cluster.self` out (--id, host name). */
+  monitorId?: string;
 }
 
 const ERRNO_TEXT: Readonly<Record<string, string>> = {

@@ -12,6 +12,7 @@ import {
   MAX_ID_BYTES,
   MAX_KEY_ID_BYTES,
 } from "../wire/protocol.js";
+import { parseCluster, type ParsedCluster } from "./cluster.js";
 import { parseLabels, parseNotify } from "./notify.js";
 import { Reader, quote, type PartialThresholds } from "./reader.js";
 import {
@@ -45,6 +46,7 @@ export const TOP_KEYS: readonly string[] = [
   "keys",
   "nodes",
   "notify",
+  "cluster",
 ];
 export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
 export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels"];
@@ -89,6 +91,7 @@ export function parseConfig(text: string, file: string): ParseResult {
   const keys: KeySpec[] = [];
   let nodesPair: Pair | undefined;
   let notifyPair: Pair | undefined;
+  let clusterPair: Pair | undefined;
 
   for (const [name, pair] of r.pairs(doc.contents, null, "the config", TOP_KEYS)) {
     switch (name) {
@@ -150,6 +153,9 @@ export function parseConfig(text: string, file: string): ParseResult {
       case "notify":
         notifyPair = pair;
         break;
+      case "cluster":
+        clusterPair = pair;
+        break;
     }
   }
 
@@ -163,6 +169,19 @@ export function parseConfig(text: string, file: string): ParseResult {
   const signingKeys = new Set(
     notify.flatMap((o) => (o.kind === "webhook" && o.signWith !== null ? [o.signWith] : [])),
   );
+  // Likewise the key of the monitors' own heartbeats: only a monitor may sign with it.
+  const cluster: ParsedCluster | undefined =
+    clusterPair === undefined ? undefined : parseCluster(r, clusterPair);
+  if (cluster !== undefined) {
+    const { key } = cluster.spec;
+    if (!keyIds.has(key)) r.report(cluster.at.key, `cluster.key: ${quote(key)} is not a key under keys`);
+    else if (signingKeys.has(key))
+      r.report(
+        cluster.at.key,
+        `cluster.key: ${quote(key)} signs webhooks; the monitors need a key of their own`,
+      );
+    signingKeys.add(key);
+  }
   if (auth !== undefined && auth !== "off" && !keys.some((k) => !signingKeys.has(k.id)))
     r.report(
       authAt,
@@ -199,7 +218,7 @@ export function parseConfig(text: string, file: string): ParseResult {
             if (signingKeys.has(keyId))
               r.report(
                 at,
-                `${what}.keys: ${quote(keyId)} signs webhooks (notify); a node needs a key of its own`,
+                `${what}.keys: ${quote(keyId)} is the monitors' or a webhook's; a node needs a key of its own`,
               );
             else if (keyIds.has(keyId)) nodeKeys.add(keyId);
             else r.report(at, `${what}.keys: ${quote(keyId)} is not a key under keys`);
@@ -219,6 +238,9 @@ export function parseConfig(text: string, file: string): ParseResult {
     }
   }
 
+  for (const [id, at] of cluster?.at.monitors ?? [])
+    if (nodes.has(id))
+      r.report(at, `cluster.monitors: ${quote(id)} is also a node under nodes; ids must differ`);
   if (r.problems.length > 0)
     return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
 
@@ -240,6 +262,7 @@ export function parseConfig(text: string, file: string): ParseResult {
     forgetAfterMs,
     receiveBufferBytes,
     notify: Object.freeze(notify),
+    cluster: cluster?.spec ?? null,
   };
   const warnings: ConfigProblem[] = [];
   const exposed = exposureWarning(config);

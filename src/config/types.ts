@@ -62,6 +62,8 @@ export interface Config {
   readonly receiveBufferBytes: number;
   /** Where notices go besides the journal. */
   readonly notify: readonly NotifySpec[];
+  /** The monitors of the site, when there are several. */
+  readonly cluster: ClusterSpec | null;
 }
 
 /** What every notify output has, whatever it delivers to. */
@@ -123,4 +125,22 @@ export function formatProblem(file: string, problem: ConfigProblem): string {
 export function formatStatusAddress(address: StatusAddress | null): string {
   if (address === null) return "off";
   return "path" in address ? `unix:${address.path}` : formatHostPort(address);
+}
+
+/** Monitors of one site that watch each other (`cluster:`). */
+export interface ClusterSpec {
+  /** This monitor's id; null: given at start (--id, HB_MONITOR_ID), else the host name. */
+  readonly self: string | null;
+  /** Every monitor of the site, in rank order: the first one up speaks (speak: leader). */
+  readonly monitors: readonly { readonly id: string; readonly address: HostPort }[];
+  /** Peer heartbeats: how often, and when a silent peer is late and down. */
+  readonly intervalMs: number;
+  readonly lateMs: number;
+  readonly timeoutMs: number;
+  /** leader: the lowest-ranked monitor up in this one's view runs the outputs; all: every one does. */
+  readonly speak: "leader" | "all";
+  /** The key id peer heartbeats are signed with (always: peer traffic is authenticated). */
+  readonly key: string;
+  /** A monitor just started speaks only once it has heard its peers or this long has passed. */
+  readonly settleMs: number;
 }

@@ -33,9 +33,35 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type AdmitReason = DecodeReason | "unauthenticated" | "unknown_key" | "key_not_allowed" | "bad_tag";
 
+/** The other monitors of the cluster, told apart by their ids' bytes (no string per datagram). */
+export class PeerIds {
+  private readonly ids: readonly Buffer[];
+
+  constructor(
+    ids: readonly string[],
+    /** The only key a peer may sign with, and one no node may use. */
+    readonly key: string,
+  ) {
+    this.ids = ids.map((id) => Buffer.from(id, "latin1"));
+  }
+
+  /** True when `dg` names one of the peers. */
+  match(dg: Datagram): boolean {
+    for (const id of this.ids) {
+      if (id.length !== dg.idLength) continue;
+      let i = 0;
+      while (i < id.length && id[i] === dg.buf[dg.idStart + i]) i++;
+      if (i === id.length) return true;
+    }
+    return false;
+  }
+}
+
 /** What admission needs of a config, made ready before it is swapped in. */
 export interface AdmissionRules {
   readonly auth: AuthMode;
+  /** The other monitors, when the config has a cluster. */
+  readonly peers: PeerIds | null;
   readonly keyring: Keyring;
   /** Nodes bound to keys; null when none is, so datagrams skip the lookup. */
   readonly boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null;
@@ -43,6 +69,11 @@ export interface AdmissionRules {
 
 /** Nodes looked at between two points where preparing may pause (see slices.ts). */
 const NODES_PER_STEP = 4096;
+
+/** This monitor's id in its cluster: the config's, else the one given at start. */
+export function selfOf(loaded: LoadedConfig): string | null {
+  return loaded.config.cluster?.self ?? loaded.monitorId ?? null;
+}
 
 export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
   const bound = new Map<string, ReadonlySet<string>>();
@@ -59,7 +90,15 @@ export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
     for (const output of signing) if (output.kind === "webhook") heartbeatKeys.delete(output.signWith!);
     keyring = heartbeatKeys;
   }
-  return { auth: loaded.config.auth, keyring, boundKeys: bound.size === 0 ? null : bound };
+  const { cluster } = loaded.config;
+  const peers =
+    cluster === null
+      ? null
+      : new PeerIds(
+          cluster.monitors.map((m) => m.id).filter((id) => id !== selfOf(loaded)),
+          cluster.key,
+        );
+  return { auth: loaded.config.auth, peers, keyring, boundKeys: bound.size === 0 ? null : bound };
 }
 
 export class Admission {
@@ -73,11 +112,28 @@ export class Admission {
     this.rules = rules;
   }
 
+  /** Whether an admitted datagram is another monitor's heartbeat (it goes to the peers). */
+  fromPeer(dg: Datagram): boolean {
+    return this.rules.peers?.match(dg) ?? false;
+  }
+
   /** Decodes `msg` into `out`; null when it may go on to the detector, else why not. */
   admit(msg: Buffer, out: Datagram): AdmitReason | null {
     const reason = decode(msg, out);
     if (reason !== null) return reason;
-    const { auth, boundKeys, keyring } = this.rules;
+    const { auth, boundKeys, keyring, peers } = this.rules;
+    if (peers !== null) {
+      // Another monitor's heartbeat is always signed, with the cluster's key and no other; and no
+      // node may sign with that key, whatever the auth mode.
+      if (peers.match(out)) {
+        if (out.tagOffset === 0) return "unauthenticated";
+        if (out.keyId !== peers.key) return "key_not_allowed";
+        const key = keyring.get(peers.key);
+        if (key === undefined) return "unknown_key";
+        return verifyTag(msg, out.tagOffset, key) ? null : "bad_tag";
+      }
+      if (out.tagOffset !== 0 && out.keyId === peers.key) return "key_not_allowed";
+    }
     if (auth === "off") return null;
     // A node bound to keys must always sign, even where signing is optional.
     const allowed = boundKeys === null ? null : (boundKeys.get(nodeIdOf(out)) ?? null);

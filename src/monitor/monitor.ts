@@ -14,7 +14,9 @@ import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
 import { untilSocketEmpty, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
 import { SLICE_MS, finish, finishInTurns } from "../slices.js";
-import { Admission, type RejectReason } from "./admit.js";
+import { HbError } from "../errors.js";
+import { Admission, selfOf, type RejectReason } from "./admit.js";
+import { Peers } from "./peers.js";
 import { Detector } from "./detector.js";
 import { Judge } from "./judge.js";
 import { HeldBack, prepareReload } from "./reload.js";
@@ -49,6 +51,8 @@ export interface MonitorDeps {
   stateDir?: string | undefined;
   /** Reads the kernel's drop counter for a local UDP port (default: /proc/net/udp). */
   kernelDrops?: (port: number) => number | null;
+  /** Told when this monitor starts or stops speaking (cluster); `reason` is the event that did it. */
+  onSpeaking?: (speaking: boolean) => void;
 }
 
 export class Monitor {
@@ -59,6 +63,8 @@ export class Monitor {
   private readonly wall: WallTime;
   /** Display order of the nodes, kept between status requests. */
   private readonly order: NodeOrder;
+  /** The other monitors of the site; null without a cluster. */
+  readonly peers: Peers | null;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
@@ -106,6 +112,36 @@ export class Monitor {
       holdMs: () => this.stallHoldMs(),
     });
     this.order = new NodeOrder(this.detector.reader());
+    this.peers = this.makePeers(loaded);
+  }
+
+  private makePeers(loaded: LoadedConfig): Peers | null {
+    const cluster = this.config.cluster;
+    if (cluster === null) return null;
+    const self = selfOf(loaded);
+    if (self === null || !cluster.monitors.some((m) => m.id === self))
+      throw new HbError(
+        "HB_ERR_CONFIG",
+        `${this.config.file}: this monitor's id ${JSON.stringify(self)} is not one of cluster.monitors (set cluster.self, --id or HB_MONITOR_ID)`,
+      );
+    const key = loaded.keyring.get(cluster.key);
+    if (key === undefined)
+      throw new HbError("HB_ERR_CONFIG", `${this.config.file}: cluster.key ${cluster.key} is not loaded`);
+    const peers: Peers = new Peers(cluster, self, this.config, {
+      clock: this.clock,
+      wall: this.wall,
+      emit: this.emit,
+      socket: this.deps.socket,
+      key,
+      received: () => this.received,
+      onSpeakerChange: () => {
+        if (!peers.speakingChanged()) return;
+        const speaking = peers.speaking();
+        this.emit("monitor.speaking", { speaking, speaker: peers.speaker(), reason: "peers" });
+        this.deps.onSpeaking?.(speaking);
+      },
+    });
+    return peers;
   }
 
   /** Binds the UDP socket; datagrams are handled from then on. */
@@ -116,6 +152,7 @@ export class Monitor {
     const asked = this.config.receiveBufferBytes;
     this.receiveBuffer = { asked, granted: this.deps.socket.setReceiveBufferSize(asked) };
     this.judge.start();
+    this.peers?.start();
     return this.bound;
   }
 
@@ -139,6 +176,7 @@ export class Monitor {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
+    if (this.peers !== null && this.admission.fromPeer(dg)) return this.peers.observe(dg, now, from);
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
@@ -350,6 +388,7 @@ export class Monitor {
       kernelDrops: this.kernelDrops(),
       counts,
       datagrams: { received: this.received, accepted: this.accepted, rejected: { ...this.rejections.total } },
+      cluster: this.peers?.view() ?? null,
       nodes: nodes ? this.detector.view(now) : [],
     };
   }
@@ -392,6 +431,7 @@ export class Monitor {
     sequence: number | null;
     lastSeen: number | null;
     lateMs: number;
+    timeoutMs: number;
   } | null {
     const reader = this.detector.reader();
     const slot = reader.slotOf(node);
@@ -405,6 +445,7 @@ export class Monitor {
       sequence: last?.sequence ?? null,
       lastSeen: seen === null ? null : this.wall.of(seen),
       lateMs: spec?.lateMs ?? this.config.defaults.lateMs,
+      timeoutMs: spec?.timeoutMs ?? this.config.defaults.timeoutMs,
     };
   }
 
@@ -435,6 +476,7 @@ export class Monitor {
 
   async close(): Promise<void> {
     this.judge.stop();
+    this.peers?.stop();
     this.saveMarks.cancel();
     await this.writeMarks();
     this.rejections.flush();

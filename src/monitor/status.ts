@@ -3,6 +3,7 @@
 // against: fields are added, never renamed. The document is written a piece at a time, nodes in
 // display order, so that a million nodes never hold the event loop in one go.
 
+import type { ClusterView } from "./peers.js";
 import type { StateName } from "../events.js";
 import type { RejectReason } from "./admit.js";
 import type { NodeOrder } from "./node-order.js";
@@ -38,6 +39,8 @@ export interface StatusDocument {
   /** Every node, whatever the filters. */
   counts: Counts;
   datagrams: { received: number; accepted: number; rejected: Record<RejectReason, number> };
+  /** The other monitors of the site and who speaks; null without a cluster. */
+  cluster: ClusterView | null;
   /** The nodes the filters select, in display order; always the last field. */
   nodes: NodeView[];
 }

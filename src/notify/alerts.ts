@@ -69,6 +69,31 @@ function monitorAlert(n: Notice, alertname: string, summary: string, description
   };
 }
 
+/**
+ * A monitor of the cluster that is down, as every other monitor sees it: labelled by the dead
+ * one alone, so that the survivors' alerts are one alert in Alertmanager.
+ */
+function peerAlert(n: Notice): AlertChange | null {
+  const peer = String(n.fields.peer);
+  if (n.event === "peer.up" && n.previous !== "down") return null;
+  const firing = n.event === "peer.down";
+  return {
+    key: `HbMonitorDown/${peer}`,
+    firing,
+    expiresAfterMs: null,
+    alert: {
+      labels: { alertname: "HbMonitorDown", monitor: peer, severity: "critical" },
+      annotations: {
+        summary: firing ? `monitor ${peer} is down` : `monitor ${peer} is back`,
+        description: `seen by ${n.monitor}`,
+        dedup_key: n.dedupKey,
+      },
+      startsAt: iso(firing ? (n.since ?? n.time) : n.time),
+      ...(firing ? {} : { endsAt: iso(n.time) }),
+    },
+  };
+}
+
 function seconds(ms: unknown): string {
   return typeof ms === "number" ? `${(ms / 1000).toFixed(1)} s` : "?";
 }
@@ -110,6 +135,10 @@ export function alertChange(n: Notice): AlertChange | null {
     }
   }
   switch (n.event) {
+    case "peer.down":
+    case "peer.up":
+    case "peer.left":
+      return peerAlert(n);
     case "monitor.stalled":
       return monitorAlert(
         n,

@@ -39,6 +39,9 @@ const ALERT_EVENTS: ReadonlySet<string> = new Set([
   "node.left",
   "node.forgotten",
   "node.flapping",
+  "peer.down",
+  "peer.up",
+  "peer.left",
   "monitor.stalled",
   "monitor.overloaded",
 ]);
@@ -167,8 +170,7 @@ class Lane {
   ) {}
 
   accepts(event: string, fields: Readonly<Record<string, unknown>>): boolean {
-    if (this.spec.kind === "alertmanager")
-      return ALERT_EVENTS.has(event) && !(event === "node.up" && fields.previous === "new");
+    if (this.spec.kind === "alertmanager") return ALERT_EVENTS.has(event) && fields.previous !== "new";
     return wanted(this.spec.on, event, fields);
   }
 

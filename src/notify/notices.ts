@@ -15,6 +15,7 @@ export interface NodeFacts {
   /** Epoch ms of its last arrival; null when never heard. */
   readonly lastSeen: number | null;
   readonly lateMs: number;
+  readonly timeoutMs: number;
 }
 
 export interface NoticeSource {
@@ -23,6 +24,8 @@ export interface NoticeSource {
   wallMs(): number;
   /** Null when the monitor no longer knows the node (forgotten). */
   facts(node: string): NodeFacts | null;
+  /** The same of another monitor of the cluster. */
+  peerFacts?(peer: string): NodeFacts | null;
 }
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
@@ -44,7 +47,7 @@ export function wanted(on: ReadonlySet<string> | null, event: string, fields: Fi
   // told each other of their failures would never stop.
   if (event.startsWith("notify.")) return false;
   if (!(on ?? NOTIFY_BY_DEFAULT).has(event)) return false;
-  if (event !== "node.up") return true;
+  if (event !== "node.up" && event !== "peer.up") return true;
   // A first contact is not news; a recovery is. Under the default set, a return from a planned
   // stop (left -> up) is not either.
   if (fields.previous === "new") return false;
@@ -62,6 +65,34 @@ export class NoticeMaker {
     const level = EVENT_LEVELS[event as EventName] ?? "info";
     const seq = ++this.seq;
     const node = typeof fields.node === "string" && event.startsWith("node.") ? fields.node : null;
+    if (node === null && typeof fields.peer === "string") {
+      // Every monitor that sees a peer die says so with the same key: the peer's last datagram.
+      const peer = fields.peer;
+      const facts = this.source.peerFacts?.(peer) ?? null;
+      const heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
+      const state = STATE_AFTER[`node.${event.slice("peer.".length)}` as EventName] ?? null;
+      const dedupKey = `peer/${peer}/${event === "peer.restarted" ? "restarted" : (state ?? event)}/${heard}`;
+      const previous = typeof fields.previous === "string" ? (fields.previous as StateName) : null;
+      const since = event === "peer.down" && typeof fields.at === "number" ? fields.at : time;
+      const lastSeen = typeof fields.lastSeen === "number" ? fields.lastSeen : (facts?.lastSeen ?? null);
+      return {
+        hb: 1,
+        event,
+        level,
+        node,
+        state,
+        previous,
+        since,
+        lastSeen,
+        labels: NO_LABELS,
+        seq,
+        dedupKey,
+        monitor,
+        time,
+        test,
+        fields,
+      };
+    }
     if (node === null) {
       const dedupKey = `monitor/${event}/${monitor}/${time}`;
       return {

@@ -28,20 +28,38 @@ export interface NotifyDeps {
   isDown(node: string): boolean;
   /** Base URL of the status endpoint, for links in alerts; null when there is none to give. */
   statusUrl(): string | null;
+  /** With a cluster: whether this monitor speaks now, and what it knows of the other monitors. */
+  cluster?: {
+    speaking(): boolean;
+    peerFacts(peer: string): NodeFacts | null;
+    downPeers(): readonly Readonly<Record<string, unknown>>[];
+  };
+  /** Visits up to `max` nodes from `fromSlot` on (id, state, last arrival); returns where to go on, or -1. */
+  forEachNode?(
+    fromSlot: number,
+    max: number,
+    visit: (id: string, state: string, lastSeenWallMs: number | null) => void,
+  ): number;
 }
+
+/** Nodes looked at per turn of the loop while down nodes are said again. */
+const REASSERT_SLICE = 4096;
 
 export class Notify {
   readonly monitor: string;
   private readonly notices: NoticeMaker;
   private readonly dispatcher: Dispatcher;
   private keyring: Keyring = new Map();
+  private specs: readonly NotifySpec[] = [];
 
   constructor(private readonly deps: NotifyDeps) {
     this.monitor = deps.monitor ?? hostname();
+    const cluster = deps.cluster;
     this.notices = new NoticeMaker({
       monitor: this.monitor,
       wallMs: () => deps.clock.wallMs(),
       facts: (node) => deps.facts(node),
+      ...(cluster === undefined ? {} : { peerFacts: (peer: string) => cluster.peerFacts(peer) }),
     });
     this.dispatcher = new Dispatcher({
       clock: deps.clock,
@@ -56,21 +74,76 @@ export class Notify {
 
   /** Writes the event to the journal, then hands it to the outputs that carry it. */
   readonly emit: Emit = (event, fields) => {
-    this.deps.log(event, fields);
     const record = fields as unknown as Readonly<Record<string, unknown>>;
+    const cluster = this.deps.cluster;
+    if (cluster === undefined) this.deps.log(event, fields);
+    else {
+      // Every monitor writes every event to its own journal, saying which one wrote it and
+      // whether it was speaking; only the speaker's reach the outputs.
+      const speaking = cluster.speaking();
+      this.deps.log(event, { ...fields, monitor: this.monitor, speaking } as never);
+      if (!speaking) return;
+    }
     if (this.dispatcher.size > 0 && this.dispatcher.wants(event, record))
       this.dispatcher.offer(this.notices.make(event, record));
   };
 
+  /**
+   * This monitor started or stopped speaking. One that starts says again, through its outputs,
+   * every state that needs attention (nodes and monitors down), with the same dedup keys as when
+   * they began: a node that died while the previous speaker was dying is still reported.
+   * Duplicates are possible in a hand-over; silence is not. One that stops drops what it was
+   * about to send and starts afresh, so that it resends nothing (its alerts end by themselves
+   * unless the new speaker keeps them).
+   */
+  speakingChanged(speaking: boolean): void {
+    if (!speaking) {
+      this.dispatcher.configure([]);
+      this.dispatcher.configure(this.specs, this.identity);
+      return;
+    }
+    for (const fields of this.deps.cluster?.downPeers() ?? []) this.offerAgain("peer.down", fields);
+    const forEachNode = this.deps.forEachNode;
+    if (forEachNode === undefined) return;
+    const step = (from: number): void => {
+      if (!(this.deps.cluster?.speaking() ?? true)) return;
+      const next = forEachNode(from, REASSERT_SLICE, (node, state, lastSeen) => {
+        if (state !== "down") return;
+        const facts = this.deps.facts(node);
+        const timeoutMs = facts?.timeoutMs ?? 0;
+        const now = this.deps.clock.wallMs();
+        const at = lastSeen === null ? now : lastSeen + timeoutMs;
+        this.offerAgain("node.down", {
+          node,
+          lastSeen,
+          silentMs: lastSeen === null ? 0 : now - lastSeen,
+          timeoutMs,
+          at,
+        });
+      });
+      if (next >= 0) this.deps.clock.setImmediate(() => step(next));
+    };
+    step(0);
+  }
+
+  private offerAgain(event: string, fields: Readonly<Record<string, unknown>>): void {
+    const record = { ...fields, reasserted: true };
+    if (this.dispatcher.wants(event, record)) this.dispatcher.offer(this.notices.make(event, record));
+  }
+
   /** The outputs of a (re)loaded config, with the keys a webhook may sign with. */
   configure(specs: readonly NotifySpec[], keyring: Keyring): void {
     this.keyring = keyring;
-    // A webhook whose key file was rotated is a changed output: its next requests use the new key.
-    this.dispatcher.configure(specs, (spec) => {
-      const key = spec.kind === "webhook" && spec.signWith !== null ? keyring.get(spec.signWith) : undefined;
-      return key === undefined ? "" : createHash("sha256").update(key.export()).digest("hex");
-    });
+    this.specs = specs;
+    this.dispatcher.configure(specs, this.identity);
   }
+
+  /** A webhook whose key file was rotated is a changed output: its next requests use the new key. */
+  private readonly identity = (spec: NotifySpec): string => {
+    const key =
+      spec.kind === "webhook" && spec.signWith !== null ? this.keyring.get(spec.signWith) : undefined;
+    return key === undefined ? "" : createHash("sha256").update(key.export()).digest("hex");
+  };
 
   private output(spec: NotifySpec): Output {
     const clock = this.deps.clock;

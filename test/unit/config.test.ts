@@ -107,7 +107,7 @@ describe("problems", () => {
       "hb.yaml:8:3: nodes.b: late (10s) must be less than timeout (10s)",
       'hb.yaml:9:18: nodes.c.interval must be a duration with a unit, e.g. "1s" or "250ms"',
       "hb.yaml:10:16: nodes.d.paused must be true or false",
-      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes, notify)',
+      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes, notify, cluster)',
     ]);
   });
 
@@ -185,9 +185,10 @@ describe("the reload diff", () => {
     forget_after: "1h",
     receive_buffer: "8MiB",
     auth: "optional",
-    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2 }",
+    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, kc: /etc/hb/keys/kc }",
     nodes: "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1], labels: { team: a } } }",
     notify: "[{ name: pager, exec: [/bin/true], timeout: 5s }]",
+    cluster: "{ monitors: { m1: '127.0.0.1:1', m2: '127.0.0.1:2' }, key: kc }",
   };
   const TOP_CHANGES: Record<string, string> = {
     listen: "127.0.0.1:26724",
@@ -199,9 +200,10 @@ describe("the reload diff", () => {
     forget_after: "2h",
     receive_buffer: "4MiB",
     auth: "required",
-    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, k3: /etc/hb/keys/k3 }",
+    keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, kc: /etc/hb/keys/kc, k3: /etc/hb/keys/k3 }",
     nodes: `${BASE.nodes!.slice(0, -2)}, b: {} }`,
     notify: "[{ name: pager, exec: [/bin/true], timeout: 6s }]",
+    cluster: "{ monitors: { m1: '127.0.0.1:1', m2: '127.0.0.1:2' }, key: kc, speak: all }",
   };
   const DEFAULTS_CHANGES: Record<string, string> = { interval: "2s", timeout: "12s", late: "4s" };
   const NODE_CHANGES: Record<string, string> = {
@@ -274,10 +276,9 @@ describe("the reload diff", () => {
       "nodes.b: added (interval 500ms, timeout 5s, late 2.5s, keys k2)",
       "receive_buffer: 8MiB -> 512KiB (takes effect on restart)",
     ]);
-    expect(diff({ ...BASE, keys: "{ k2: /etc/hb/keys/k2, k1: /etc/hb/k1 }", nodes: "{}" })).toEqual([
-      "keys.k1: path /etc/hb/keys/k1 -> /etc/hb/k1",
-      "nodes.a: removed",
-    ]);
+    expect(
+      diff({ ...BASE, keys: "{ k2: /etc/hb/keys/k2, k1: /etc/hb/k1, kc: /etc/hb/keys/kc }", nodes: "{}" }),
+    ).toEqual(["keys.k1: path /etc/hb/keys/k1 -> /etc/hb/k1", "nodes.a: removed"]);
   });
 
   it("finds the same nodes listed in another order unchanged, and what moved and changed", () => {
@@ -492,7 +493,9 @@ describe("a key that signs webhooks", () => {
       problems(
         "keys: { wh: /etc/hb/keys/wh }\nnodes: { a: { keys: [wh] } }\nnotify:\n  - { name: chat, webhook: 'https://x.example/h', sign_with: wh }",
       ),
-    ).toEqual(['hb.yaml:2:22: nodes.a.keys: "wh" signs webhooks (notify); a node needs a key of its own']);
+    ).toEqual([
+      `hb.yaml:2:22: nodes.a.keys: "wh" is the monitors' or a webhook's; a node needs a key of its own`,
+    ]);
   });
 });
 

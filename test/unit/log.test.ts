@@ -18,6 +18,19 @@ const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "node.restarted": { node: "web-1", from: "192.0.2.1:4000", incarnation: 7, previousIncarnation: 6 },
   "node.flapping": { node: "web-1", changes: 6, windowMs: 60_000, settled: false, state: "up" },
   "node.forgotten": { node: "web-1", silentMs: null, by: "operator" },
+  "peer.up": { peer: "mon-b", from: "192.0.2.6:26722", previous: "down", downMs: 6000 },
+  "peer.late": { peer: "mon-b", silentMs: 2501, lateMs: 2500 },
+  "peer.down": {
+    peer: "mon-b",
+    lastSeen: 1_700_000_000_000,
+    silentMs: 5001,
+    timeoutMs: 5000,
+    at: 1_700_000_005_000,
+  },
+  "peer.left": { peer: "mon-b", from: "192.0.2.6:26722" },
+  "peer.restarted": { peer: "mon-b", from: "192.0.2.6:26722", incarnation: 9, previousIncarnation: 8 },
+  "monitor.speaking": { speaking: true, speaker: "mon-a", reason: "peer.down" },
+  "monitor.isolated": { heardNodes: 0, expectedNodes: 12, holdMs: 2000 },
   "monitor.started": {
     listen: "0.0.0.0:26722",
     status: "127.0.0.1:26723",
@@ -96,7 +109,7 @@ describe("event log", () => {
         .filter(([, l]) => l === level)
         .map(([e]) => e)
         .sort();
-    expect(byLevel("error")).toEqual(["config.rejected", "node.down"]);
+    expect(byLevel("error")).toEqual(["config.rejected", "monitor.isolated", "node.down", "peer.down"]);
     expect(byLevel("warn")).toEqual([
       "datagrams.rejected",
       "log.dropped",
@@ -109,6 +122,8 @@ describe("event log", () => {
       "nodes.summarized",
       "notify.dropped",
       "notify.failed",
+      "peer.late",
+      "peer.restarted",
       "sender.failed",
       "sender.warning",
     ]);

@@ -1,0 +1,282 @@
+// The other monitors of the site, watched like nodes: each monitor sends them hb heartbeats
+// (signed with the cluster's key) and judges theirs with a detector of its own, so a dead or hung
+// monitor is reported as `peer.down` at its deadline. Who speaks is derived, never stored: with
+// `speak: leader`, the first monitor in rank order that is up in this one's view; a monitor that
+// has just started speaks only once it has heard the monitors ranked before it, or once the
+// settle time has passed.
+
+import type { KeyObject } from "node:crypto";
+import type { Clock, Timer, WallTime } from "../clock.js";
+import type { ClusterSpec, Config } from "../config/types.js";
+import type { Emit, EventFields, EventName, StateName } from "../events.js";
+import { Kind, encode, type Datagram } from "../wire/protocol.js";
+import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
+import { formatHostPort } from "../wire/address.js";
+import { Detector } from "./detector.js";
+import { Judge } from "./judge.js";
+
+/** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
+const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
+  "node.up": "peer.up",
+  "node.late": "peer.late",
+  "node.down": "peer.down",
+  "node.left": "peer.left",
+  "node.restarted": "peer.restarted",
+};
+
+export interface PeerView {
+  readonly peer: string;
+  readonly address: string;
+  readonly state: StateName;
+  /** Epoch ms of its last heartbeat; null when never heard. */
+  readonly lastSeen: number | null;
+}
+
+export interface ClusterView {
+  readonly self: string;
+  readonly speak: "leader" | "all";
+  /** Who speaks in this monitor's view (speak: leader); with speak: all, every monitor does. */
+  readonly speaker: string | null;
+  readonly speaking: boolean;
+  readonly peers: readonly PeerView[];
+}
+
+export interface PeersDeps {
+  clock: Clock;
+  wall: WallTime;
+  emit: Emit;
+  socket: DatagramSocket;
+  /** The key peer heartbeats are signed with. */
+  key: KeyObject;
+  /** Datagrams read from the socket so far (the judge's rest). */
+  received: () => number;
+  /** Told whenever who speaks may have changed. */
+  onSpeakerChange: () => void;
+}
+
+/** The config of the peer detector: the other monitors, as nodes with the cluster's thresholds. */
+function peerConfig(base: Config, cluster: ClusterSpec, self: string): Config {
+  const thresholds = { intervalMs: cluster.intervalMs, timeoutMs: cluster.timeoutMs, lateMs: cluster.lateMs };
+  const nodes = new Map(
+    cluster.monitors
+      .filter((m) => m.id !== self)
+      .map((m) => [
+        m.id,
+        Object.freeze({ id: m.id, ...thresholds, paused: false, keys: null, labels: null }),
+      ]),
+  );
+  return Object.freeze({
+    ...base,
+    defaults: Object.freeze(thresholds),
+    startupGraceMs: cluster.settleMs,
+    unknownNodes: "ignore" as const,
+    maxNodes: nodes.size,
+    nodes,
+    notify: [],
+    cluster: null,
+  });
+}
+
+export class Peers {
+  private readonly detector: Detector;
+  private readonly judge: Judge;
+  private readonly startedMs: number;
+  private readonly incarnation: number;
+  private sequence = 0;
+  private beat: Timer | undefined;
+  private settle: Timer | undefined;
+  private stopped = false;
+  private lastSpeaking: boolean | null = null;
+
+  constructor(
+    private readonly cluster: ClusterSpec,
+    readonly self: string,
+    config: Config,
+    private readonly deps: PeersDeps,
+  ) {
+    const { clock } = deps;
+    this.startedMs = clock.monoMs();
+    // Larger at every start, as a node's is: a restarted monitor is told apart from a replay.
+    this.incarnation = clock.wallMs();
+    const emit: Emit = (event, fields) => this.peerEvent(event, fields);
+    this.detector = new Detector(peerConfig(config, cluster, self), this.startedMs, {
+      emit,
+      toWall: (mono) => deps.wall.of(mono),
+    });
+    this.judge = new Judge({
+      clock,
+      // The monitor's own stalls and overloads are told once, by the nodes' judge.
+      emit: (event, fields) => {
+        if (!event.startsWith("monitor.")) emit(event, fields);
+      },
+      detector: this.detector,
+      received: deps.received,
+      kernelDrops: () => null,
+      holdMs: () => 2 * cluster.intervalMs,
+    });
+  }
+
+  private peerEvent<E extends EventName>(event: E, fields: EventFields[E]): void {
+    const renamed = PEER_EVENTS[event];
+    if (renamed === undefined) return;
+    const { node, ...rest } = fields as { node: string } & Record<string, unknown>;
+    this.deps.emit(renamed, { peer: node, ...rest } as never);
+    this.deps.onSpeakerChange();
+  }
+
+  /** Starts beating to the other monitors and judging theirs. */
+  start(): void {
+    this.judge.start();
+    this.send(Kind.BEAT);
+    // When the settle time ends, a monitor that heard no one ranked before it may start speaking.
+    this.settle = this.deps.clock.setTimeout(() => this.deps.onSpeakerChange(), this.cluster.settleMs);
+  }
+
+  private send(kind: Kind): void {
+    const datagram = encode(
+      { kind, nodeId: this.self, incarnation: this.incarnation, sequence: ++this.sequence },
+      { id: this.cluster.key, secret: this.deps.key },
+    );
+    for (const monitor of this.cluster.monitors) {
+      if (monitor.id === this.self) continue;
+      // A peer that cannot be reached is judged by its own heartbeats, not by our sends.
+      this.deps.socket.send(datagram, monitor.address).catch(() => undefined);
+    }
+    if (kind === Kind.BEAT && !this.stopped)
+      this.beat = this.deps.clock.setTimeout(() => this.send(Kind.BEAT), this.cluster.intervalMs);
+  }
+
+  /** A verified heartbeat of another monitor, at its arrival. */
+  observe(dg: Datagram, nowMs: number, from: RemoteInfo): void {
+    if (this.detector.observe(dg, nowMs, from, true) !== null) return;
+    this.judge.heard(nowMs);
+  }
+
+  /** The first monitor in rank order that is up (or late) in this one's view; null: none yet. */
+  speaker(): string | null {
+    const reader = this.detector.reader();
+    const now = this.deps.clock.monoMs();
+    const settled = now - this.startedMs >= this.cluster.settleMs;
+    for (const { id } of this.cluster.monitors) {
+      if (id === this.self) return id;
+      const slot = reader.slotOf(id);
+      const state = slot === undefined ? "new" : reader.state(slot, now);
+      if (state === "up" || state === "late") return id;
+      // Not heard yet since this monitor started: it may be speaking, until the settle time ends.
+      if (state === "new" && !settled) return null;
+    }
+    return null;
+  }
+
+  /** Whether this monitor runs the notify outputs now. */
+  speaking(): boolean {
+    return this.cluster.speak === "all" || this.speaker() === this.self;
+  }
+
+  /** True when who speaks changed since the last call (the caller acts on the change). */
+  speakingChanged(): boolean {
+    const now = this.speaking();
+    const changed = now !== this.lastSpeaking;
+    this.lastSpeaking = now;
+    return changed;
+  }
+
+  /** Whether every other monitor is silent (down, or never heard once settled). */
+  allSilent(): boolean {
+    const reader = this.detector.reader();
+    const now = this.deps.clock.monoMs();
+    for (const peer of this.peerIds()) {
+      const slot = reader.slotOf(peer);
+      const state = slot === undefined ? "new" : reader.state(slot, now);
+      if (
+        state === "up" ||
+        state === "late" ||
+        (state === "new" && now - this.startedMs < this.cluster.settleMs)
+      )
+        return false;
+    }
+    return true;
+  }
+
+  private peerIds(): string[] {
+    return this.cluster.monitors.map((m) => m.id).filter((id) => id !== this.self);
+  }
+
+  /** The peers that are down now, with what a `peer.down` said of them (to say it again). */
+  downPeers(): EventFields["peer.down"][] {
+    const reader = this.detector.reader();
+    const now = this.deps.clock.monoMs();
+    const out: EventFields["peer.down"][] = [];
+    for (const peer of this.peerIds()) {
+      const slot = reader.slotOf(peer);
+      if (slot === undefined || reader.state(slot, now) !== "down") continue;
+      const view = reader.view(slot, now);
+      const lastSeenMono = reader.lastSeen(slot);
+      out.push({
+        peer,
+        lastSeen: view.lastSeen,
+        silentMs: view.silentMs ?? Math.round(now - this.startedMs),
+        timeoutMs: view.timeoutMs,
+        at: this.deps.wall.of((lastSeenMono ?? this.startedMs) + view.timeoutMs),
+      });
+    }
+    return out;
+  }
+
+  /** What a notice about `peer` says of it (its last datagram), as Monitor.facts does of a node. */
+  facts(peer: string): {
+    labels: null;
+    incarnation: number | null;
+    sequence: number | null;
+    lastSeen: number | null;
+    lateMs: number;
+    timeoutMs: number;
+  } | null {
+    const reader = this.detector.reader();
+    const slot = reader.slotOf(peer);
+    if (slot === undefined) return null;
+    const last = reader.lastDatagram(slot);
+    const seen = reader.lastSeen(slot);
+    return {
+      labels: null,
+      incarnation: last?.incarnation ?? null,
+      sequence: last?.sequence ?? null,
+      lastSeen: seen === null ? null : this.deps.wall.of(seen),
+      lateMs: this.cluster.lateMs,
+      timeoutMs: this.cluster.timeoutMs,
+    };
+  }
+
+  view(): ClusterView {
+    const reader = this.detector.reader();
+    const now = this.deps.clock.monoMs();
+    const address = new Map(this.cluster.monitors.map((m) => [m.id, formatHostPort(m.address)]));
+    return {
+      self: this.self,
+      speak: this.cluster.speak,
+      speaker: this.speaker(),
+      speaking: this.speaking(),
+      peers: this.peerIds().map((peer) => {
+        const slot = reader.slotOf(peer);
+        const view = slot === undefined ? null : reader.view(slot, now);
+        return {
+          peer,
+          address: address.get(peer)!,
+          state: view?.state ?? "new",
+          lastSeen: view?.lastSeen ?? null,
+        };
+      }),
+    };
+  }
+
+  /** Stops beating, and tells the other monitors this one leaves (a clean stop, not a death). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const { clock } = this.deps;
+    if (this.beat !== undefined) clock.clearTimeout(this.beat);
+    if (this.settle !== undefined) clock.clearTimeout(this.settle);
+    this.judge.stop();
+    this.send(Kind.LEAVE);
+  }
+}
