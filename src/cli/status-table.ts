@@ -48,5 +48,19 @@ export function renderTable(doc: StatusDocument, shownOf?: number): string {
   const summary = `${c.up} up, ${c.late} late, ${c.down} down, ${c.left} left, ${c.new} new, ${c.paused} paused`;
   const more =
     shownOf !== undefined && shownOf > rows.length ? [`(${rows.length} of ${shownOf} nodes shown)`] : [];
-  return [line(header), ...rows.map(line), ...more, "", summary].join("\n") + "\n";
+  return [line(header), ...rows.map(line), ...more, "", summary, ...clusterLines(doc)].join("\n") + "\n";
+}
+
+/** "monitor mon-b (speaking; speaker mon-b), peers: mon-a down 12s ago, mon-c up". */
+function clusterLines(doc: StatusDocument): string[] {
+  const cluster = doc.cluster as StatusDocument["cluster"] | undefined;
+  if (cluster == null) return [];
+  const speaking = cluster.speaking ? "speaking" : "not speaking";
+  const speaker =
+    cluster.speak === "all" ? "every monitor speaks" : `speaker ${cluster.speaker ?? "not known yet"}`;
+  const peers = cluster.peers.map(
+    (p) =>
+      `${p.peer} ${p.state}${p.lastSeen === null ? "" : ` (heard ${formatAgo(Math.max(0, doc.now - p.lastSeen))} ago)`}`,
+  );
+  return [escapeControls(`monitor ${cluster.self} (${speaking}; ${speaker}); peers: ${peers.join(", ")}`)];
 }

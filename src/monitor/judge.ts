@@ -23,6 +23,8 @@ export interface JudgeDeps {
   kernelDrops: () => number | null;
   /** How long judgement is held after a stall or an overload: every node can speak in it. */
   holdMs: () => number;
+  /** Called just before deadlines are judged: it may hold judgement (a monitor cut off). */
+  beforeJudging?: (nowMs: number) => void;
 }
 
 export class Judge {
@@ -112,6 +114,7 @@ export class Judge {
       if (read >= READS_PER_TURN && judgeAt < drainUntil) return clock.setImmediate(judge);
       this.judging = false;
       this.checkOverload(judgeAt, read >= READS_PER_TURN);
+      this.deps.beforeJudging?.(judgeAt);
       detector.advance(judgeAt);
       this.rearm();
     };

@@ -19,6 +19,8 @@ export interface MetricsSource {
   kernelDrops(): number | null;
   /** The largest delay of the deadline timer since the last call, in ms; resets it. */
   takeTimerLatenessMs(): number;
+  /** The other monitors and who speaks; null without a cluster. */
+  cluster?(): { speaking: boolean; peers: readonly { peer: string; state: StateName }[] } | null;
   /** Visits up to `max` nodes from `fromSlot` on; returns where to go on from, or -1 at the end. */
   forEachNode(
     fromSlot: number,
@@ -80,6 +82,28 @@ export class Metrics {
         for (const state of STATES) this.set({ state }, counts[state]);
       },
     });
+    if (source.cluster !== undefined) {
+      const cluster = source.cluster.bind(source);
+      new Gauge({
+        name: "hb_peer_up",
+        help: "1 when the other monitor is up or late in this monitor's view, else 0.",
+        labelNames: ["peer"],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const p of cluster()?.peers ?? [])
+            this.set({ peer: p.peer }, p.state === "up" || p.state === "late" ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: "hb_speaker",
+        help: "1 when this monitor runs the notify outputs (it speaks for the cluster), else 0.",
+        registers: [r],
+        collect() {
+          this.set((cluster()?.speaking ?? true) ? 1 : 0);
+        },
+      });
+    }
     readCounter(
       r,
       "hb_datagrams_received_total",

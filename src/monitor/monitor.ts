@@ -39,6 +39,10 @@ import { zeroCounts as noStates, type Counts } from "./views.js";
 /** How often replay marks are saved while heartbeats arrive (a crash loses at most this much). */
 export const MARKS_SAVE_MS = 5000;
 
+/** A monitor that hears no peer is cut off when it hears at most this many nodes, or this share. */
+const ISOLATED_MAX_HEARD = 1;
+const ISOLATED_HEARD_SHARE = 0.05;
+
 /** Nodes counted between two chances to give the event loop a turn (status, metrics). */
 const COUNT_SLICE = 65_536;
 
@@ -65,6 +69,12 @@ export class Monitor {
   private readonly order: NodeOrder;
   /** The other monitors of the site; null without a cluster. */
   readonly peers: Peers | null;
+  /** Verified datagrams taken in (nodes' and peers'): an isolation episode ends with the next. */
+  private heard = 0;
+  /** `heard` when this monitor found itself cut off; null when it is not (see checkIsolation). */
+  private isolatedSince: number | null = null;
+  /** Deadlines from here on are held while the episode lasts: from a timeout before it was found. */
+  private isolatedFromMs = 0;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
@@ -110,6 +120,7 @@ export class Monitor {
       received: () => this.received,
       kernelDrops: () => this.kernelDrops(),
       holdMs: () => this.stallHoldMs(),
+      beforeJudging: (nowMs) => this.checkIsolation(nowMs),
     });
     this.order = new NodeOrder(this.detector.reader());
     this.peers = this.makePeers(loaded);
@@ -134,6 +145,7 @@ export class Monitor {
       socket: this.deps.socket,
       key,
       received: () => this.received,
+      beforeJudging: (nowMs) => this.checkIsolation(nowMs),
       onSpeakerChange: () => {
         if (!peers.speakingChanged()) return;
         const speaking = peers.speaking();
@@ -176,16 +188,50 @@ export class Monitor {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
-    if (this.peers !== null && this.admission.fromPeer(dg)) return this.peers.observe(dg, now, from);
+    if (this.peers !== null && this.admission.fromPeer(dg)) {
+      this.heard++;
+      return this.peers.observe(dg, now, from);
+    }
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
+    this.heard++;
     this.judge.heard(now);
     if (this.marksFile !== undefined) this.saveMarks.trigger();
   }
 
   private reject(reason: RejectReason): void {
     this.rejections.count(reason);
+  }
+
+  /**
+   * A monitor that hears none of its peers and (almost) none of its nodes is the one cut off:
+   * the silence is its own. It says so once and judges no one until it hears again.
+   */
+  private checkIsolation(nowMs: number): void {
+    const peers = this.peers;
+    if (peers === null) return;
+    // An episode lasts until a verified datagram arrives (held peers and nodes still look up).
+    if (this.isolatedSince !== null && this.heard === this.isolatedSince) {
+      this.holdAll(nowMs);
+      return;
+    }
+    this.isolatedSince = null;
+    if (!peers.allSilent()) return;
+    const c = this.detector.counts(nowMs);
+    const expected = c.up + c.late + c.down + c.new;
+    if (expected === 0 || c.up > Math.max(ISOLATED_MAX_HEARD, ISOLATED_HEARD_SHARE * expected)) return;
+    this.isolatedSince = this.heard;
+    this.isolatedFromMs = nowMs - (this.config.cluster?.timeoutMs ?? 0);
+    this.emit("monitor.isolated", { heardNodes: c.up, expectedNodes: expected, holdMs: this.holdAll(nowMs) });
+  }
+
+  /** Holds judgement of nodes and peers alike, from before the silence began; returns for how long. */
+  private holdAll(nowMs: number): number {
+    const holdMs = this.stallHoldMs();
+    this.detector.hold(this.isolatedFromMs, nowMs, holdMs);
+    this.peers?.hold(this.isolatedFromMs, nowMs, holdMs);
+    return holdMs;
   }
 
   /** After a stall every node gets two of its intervals to be heard before anyone is judged. */
@@ -454,6 +500,11 @@ export class Monitor {
     const reader = this.detector.reader();
     const slot = reader.slotOf(node);
     return slot !== undefined && reader.state(slot, this.clock.monoMs()) === "down";
+  }
+
+  /** The other monitors and who speaks (metrics); null without a cluster. */
+  cluster(): { speaking: boolean; peers: readonly { peer: string; state: StateName }[] } | null {
+    return this.peers?.view() ?? null;
   }
 
   kernelDrops(): number | null {

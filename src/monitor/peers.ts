@@ -52,6 +52,8 @@ export interface PeersDeps {
   received: () => number;
   /** Told whenever who speaks may have changed. */
   onSpeakerChange: () => void;
+  /** Called before peers are judged, as before nodes are (the monitor may find itself cut off). */
+  beforeJudging?: (nowMs: number) => void;
 }
 
 /** The config of the peer detector: the other monitors, as nodes with the cluster's thresholds. */
@@ -113,6 +115,7 @@ export class Peers {
       received: deps.received,
       kernelDrops: () => null,
       holdMs: () => 2 * cluster.intervalMs,
+      ...(deps.beforeJudging === undefined ? {} : { beforeJudging: deps.beforeJudging }),
     });
   }
 
@@ -168,6 +171,11 @@ export class Peers {
     return null;
   }
 
+  /** No peer deadline from `fromMs` on is judged before `nowMs + holdMs` (see Detector.hold). */
+  hold(fromMs: number, nowMs: number, holdMs: number): void {
+    this.detector.hold(fromMs, nowMs, holdMs);
+  }
+
   /** Whether this monitor runs the notify outputs now. */
   speaking(): boolean {
     return this.cluster.speak === "all" || this.speaker() === this.self;
@@ -181,19 +189,14 @@ export class Peers {
     return changed;
   }
 
-  /** Whether every other monitor is silent (down, or never heard once settled). */
+  /** Whether no other monitor has been heard within its late threshold (nor is still to be, settling). */
   allSilent(): boolean {
     const reader = this.detector.reader();
     const now = this.deps.clock.monoMs();
     for (const peer of this.peerIds()) {
       const slot = reader.slotOf(peer);
       const state = slot === undefined ? "new" : reader.state(slot, now);
-      if (
-        state === "up" ||
-        state === "late" ||
-        (state === "new" && now - this.startedMs < this.cluster.settleMs)
-      )
-        return false;
+      if (state === "up" || (state === "new" && now - this.startedMs < this.cluster.settleMs)) return false;
     }
     return true;
   }
