@@ -6,7 +6,8 @@ import { isMap, type Node, type Pair } from "yaml";
 import { formatDuration } from "../duration.js";
 import { parseHostPort, type HostPort } from "../wire/address.js";
 import { ID_PATTERN, MAX_ID_BYTES } from "../wire/protocol.js";
-import { Reader, quote } from "./reader.js";
+import type { Reader } from "./reader.js";
+import { quote } from "./reader.js";
 import type { ClusterSpec } from "./types.js";
 
 export const CLUSTER_KEYS: readonly string[] = [

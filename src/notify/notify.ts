@@ -103,11 +103,11 @@ export class Notify {
       return;
     }
     for (const fields of this.deps.cluster?.downPeers() ?? []) this.offerAgain("peer.down", fields);
-    const forEachNode = this.deps.forEachNode;
-    if (forEachNode === undefined) return;
+    const deps = this.deps;
+    if (deps.forEachNode === undefined) return;
     const step = (from: number): void => {
       if (!(this.deps.cluster?.speaking() ?? true)) return;
-      const next = forEachNode(from, REASSERT_SLICE, (node, state, lastSeen) => {
+      const next = deps.forEachNode!(from, REASSERT_SLICE, (node, state, lastSeen) => {
         if (state !== "down") return;
         const facts = this.deps.facts(node);
         const timeoutMs = facts?.timeoutMs ?? 0;

@@ -74,3 +74,13 @@ describe("README: notifications", () => {
     });
   });
 });
+
+describe("README: high availability", () => {
+  it("gives a two-monitor config that the config reader takes", () => {
+    const example = /```yaml\n([^`]*\ncluster:[\s\S]*?)```/.exec(section("High availability"))?.[1];
+    expect(example).toBeDefined();
+    const parsed = parseConfig(example!, "README.md");
+    expect(parsed.ok && parsed.config.cluster?.monitors.map((m) => m.id)).toEqual(["mon-a", "mon-b"]);
+    expect(parsed.ok && parsed.config.auth).toBe("required");
+  });
+});

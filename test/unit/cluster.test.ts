@@ -1,0 +1,224 @@
+// Monitors that watch each other, in process on a fake clock: peers judged at their deadlines,
+// who speaks derived from their states, settling after a start, refusal of forged peer
+// datagrams, isolation, and the cluster section of the config.
+import { createSecretKey } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/parse.js";
+import { formatProblem } from "../../src/config/types.js";
+import { Monitor } from "../../src/monitor/monitor.js";
+import { Kind, decode, emptyDatagram, encode, nodeIdOf, type SigningKey } from "../../src/wire/protocol.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { FakeSocket } from "../support/fake-socket.js";
+import { TEST_KEY, config, type Recorded } from "../support/monitor-harness.js";
+
+const KC: SigningKey = { id: "kc", secret: createSecretKey(Buffer.from("cluster-secret-0123456789abcdef!")) };
+const keyring = () =>
+  new Map([
+    [TEST_KEY.id, TEST_KEY.secret],
+    [KC.id, KC.secret],
+  ]);
+
+const yaml = (self: string, extra = "") => `
+keys: { k1: /x, kc: /y }
+auth: optional
+defaults: { interval: 100ms, timeout: 1s }
+nodes: { n1: {}, n2: {} }
+cluster:
+  self: ${self}
+  monitors: { mon-a: "127.0.0.1:1", mon-b: "127.0.0.1:2", mon-c: "127.0.0.1:3" }
+  interval: 100ms
+  timeout: 500ms
+  key: kc
+${extra}`;
+
+class ClusterHarness {
+  readonly clock = new FakeClock();
+  readonly socket = new FakeSocket();
+  readonly events: Recorded[] = [];
+  readonly speaking: boolean[] = [];
+  readonly monitor: Monitor;
+  private readonly seqs = new Map<string, number>();
+
+  constructor(self: string, extra = "") {
+    this.monitor = new Monitor(
+      { config: config(yaml(self, extra)), keyring: keyring() },
+      {
+        clock: this.clock,
+        socket: this.socket,
+        emit: (event, fields) => this.events.push({ event, t: this.clock.monoMs(), ...fields } as Recorded),
+        onSpeaking: (speaking) => this.speaking.push(speaking),
+      },
+    );
+  }
+
+  /** A heartbeat of `id`, signed with `key` (null: unsigned). */
+  beat(id: string, key: SigningKey | null = KC, incarnation = 1): void {
+    const sequence = (this.seqs.get(id) ?? 0) + 1;
+    this.seqs.set(id, sequence);
+    this.socket.deliver(encode({ kind: Kind.BEAT, nodeId: id, incarnation, sequence }, key ?? undefined));
+  }
+
+  /** `ids` beat every 100 ms for `ms`. */
+  run(ms: number, ids: string[]): void {
+    for (let t = 0; t < ms; t += 100) {
+      for (const id of ids) this.beat(id, id.startsWith("mon-") ? KC : null);
+      this.clock.advance(100);
+    }
+  }
+
+  names(): string[] {
+    return this.events.map((e) => e.event);
+  }
+
+  of(event: string) {
+    return this.events.filter((e) => e.event === event) as unknown as Record<string, unknown>[];
+  }
+}
+
+describe("monitors that watch each other", () => {
+  it("beat to every other monitor, signed with the cluster key, and leave when they stop", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.clock.advance(250);
+    const sent = h.socket.sent.map(({ msg, to }) => {
+      const dg = emptyDatagram();
+      expect(decode(msg, dg)).toBeNull();
+      return { to: to.port, id: nodeIdOf(dg), key: dg.keyId, kind: dg.kind };
+    });
+    expect(sent.slice(0, 2)).toEqual([
+      { to: 1, id: "mon-b", key: "kc", kind: Kind.BEAT },
+      { to: 3, id: "mon-b", key: "kc", kind: Kind.BEAT },
+    ]);
+    expect(sent).toHaveLength(6);
+    await h.monitor.close();
+    const kinds = h.socket.sent.slice(-2).map(({ msg }) => {
+      const dg = emptyDatagram();
+      decode(msg, dg);
+      return dg.kind;
+    });
+    expect(kinds).toEqual([Kind.LEAVE, Kind.LEAVE]);
+  });
+
+  it("judges a peer down at its exact deadline, and the next in rank then speaks", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.run(1000, ["mon-a", "mon-c", "n1", "n2"]);
+    expect(h.monitor.peers!.speaker()).toBe("mon-a");
+    expect(h.monitor.peers!.speaking()).toBe(false);
+    const lastA = h.clock.monoMs() - 100;
+    h.run(1000, ["mon-c", "n1", "n2"]);
+    const down = h.of("peer.down");
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ peer: "mon-a", timeoutMs: 500, t: lastA + 500 });
+    expect(h.monitor.peers!.speaker()).toBe("mon-b");
+    expect(h.speaking).toEqual([false, true]);
+    expect(h.of("monitor.speaking").at(-1)).toMatchObject({ speaking: true, speaker: "mon-b" });
+    // Back: mon-a speaks again, in mon-b's view too.
+    h.run(300, ["mon-a", "mon-c", "n1", "n2"]);
+    expect(h.of("peer.up").at(-1)).toMatchObject({ peer: "mon-a", previous: "down" });
+    expect(h.speaking).toEqual([false, true, false]);
+  });
+
+  it("does not speak after a start until it has heard the monitors ranked before it, or the settle time passed", async () => {
+    const h = new ClusterHarness("mon-b", "  settle: 800ms");
+    await h.monitor.listen();
+    h.run(700, ["n1", "n2"]);
+    expect(h.monitor.peers!.speaking()).toBe(false);
+    expect(h.monitor.peers!.speaker()).toBeNull();
+    h.run(200, ["n1", "n2"]);
+    expect(h.monitor.peers!.speaking()).toBe(true);
+  });
+
+  it("speaks always with speak: all", async () => {
+    const h = new ClusterHarness("mon-c", "  speak: all");
+    await h.monitor.listen();
+    h.run(500, ["mon-a", "mon-b", "n1", "n2"]);
+    expect(h.monitor.peers!.speaking()).toBe(true);
+  });
+
+  it("refuses forged peer datagrams: unsigned, signed with a node's key, or a node signing with the cluster key", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.beat("mon-a", null);
+    h.beat("mon-a", TEST_KEY);
+    h.beat("n1", KC);
+    const rejected = h.monitor.status().datagrams.rejected;
+    expect(rejected).toMatchObject({ unauthenticated: 1, key_not_allowed: 2 });
+    expect(h.names().filter((e) => e !== "monitor.speaking")).toEqual([]);
+    const forged = encode({ kind: Kind.BEAT, nodeId: "mon-a", incarnation: 1, sequence: 1 }, KC);
+    forged[forged.length - 1]! ^= 1;
+    h.socket.deliver(forged);
+    expect(h.monitor.status().datagrams.rejected).toMatchObject({ bad_tag: 1 });
+    expect(h.of("peer.up")).toEqual([]);
+  });
+
+  it("finds itself cut off when it hears no peer and no node, says so once, and judges no one until it hears again", async () => {
+    const h = new ClusterHarness("mon-a");
+    await h.monitor.listen();
+    h.run(1000, ["mon-b", "mon-c", "n1", "n2"]);
+    h.run(3000, []);
+    expect(h.of("monitor.isolated")).toHaveLength(1);
+    expect(h.of("node.down")).toEqual([]);
+    expect(h.of("peer.down")).toEqual([]);
+    // Heard again: the ones that came back are up, the rest are judged down.
+    h.run(1000, ["mon-b", "n1"]);
+    expect(h.of("node.down").map((e) => e.node)).toEqual(["n2"]);
+    expect(h.of("peer.down").map((e) => e.peer)).toEqual(["mon-c"]);
+    expect(h.of("monitor.isolated")).toHaveLength(1);
+  });
+
+  it("reports the other monitors and who speaks in /status", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.run(300, ["mon-a", "n1", "n2"]);
+    expect(h.monitor.status({ nodes: false }).cluster).toMatchObject({
+      self: "mon-b",
+      speak: "leader",
+      speaker: "mon-a",
+      speaking: false,
+      peers: [
+        { peer: "mon-a", address: "127.0.0.1:1", state: "up" },
+        { peer: "mon-c", address: "127.0.0.1:3", state: "new", lastSeen: null },
+      ],
+    });
+  });
+});
+
+describe("the cluster section of the config", () => {
+  const problems = (text: string) => {
+    const r = parseConfig(text, "hb.yaml");
+    return r.ok ? [] : r.problems.map((p) => formatProblem("hb.yaml", p));
+  };
+
+  it("needs a key of the monitors' own, two monitors, and ids that are not nodes'", () => {
+    expect(problems("cluster: { monitors: { a: '127.0.0.1:1' } }")).toEqual([
+      "hb.yaml:1:1: cluster needs key: the key id peer heartbeats are signed with (peer traffic is always authenticated)",
+      "hb.yaml:1:12: cluster.monitors: a cluster has at least two monitors",
+    ]);
+    expect(
+      problems(
+        "keys: { kc: /k }\nnodes: { a: { keys: [kc] } }\ncluster: { monitors: { a: '127.0.0.1:1', b: '127.0.0.1:2' }, key: kc, self: c }",
+      ),
+    ).toEqual([
+      `hb.yaml:2:22: nodes.a.keys: "kc" is the monitors' or a webhook's; a node needs a key of its own`,
+      'hb.yaml:3:24: cluster.monitors: "a" is also a node under nodes; ids must differ',
+      'hb.yaml:3:77: cluster.self: "c" is not one of cluster.monitors',
+    ]);
+  });
+
+  it("defaults its thresholds from the interval, and does not turn authentication on", () => {
+    const r = parseConfig(
+      "keys: { kc: /k }\ncluster: { monitors: { a: '127.0.0.1:1', b: '127.0.0.1:2' }, key: kc, interval: 2s }",
+      "hb.yaml",
+    );
+    expect(r.ok && r.config.cluster).toMatchObject({
+      intervalMs: 2000,
+      timeoutMs: 10_000,
+      lateMs: 5000,
+      settleMs: 10_000,
+      speak: "leader",
+      self: null,
+    });
+    expect(r.ok && r.config.auth).toBe("off");
+  });
+});
