@@ -19,7 +19,9 @@ export const CLUSTER_KEYS: readonly string[] = [
   "speak",
   "key",
   "settle",
+  "upstream",
 ];
+const UPSTREAM_KEYS: readonly string[] = ["monitor", "id", "key"];
 export const DEFAULT_PEER_INTERVAL_MS = 1000;
 /** A peer's timeout when none is set: this many intervals (a monitor is a node that matters). */
 export const PEER_TIMEOUT_INTERVALS = 5;
@@ -31,6 +33,7 @@ export interface ParsedCluster {
     readonly section: Node;
     readonly key: Node | null;
     readonly monitors: ReadonlyMap<string, Node>;
+    readonly upstreamKey: Node | null;
   };
 }
 
@@ -112,6 +115,7 @@ export function parseCluster(r: Reader, pair: Pair): ParsedCluster | undefined {
       "cluster needs key: the key id peer heartbeats are signed with (peer traffic is always authenticated)",
     );
   const settleMs = duration("settle") ?? timeoutMs;
+  const upstream = parseUpstream(r, fields.get("upstream"));
   if (key === undefined) return undefined;
   return {
     spec: Object.freeze({
@@ -123,7 +127,45 @@ export function parseCluster(r: Reader, pair: Pair): ParsedCluster | undefined {
       speak,
       key,
       settleMs,
+      upstream: upstream?.spec ?? null,
     }),
-    at: { section, key: (keyPair?.value as Node | null) ?? null, monitors: monitorsAt },
+    at: {
+      section,
+      key: (keyPair?.value as Node | null) ?? null,
+      monitors: monitorsAt,
+      upstreamKey: upstream?.keyAt ?? null,
+    },
   };
+}
+
+/** `cluster.upstream`: the hb monitor this site beats to, as one of its nodes. */
+function parseUpstream(
+  r: Reader,
+  pair: Pair | undefined,
+): { spec: NonNullable<ClusterSpec["upstream"]>; keyAt: Node | null } | undefined {
+  if (pair === undefined) return undefined;
+  const fields = new Map(r.pairs(pair.value, pair.key as Node, "cluster.upstream", UPSTREAM_KEYS));
+  const monitorPair = fields.get("monitor");
+  const idPair = fields.get("id");
+  if (monitorPair === undefined || idPair === undefined) {
+    r.report(
+      pair.key as Node,
+      "cluster.upstream needs monitor (host:port) and id (this site's node id there)",
+    );
+    return undefined;
+  }
+  const text = r.string(monitorPair, "cluster.upstream.monitor");
+  const monitor = text === undefined ? undefined : parseHostPort(text, { allowNames: false });
+  if (typeof monitor === "string")
+    r.report(monitorPair.value as Node, `cluster.upstream.monitor: ${monitor}`);
+  const id = r.string(idPair, "cluster.upstream.id");
+  if (id !== undefined && (Buffer.byteLength(id) > MAX_ID_BYTES || !ID_PATTERN.test(id)))
+    r.report(
+      idPair.value as Node,
+      `cluster.upstream.id ${quote(id)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-]`,
+    );
+  const keyPair = fields.get("key");
+  const key = keyPair === undefined ? null : (r.string(keyPair, "cluster.upstream.key") ?? null);
+  if (monitor === undefined || typeof monitor === "string" || id === undefined) return undefined;
+  return { spec: Object.freeze({ monitor, id, key }), keyAt: (keyPair?.value as Node | null) ?? null };
 }

@@ -181,6 +181,9 @@ export function parseConfig(text: string, file: string): ParseResult {
         `cluster.key: ${quote(key)} signs webhooks; the monitors need a key of their own`,
       );
     signingKeys.add(key);
+    const upstreamKey = cluster.spec.upstream?.key;
+    if (upstreamKey != null && !keyIds.has(upstreamKey))
+      r.report(cluster.at.upstreamKey, `cluster.upstream.key: ${quote(upstreamKey)} is not a key under keys`);
   }
   if (auth !== undefined && auth !== "off" && !keys.some((k) => !signingKeys.has(k.id)))
     r.report(

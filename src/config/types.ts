@@ -143,4 +143,6 @@ export interface ClusterSpec {
   readonly key: string;
   /** A monitor just started speaks only once it has heard its peers or this long has passed. */
   readonly settleMs: number;
+  /** The leader also beats, as node `id`, to an upstream hb monitor: the site is one of its nodes. */
+  readonly upstream: { readonly monitor: HostPort; readonly id: string; readonly key: string | null } | null;
 }

@@ -144,6 +144,7 @@ export class Monitor {
       emit: this.emit,
       socket: this.deps.socket,
       key,
+      upstreamKey: cluster.upstream?.key == null ? undefined : loaded.keyring.get(cluster.upstream.key),
       received: () => this.received,
       beforeJudging: (nowMs) => this.checkIsolation(nowMs),
       onSpeakerChange: () => {

@@ -48,6 +48,8 @@ export interface PeersDeps {
   socket: DatagramSocket;
   /** The key peer heartbeats are signed with. */
   key: KeyObject;
+  /** The key the upstream heartbeats are signed with (cluster.upstream.key); none: unsigned. */
+  upstreamKey?: KeyObject | undefined;
   /** Datagrams read from the socket so far (the judge's rest). */
   received: () => number;
   /** Told whenever who speaks may have changed. */
@@ -89,6 +91,8 @@ export class Peers {
   private settle: Timer | undefined;
   private stopped = false;
   private lastSpeaking: boolean | null = null;
+  /** While this monitor beats upstream (it leads the site): that run's incarnation and sequence. */
+  private upstream: { incarnation: number; sequence: number } | null = null;
 
   constructor(
     private readonly cluster: ClusterSpec,
@@ -145,8 +149,33 @@ export class Peers {
       // A peer that cannot be reached is judged by its own heartbeats, not by our sends.
       this.deps.socket.send(datagram, monitor.address).catch(() => undefined);
     }
+    if (kind === Kind.BEAT) this.beatUpstream();
     if (kind === Kind.BEAT && !this.stopped)
       this.beat = this.deps.clock.setTimeout(() => this.send(Kind.BEAT), this.cluster.intervalMs);
+  }
+
+  /**
+   * The site's heartbeat to an upstream hb monitor, sent by the leader alone (whatever `speak`
+   * says: one sender per node id). A monitor that becomes the leader starts a new incarnation
+   * from its wall clock, so the upstream monitor sees a hand-over as a restart of the site's
+   * sender, and never a replay.
+   */
+  private beatUpstream(): void {
+    const upstream = this.cluster.upstream;
+    if (upstream === null) return;
+    if (this.speaker() !== this.self) return void (this.upstream = null);
+    this.upstream ??= { incarnation: this.deps.clock.wallMs(), sequence: 0 };
+    const key = this.deps.upstreamKey;
+    const datagram = encode(
+      {
+        kind: Kind.BEAT,
+        nodeId: upstream.id,
+        incarnation: this.upstream.incarnation,
+        sequence: ++this.upstream.sequence,
+      },
+      key === undefined || upstream.key === null ? undefined : { id: upstream.key, secret: key },
+    );
+    this.deps.socket.send(datagram, upstream.monitor).catch(() => undefined);
   }
 
   /** A verified heartbeat of another monitor, at its arrival. */

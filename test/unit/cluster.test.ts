@@ -222,3 +222,30 @@ describe("the cluster section of the config", () => {
     expect(r.ok && r.config.auth).toBe("off");
   });
 });
+
+describe("a site chained to an upstream monitor", () => {
+  it("beats upstream from the leader alone, as the site's node id, and from the next leader after a hand-over", async () => {
+    const extra = "  upstream: { monitor: '127.0.0.1:9', id: site-a, key: k1 }";
+    const a = new ClusterHarness("mon-a", extra);
+    const b = new ClusterHarness("mon-b", extra);
+    await a.monitor.listen();
+    await b.monitor.listen();
+    const upstreamOf = (h: ClusterHarness) =>
+      h.socket.sent
+        .filter(({ to }) => to.port === 9)
+        .map(({ msg }) => {
+          const dg = emptyDatagram();
+          expect(decode(msg, dg)).toBeNull();
+          return { id: nodeIdOf(dg), key: dg.keyId, incarnation: dg.incarnation };
+        });
+    a.run(1000, ["mon-b", "mon-c"]);
+    b.run(1000, ["mon-a", "mon-c"]);
+    expect(upstreamOf(a).length).toBeGreaterThan(5);
+    expect(upstreamOf(a)[0]).toMatchObject({ id: "site-a", key: "k1" });
+    expect(upstreamOf(b)).toEqual([]);
+    // mon-a gone: mon-b leads, and beats upstream with a later incarnation.
+    b.run(1000, ["mon-c"]);
+    expect(upstreamOf(b).length).toBeGreaterThan(0);
+    expect(upstreamOf(b)[0]!.incarnation).toBeGreaterThan(upstreamOf(a)[0]!.incarnation);
+  });
+});
