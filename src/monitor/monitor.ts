@@ -39,9 +39,10 @@ import { zeroCounts as noStates, type Counts } from "./views.js";
 /** How often replay marks are saved while heartbeats arrive (a crash loses at most this much). */
 export const MARKS_SAVE_MS = 5000;
 
-/** A monitor that hears no peer is cut off when it hears at most this many nodes, or this share. */
-const ISOLATED_MAX_HEARD = 1;
+/** A monitor that hears no peer is cut off when it hears at most this share of its nodes. */
 const ISOLATED_HEARD_SHARE = 0.05;
+/** How often, at most, the nodes are walked to see whether this monitor is cut off. */
+const ISOLATION_CHECK_MS = 50;
 
 /** Nodes counted between two chances to give the event loop a turn (status, metrics). */
 const COUNT_SLICE = 65_536;
@@ -69,12 +70,12 @@ export class Monitor {
   private readonly order: NodeOrder;
   /** The other monitors of the site; null without a cluster. */
   readonly peers: Peers | null;
-  /** Verified datagrams taken in (nodes' and peers'): an isolation episode ends with the next. */
-  private heard = 0;
-  /** `heard` when this monitor found itself cut off; null when it is not (see checkIsolation). */
-  private isolatedSince: number | null = null;
-  /** Deadlines from here on are held while the episode lasts: from a timeout before it was found. */
-  private isolatedFromMs = 0;
+  /**
+   * While this monitor is cut off (see checkIsolation): deadlines from here on are held, from a
+   * peer timeout before it found out. Null when it is not.
+   */
+  private isolatedFromMs: number | null = null;
+  private isolationCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
@@ -189,14 +190,10 @@ export class Monitor {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
-    if (this.peers !== null && this.admission.fromPeer(dg)) {
-      this.heard++;
-      return this.peers.observe(dg, now, from);
-    }
+    if (this.peers !== null && this.admission.fromPeer(dg)) return this.peers.observe(dg, now, from);
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
-    this.heard++;
     this.judge.heard(now);
     if (this.marksFile !== undefined) this.saveMarks.trigger();
   }
@@ -207,31 +204,38 @@ export class Monitor {
 
   /**
    * A monitor that hears none of its peers and (almost) none of its nodes is the one cut off:
-   * the silence is its own. It says so once and judges no one until it hears again.
+   * the silence is its own. It says so once per episode and judges no one while it lasts, that
+   * is until it hears a peer, or more than a few of its nodes, again. What it heard is read from
+   * arrivals, not from states (which a hold keeps as they were); looked at most every
+   * ISOLATION_CHECK_MS, since it walks every node.
    */
   private checkIsolation(nowMs: number): void {
     const peers = this.peers;
     if (peers === null) return;
-    // An episode lasts until a verified datagram arrives (held peers and nodes still look up).
-    if (this.isolatedSince !== null && this.heard === this.isolatedSince) {
-      this.holdAll(nowMs);
-      return;
+    if (nowMs - this.isolationCheckedAt >= ISOLATION_CHECK_MS) {
+      this.isolationCheckedAt = nowMs;
+      const { heard, expected } = this.detector.reader().heard(nowMs);
+      const cutOff = peers.allSilent() && expected > 0 && heard <= ISOLATED_HEARD_SHARE * expected;
+      if (!cutOff) this.isolatedFromMs = null;
+      else if (this.isolatedFromMs === null) {
+        this.isolatedFromMs = nowMs - (this.config.cluster?.timeoutMs ?? 0);
+        this.emit("monitor.isolated", {
+          heardNodes: heard,
+          expectedNodes: expected,
+          holdMs: this.holdAll(nowMs),
+        });
+        return;
+      }
     }
-    this.isolatedSince = null;
-    if (!peers.allSilent()) return;
-    const c = this.detector.counts(nowMs);
-    const expected = c.up + c.late + c.down + c.new;
-    if (expected === 0 || c.up > Math.max(ISOLATED_MAX_HEARD, ISOLATED_HEARD_SHARE * expected)) return;
-    this.isolatedSince = this.heard;
-    this.isolatedFromMs = nowMs - (this.config.cluster?.timeoutMs ?? 0);
-    this.emit("monitor.isolated", { heardNodes: c.up, expectedNodes: expected, holdMs: this.holdAll(nowMs) });
+    if (this.isolatedFromMs !== null) this.holdAll(nowMs);
   }
 
   /** Holds judgement of nodes and peers alike, from before the silence began; returns for how long. */
   private holdAll(nowMs: number): number {
     const holdMs = this.stallHoldMs();
-    this.detector.hold(this.isolatedFromMs, nowMs, holdMs);
-    this.peers?.hold(this.isolatedFromMs, nowMs, holdMs);
+    const fromMs = this.isolatedFromMs ?? nowMs;
+    this.detector.hold(fromMs, nowMs, holdMs);
+    this.peers?.hold(fromMs, nowMs, holdMs);
     return holdMs;
   }
 

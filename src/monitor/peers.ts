@@ -218,16 +218,14 @@ export class Peers {
     return changed;
   }
 
-  /** Whether no other monitor has been heard within its late threshold (nor is still to be, settling). */
+  /**
+   * Whether no other monitor has been heard within the cluster's late threshold (and none is
+   * still to be, this one settling). Read from arrivals: a hold of judgement changes nothing here.
+   */
   allSilent(): boolean {
-    const reader = this.detector.reader();
     const now = this.deps.clock.monoMs();
-    for (const peer of this.peerIds()) {
-      const slot = reader.slotOf(peer);
-      const state = slot === undefined ? "new" : reader.state(slot, now);
-      if (state === "up" || (state === "new" && now - this.startedMs < this.cluster.settleMs)) return false;
-    }
-    return true;
+    if (now - this.startedMs < this.cluster.settleMs) return false;
+    return this.detector.reader().heard(now).heard === 0;
   }
 
   private peerIds(): string[] {

@@ -5,7 +5,7 @@
 
 import type { StateName } from "../events.js";
 import type { DetectorState } from "./detector-state.js";
-import { F_EXPECTED, NEVER } from "./node-table.js";
+import { F_EXPECTED, F_LEFT, F_PAUSED, NEVER } from "./node-table.js";
 
 export interface NodeView {
   node: string;
@@ -89,6 +89,24 @@ export class NodeReader {
   lastDatagram(slot: number): { incarnation: number; sequence: number } | null {
     const incarnation = this.s.t.incarnation[slot]!;
     return incarnation < 0 ? null : { incarnation, sequence: this.s.t.sequence[slot]! };
+  }
+
+  /**
+   * How many nodes were heard within their late threshold, of those expected to beat (neither
+   * paused nor left). Read from arrivals alone: a hold of judgement changes nothing here.
+   */
+  heard(nowMs: number): { heard: number; expected: number } {
+    const s = this.s;
+    const t = s.t;
+    let heard = 0;
+    let expected = 0;
+    for (let slot = 0; slot < t.ids.length; slot++) {
+      if (t.ids[slot] === undefined || (t.flags[slot]! & (F_PAUSED | F_LEFT)) !== 0) continue;
+      expected++;
+      const seen = t.lastSeen[slot]!;
+      if (seen !== NEVER && seen + s.groupOf(slot).lateMs > nowMs) heard++;
+    }
+    return { heard, expected };
   }
 
   /** Monotonic ms of the last arrival, null if never heard. */

@@ -18,7 +18,8 @@ import {
 import { CutRelay } from "../support/cut-relay.js";
 import { HbProcess, TempDir, runHb, sleep, startNode, type HbEvent } from "../support/hb-process.js";
 
-const INTERVAL = "200ms";
+const INTERVAL_MS = 200;
+const INTERVAL = `${INTERVAL_MS}ms`;
 /** The nodes' and the monitors' timeout alike. */
 const TIMEOUT_MS = 1000;
 /** How long after its deadline an event may come and still count as on time (a busy machine). */
@@ -164,7 +165,7 @@ interface ConfigOptions {
   self?: string;
   speak?: "leader" | "all";
   notify?: readonly string[];
-  /** Lines before the cluster section (auth, node keys). */
+  /** The whole `nodes:` line, for nodes bound to keys; default: `nodes` with no settings. */
   nodesLine?: string;
 }
 
@@ -326,7 +327,7 @@ describe("three monitors watching each other and five nodes", () => {
     const lastSeen = down.lastSeen as number;
     expect(down).toMatchObject({ level: "error", timeoutMs: TIMEOUT_MS, monitor: "mon-b" });
     expect(down.at).toBe(lastSeen + TIMEOUT_MS);
-    // The last heartbeat came before the kill, one interval or so before it.
+    // Its last heartbeat came before the kill, and not long before.
     expect(lastSeen).toBeLessThanOrEqual(killedAt + 50);
     expect(lastSeen).toBeGreaterThan(killedAt - TIMEOUT_MS);
     expect((down.time as number) - (down.at as number)).toBeGreaterThanOrEqual(0);
@@ -347,8 +348,8 @@ describe("three monitors watching each other and five nodes", () => {
     expect(paged.peer.dedupKey).toMatch(/^peer\/mon-a\/down\/\d+\.\d+$/);
     expect(paged.node).toMatchObject({ monitor: "mon-b", state: "down" });
     expect(paged.node.dedupKey).toMatch(/^n5\/down\/\d+\.\d+$/);
-    // mon-b said nothing before it spoke, mon-c never did.
-    expect(paged.notices.filter((n) => n.time < (turn.time as number))).toEqual([]);
+    // mon-b said nothing while mon-a was alive in its view; mon-c never did.
+    expect(paged.notices.filter((n) => n.time < (down.time as number))).toEqual([]);
     expect(site.hook.notices("mon-c")).toEqual([]);
 
     const docs = await until("mon-b and mon-c to name mon-b", async () => {
@@ -377,7 +378,10 @@ describe("a speaker frozen with SIGSTOP", () => {
 
     await event(b, "peer.down", about("mon-a"), fromB);
     await event(b, "monitor.speaking", (e) => e.speaking === true, fromB);
-    const whileStopped = await Promise.all([status(b), status(c)]);
+    const whileStopped = await until("mon-c to name mon-b", async () => {
+      const both = await Promise.all([status(b), status(c)]);
+      return both[1].cluster.speaker === "mon-b" ? both : undefined;
+    });
     expect(whileStopped.map((d) => [d.cluster.self, d.cluster.speaker, d.cluster.speaking])).toEqual([
       ["mon-b", "mon-b", true],
       ["mon-c", "mon-b", false],
@@ -625,41 +629,38 @@ describe("forged peer heartbeats", () => {
 });
 
 describe("a monitor of a one-node site whose only peer dies", () => {
-  // Product bug: it hears its one node all along, yet, its peer silent and at most one node
-  // heard, it finds itself isolated at every judgement (each datagram from the node ends the
-  // episode, the next judgement starts another), pages monitor.isolated each time, and the holds
-  // it renews push the peer's peer.down seconds past its deadline.
-  it(
-    "reports the peer down at its deadline and, hearing every node, never says it is isolated",
-    async () => {
-      const [portA, portB] = (await freeUdpPorts(2)) as [number, number];
-      const hook = new Recorder("lone");
-      const config = clusterConfig("lone", {
-        monitors: [
-          ["mon-a", `127.0.0.1:${portA}`],
-          ["mon-b", `127.0.0.1:${portB}`],
-        ],
-        nodes: ["n1"],
-        notify: [`{ name: pager, exec: [${hook.path}] }`],
-      });
-      const monitors = await Promise.all([
-        startMonitor("mon-a", config, portA, ["--id", "mon-a"]),
-        startMonitor("mon-b", config, portB, ["--id", "mon-b"]),
-      ]);
-      const [a, b] = monitors;
-      startNodes(["n1"], [portA, portB]);
-      await settled(monitors, ["n1"], "mon-a");
+  // Product bug. Hearing no peer and one node, it is isolated by the rule (at most one node heard),
+  // which the README says it states once, judging again two intervals after a datagram arrives.
+  // But each of the node's datagrams ends the episode and the next judgement starts another:
+  // monitor.isolated comes 2-3 times a second, and the renewed holds keep the dead peer's
+  // deadline held, so peer.down comes 1.5 s to 7 s after its deadline.
+  it("reports the peer down within two intervals of its deadline and says monitor.isolated at most once while its node beats on", async () => {
+    const [portA, portB] = (await freeUdpPorts(2)) as [number, number];
+    const hook = new Recorder("lone");
+    const config = clusterConfig("lone", {
+      monitors: [
+        ["mon-a", `127.0.0.1:${portA}`],
+        ["mon-b", `127.0.0.1:${portB}`],
+      ],
+      nodes: ["n1"],
+      notify: [`{ name: pager, exec: [${hook.path}] }`],
+    });
+    const monitors = await Promise.all([
+      startMonitor("mon-a", config, portA, ["--id", "mon-a"]),
+      startMonitor("mon-b", config, portB, ["--id", "mon-b"]),
+    ]);
+    const [a, b] = monitors;
+    startNodes(["n1"], [portA, portB]);
+    await settled(monitors, ["n1"], "mon-a");
 
-      const from = b.process.events.length;
-      a.process.signal("SIGKILL");
-      const down = await event(b, "peer.down", about("mon-a"), from, 20_000);
-      await event(b, "monitor.speaking", (e) => e.speaking === true, from);
-      // The node beats on: a monitor that hears it is not cut off, now or a second later.
-      await sleep(TIMEOUT_MS);
-      expect(b.process.of("monitor.isolated")).toEqual([]);
-      expect(hook.notices("mon-b").filter((n) => n.event === "monitor.isolated")).toEqual([]);
-      expect((down.time as number) - (down.at as number)).toBeLessThan(ON_TIME_MS);
-      expect((await status(b)).nodes.map((n) => [n.node, n.state])).toEqual([["n1", "up"]]);
-    },
-  );
+    const from = b.process.events.length;
+    a.process.signal("SIGKILL");
+    const down = await event(b, "peer.down", about("mon-a"), from, 20_000);
+    await event(b, "monitor.speaking", (e) => e.speaking === true, from);
+    await sleep(TIMEOUT_MS);
+    expect((down.time as number) - (down.at as number)).toBeLessThan(2 * INTERVAL_MS + ON_TIME_MS);
+    expect(b.process.of("monitor.isolated").length).toBeLessThanOrEqual(1);
+    expect(hook.notices("mon-b").filter((n) => n.event === "monitor.isolated").length).toBeLessThanOrEqual(1);
+    expect((await status(b)).nodes.map((n) => [n.node, n.state])).toEqual([["n1", "up"]]);
+  });
 });

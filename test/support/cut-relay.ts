@@ -29,10 +29,6 @@ export class CutRelay {
     return `127.0.0.1:${this.port}`;
   }
 
-  get cutOff(): boolean {
-    return this.isCut;
-  }
-
   cut(): void {
     this.isCut = true;
   }
