@@ -12,7 +12,7 @@ import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import { emptyDatagram } from "../wire/protocol.js";
-import { untilSocketEmpty, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
+import { familyOf, untilSocketEmpty, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
 import { SLICE_MS, finish, finishInTurns } from "../slices.js";
 import { HbError } from "../errors.js";
 import { Admission, selfOf, type RejectReason } from "./admit.js";
@@ -362,14 +362,22 @@ export class Monitor {
 
   /** Problems with how the monitor runs that the operator should fix (after monitor.started). */
   startupWarnings(): [problem: string, detail: string][] {
+    const warnings: [problem: string, detail: string][] = [];
     const { asked, granted } = this.receiveBuffer;
-    if (granted >= asked) return [];
-    return [
-      [
+    if (granted < asked)
+      warnings.push([
         "receive_buffer",
         `asked for a ${asked}-byte UDP receive buffer, the kernel granted ${granted}: raise net.core.rmem_max (see systemd/90-hb.conf)`,
-      ],
-    ];
+      ]);
+    // Peer heartbeats leave from the heartbeat socket: one of the other family never arrives.
+    const family = familyOf(this.config.listen.host);
+    for (const monitor of this.config.cluster?.monitors ?? [])
+      if (monitor.id !== this.peers?.self && familyOf(monitor.address.host) !== family)
+        warnings.push([
+          "cluster",
+          `cluster.monitors.${monitor.id}: ${formatHostPort(monitor.address)} cannot be reached from listen ${this.listenAddress} (${family}): use an address of the same family`,
+        ]);
+    return warnings;
   }
 
   warn(problem: string, detail: string): void {

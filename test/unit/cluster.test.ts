@@ -184,6 +184,24 @@ describe("monitors that watch each other", () => {
   });
 });
 
+describe("a monitor whose peer has an address of the other family", () => {
+  it("warns at start that its heartbeats cannot reach that peer", async () => {
+    const text = yaml("mon-a").replace('mon-c: "127.0.0.1:3"', 'mon-c: "[::1]:3"');
+    const monitor = new Monitor(
+      { config: config(text), keyring: keyring() },
+      { clock: new FakeClock(), socket: new FakeSocket(), emit: () => undefined },
+    );
+    await monitor.listen();
+    expect(monitor.startupWarnings()).toEqual([
+      [
+        "cluster",
+        "cluster.monitors.mon-c: [::1]:3 cannot be reached from listen 0.0.0.0:26722 (udp4): use an address of the same family",
+      ],
+    ]);
+    await monitor.close();
+  });
+});
+
 describe("the cluster section of the config", () => {
   const problems = (text: string) => {
     const r = parseConfig(text, "hb.yaml");
