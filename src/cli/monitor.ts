@@ -192,6 +192,9 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       );
       current = next.config;
       notify.configure(next.config.notify, next.keyring);
+      // A rotated cluster key signs this monitor's heartbeats from now on, as it checks theirs.
+      const clusterKey = current.cluster === null ? undefined : next.keyring.get(current.cluster.key);
+      if (clusterKey !== undefined) running.peers?.rekey(clusterKey);
       warn(next);
     } catch (err) {
       if (stopping) return;

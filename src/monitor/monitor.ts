@@ -190,7 +190,10 @@ export class Monitor {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
     if (reason !== null) return this.reject(reason);
-    if (this.peers !== null && this.admission.fromPeer(dg)) return this.peers.observe(dg, now, from);
+    if (this.peers !== null && this.admission.fromPeer(dg)) {
+      const refused = this.peers.observe(dg, now, from);
+      return refused === null ? undefined : this.reject(refused);
+    }
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
     this.accepted++;
@@ -211,17 +214,28 @@ export class Monitor {
    */
   private checkIsolation(nowMs: number): void {
     const peers = this.peers;
-    if (peers === null) return;
+    const cluster = this.config.cluster;
+    if (peers === null || cluster === null) return;
     if (nowMs - this.isolationCheckedAt >= ISOLATION_CHECK_MS) {
       this.isolationCheckedAt = nowMs;
-      const { heard, expected } = this.detector.reader().heard(nowMs);
-      const cutOff = peers.allSilent() && expected > 0 && heard <= ISOLATED_HEARD_SHARE * expected;
-      if (!cutOff) this.isolatedFromMs = null;
-      else if (this.isolatedFromMs === null) {
-        this.isolatedFromMs = nowMs - (this.config.cluster?.timeoutMs ?? 0);
+      // The nodes are walked only when the peers say something may be wrong.
+      const inEpisode = this.isolatedFromMs !== null;
+      const peersSilent = inEpisode
+        ? peers.lastHeardMs() === null || nowMs - peers.lastHeardMs()! >= cluster.lateMs
+        : peers.wentSilent();
+      const nodes = peersSilent ? this.detector.reader().heard(nowMs, cluster.lateMs) : null;
+      const cutOff =
+        nodes !== null && nodes.expected > 0 && nodes.heard <= ISOLATED_HEARD_SHARE * nodes.expected;
+      if (!cutOff) {
+        if (inEpisode) peers.mute(false);
+        this.isolatedFromMs = null;
+      } else if (!inEpisode) {
+        // Held from the last peer arrival: nothing heard since proves anything.
+        this.isolatedFromMs = peers.lastHeardMs() ?? nowMs - cluster.timeoutMs;
+        peers.mute(true);
         this.emit("monitor.isolated", {
-          heardNodes: heard,
-          expectedNodes: expected,
+          heardNodes: nodes.heard,
+          expectedNodes: nodes.expected,
           holdMs: this.holdAll(nowMs),
         });
         return;
@@ -235,7 +249,7 @@ export class Monitor {
     const holdMs = this.stallHoldMs();
     const fromMs = this.isolatedFromMs ?? nowMs;
     this.detector.hold(fromMs, nowMs, holdMs);
-    this.peers?.hold(fromMs, nowMs, holdMs);
+    this.peers?.hold(fromMs, nowMs, 2 * (this.config.cluster?.intervalMs ?? 0));
     return holdMs;
   }
 
@@ -540,7 +554,7 @@ export class Monitor {
 
   async close(): Promise<void> {
     this.judge.stop();
-    this.peers?.stop();
+    await this.peers?.stop();
     this.saveMarks.cancel();
     await this.writeMarks();
     this.rejections.flush();

@@ -12,7 +12,7 @@ import type { Emit, EventFields, EventName, StateName } from "../events.js";
 import { Kind, encode, type Datagram } from "../wire/protocol.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
 import { formatHostPort } from "../wire/address.js";
-import { Detector } from "./detector.js";
+import { Detector, type DetectorReason } from "./detector.js";
 import { Judge } from "./judge.js";
 
 /** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
@@ -85,6 +85,10 @@ export class Peers {
   private readonly detector: Detector;
   private readonly judge: Judge;
   private readonly startedMs: number;
+  /** When this monitor started, or last resumed from a stall: it settles again from there. */
+  private settleFromMs: number;
+  /** While this monitor finds itself cut off, it sends nothing: the others must take over. */
+  private muted = false;
   private readonly incarnation: number;
   private sequence = 0;
   private beat: Timer | undefined;
@@ -101,18 +105,20 @@ export class Peers {
     private readonly deps: PeersDeps,
   ) {
     const { clock } = deps;
-    this.startedMs = clock.monoMs();
+    this.startedMs = this.settleFromMs = clock.monoMs();
     // Larger at every start, as a node's is: a restarted monitor is told apart from a replay.
     this.incarnation = clock.wallMs();
     const emit: Emit = (event, fields) => this.peerEvent(event, fields);
-    this.detector = new Detector(peerConfig(config, cluster, self), this.startedMs, {
+    this.detector = new Detector(peerConfig(config, cluster, self), this.settleFromMs, {
       emit,
       toWall: (mono) => deps.wall.of(mono),
     });
     this.judge = new Judge({
       clock,
-      // The monitor's own stalls and overloads are told once, by the nodes' judge.
+      // The monitor's own stalls and overloads are told once, by the nodes' judge. After a stall
+      // this monitor settles again, as after a start: others may have spoken meanwhile.
       emit: (event, fields) => {
+        if (event === "monitor.stalled") this.resettle();
         if (!event.startsWith("monitor.")) emit(event, fields);
       },
       detector: this.detector,
@@ -125,33 +131,64 @@ export class Peers {
 
   private peerEvent<E extends EventName>(event: E, fields: EventFields[E]): void {
     const renamed = PEER_EVENTS[event];
-    if (renamed === undefined) return;
-    const { node, ...rest } = fields as { node: string } & Record<string, unknown>;
-    this.deps.emit(renamed, { peer: node, ...rest } as never);
+    if (renamed !== undefined) {
+      const { node, ...rest } = fields as { node: string } & Record<string, unknown>;
+      this.deps.emit(renamed, { peer: node, ...rest } as never);
+      // Another monitor is back: it may have led the site meanwhile.
+      if (renamed === "peer.up" || renamed === "peer.restarted") this.upstream = null;
+    }
     this.deps.onSpeakerChange();
+  }
+
+  /** Settle again from now (after a stall): this monitor speaks once it has heard its peers. */
+  private resettle(): void {
+    this.settleFromMs = this.deps.clock.monoMs();
+    this.upstream = null;
+    this.deps.onSpeakerChange();
+  }
+
+  /**
+   * While this monitor is cut off it sends no heartbeat, to its peers or upstream: one that can
+   * send but not hear must not keep the others quiet.
+   */
+  mute(muted: boolean): void {
+    if (muted === this.muted) return;
+    this.muted = muted;
+    this.upstream = null;
   }
 
   /** Starts beating to the other monitors and judging theirs. */
   start(): void {
     this.judge.start();
-    this.send(Kind.BEAT);
+    void Promise.all(this.send(Kind.BEAT));
     // When the settle time ends, a monitor that heard no one ranked before it may start speaking.
     this.settle = this.deps.clock.setTimeout(() => this.deps.onSpeakerChange(), this.cluster.settleMs);
   }
 
-  private send(kind: Kind): void {
+  private send(kind: Kind): Promise<void>[] {
+    if (kind === Kind.BEAT) {
+      // Who speaks is looked at every interval too: a peer's state can change without an event
+      // (a flapping peer's down is kept quiet), and the hand-over must not wait for one.
+      this.deps.onSpeakerChange();
+      if (!this.stopped)
+        this.beat = this.deps.clock.setTimeout(
+          () => void Promise.all(this.send(Kind.BEAT)),
+          this.cluster.intervalMs,
+        );
+      if (this.muted) return [];
+    }
     const datagram = encode(
       { kind, nodeId: this.self, incarnation: this.incarnation, sequence: ++this.sequence },
       { id: this.cluster.key, secret: this.deps.key },
     );
+    const sent: Promise<void>[] = [];
     for (const monitor of this.cluster.monitors) {
       if (monitor.id === this.self) continue;
       // A peer that cannot be reached is judged by its own heartbeats, not by our sends.
-      this.deps.socket.send(datagram, monitor.address).catch(() => undefined);
+      sent.push(this.deps.socket.send(datagram, monitor.address).catch(() => undefined));
     }
     if (kind === Kind.BEAT) this.beatUpstream();
-    if (kind === Kind.BEAT && !this.stopped)
-      this.beat = this.deps.clock.setTimeout(() => this.send(Kind.BEAT), this.cluster.intervalMs);
+    return sent;
   }
 
   /**
@@ -178,19 +215,21 @@ export class Peers {
     this.deps.socket.send(datagram, upstream.monitor).catch(() => undefined);
   }
 
-  /** A verified heartbeat of another monitor, at its arrival. */
-  observe(dg: Datagram, nowMs: number, from: RemoteInfo): void {
-    if (this.detector.observe(dg, nowMs, from, true) !== null) return;
-    this.judge.heard(nowMs);
+  /** A verified heartbeat of another monitor, at its arrival; why it is refused, or null. */
+  observe(dg: Datagram, nowMs: number, from: RemoteInfo): DetectorReason | null {
+    const verdict = this.detector.observe(dg, nowMs, from, true);
+    if (verdict === null) this.judge.heard(nowMs);
+    return verdict;
   }
 
   /** The first monitor in rank order that is up (or late) in this one's view; null: none yet. */
   speaker(): string | null {
     const reader = this.detector.reader();
     const now = this.deps.clock.monoMs();
-    const settled = now - this.startedMs >= this.cluster.settleMs;
+    const settled = now - this.settleFromMs >= this.cluster.settleMs;
     for (const { id } of this.cluster.monitors) {
-      if (id === this.self) return id;
+      // Even the first in rank waits, after its start, to hear the others or for the settle time.
+      if (id === this.self) return settled || this.heardAll(now) ? id : null;
       const slot = reader.slotOf(id);
       const state = slot === undefined ? "new" : reader.state(slot, now);
       if (state === "up" || state === "late") return id;
@@ -203,6 +242,15 @@ export class Peers {
   /** No peer deadline from `fromMs` on is judged before `nowMs + holdMs` (see Detector.hold). */
   hold(fromMs: number, nowMs: number, holdMs: number): void {
     this.detector.hold(fromMs, nowMs, holdMs);
+  }
+
+  private heardAll(nowMs: number): boolean {
+    const reader = this.detector.reader();
+    for (const peer of this.peerIds()) {
+      const slot = reader.slotOf(peer);
+      if (slot === undefined || reader.state(slot, nowMs) === "new") return false;
+    }
+    return true;
   }
 
   /** Whether this monitor runs the notify outputs now. */
@@ -219,13 +267,35 @@ export class Peers {
   }
 
   /**
-   * Whether no other monitor has been heard within the cluster's late threshold (and none is
-   * still to be, this one settling). Read from arrivals: a hold of judgement changes nothing here.
+   * Whether no other monitor has been heard for the cluster's late threshold, though one was,
+   * not long before: peers that went silent together with the nodes point at this monitor;
+   * peers dead for long say nothing about it. Read from arrivals: a hold of judgement changes
+   * nothing here.
    */
-  allSilent(): boolean {
+  wentSilent(): boolean {
     const now = this.deps.clock.monoMs();
-    if (now - this.startedMs < this.cluster.settleMs) return false;
-    return this.detector.reader().heard(now).heard === 0;
+    if (now - this.settleFromMs < this.cluster.settleMs) return false;
+    const reader = this.detector.reader();
+    let last = Number.NEGATIVE_INFINITY;
+    for (const peer of this.peerIds()) {
+      const slot = reader.slotOf(peer);
+      const seen = slot === undefined ? null : reader.lastSeen(slot);
+      if (seen !== null) last = Math.max(last, seen);
+    }
+    const silentMs = now - last;
+    return silentMs >= this.cluster.lateMs && silentMs < this.cluster.lateMs + 2 * this.cluster.timeoutMs;
+  }
+
+  /** When another monitor was last heard (monotonic ms); null: none since this one started. */
+  lastHeardMs(): number | null {
+    const reader = this.detector.reader();
+    let last: number | null = null;
+    for (const peer of this.peerIds()) {
+      const slot = reader.slotOf(peer);
+      const seen = slot === undefined ? null : reader.lastSeen(slot);
+      if (seen !== null && (last === null || seen > last)) last = seen;
+    }
+    return last;
   }
 
   private peerIds(): string[] {
@@ -299,14 +369,23 @@ export class Peers {
     };
   }
 
-  /** Stops beating, and tells the other monitors this one leaves (a clean stop, not a death). */
-  stop(): void {
+  /**
+   * Stops beating, and tells the other monitors this one leaves (a clean stop, not a death);
+   * resolves once the leaves are sent, so that the socket is not closed under them.
+   */
+  async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     const { clock } = this.deps;
     if (this.beat !== undefined) clock.clearTimeout(this.beat);
     if (this.settle !== undefined) clock.clearTimeout(this.settle);
     this.judge.stop();
-    this.send(Kind.LEAVE);
+    this.muted = false;
+    await Promise.all(this.send(Kind.LEAVE));
+  }
+
+  /** The cluster's key was read again (a reload): heartbeats are signed with it from now on. */
+  rekey(key: KeyObject): void {
+    this.deps.key = key;
   }
 }

@@ -92,10 +92,11 @@ export class NodeReader {
   }
 
   /**
-   * How many nodes were heard within their late threshold, of those expected to beat (neither
-   * paused nor left). Read from arrivals alone: a hold of judgement changes nothing here.
+   * How many nodes were heard within `windowMs` (or their late threshold, whichever is shorter
+   * for them to be heard in), of those expected to beat (neither paused nor left). Read from
+   * arrivals alone: a hold of judgement changes nothing here.
    */
-  heard(nowMs: number): { heard: number; expected: number } {
+  heard(nowMs: number, windowMs = Number.POSITIVE_INFINITY): { heard: number; expected: number } {
     const s = this.s;
     const t = s.t;
     let heard = 0;
@@ -104,7 +105,10 @@ export class NodeReader {
       if (t.ids[slot] === undefined || (t.flags[slot]! & (F_PAUSED | F_LEFT)) !== 0) continue;
       expected++;
       const seen = t.lastSeen[slot]!;
-      if (seen !== NEVER && seen + s.groupOf(slot).lateMs > nowMs) heard++;
+      // Within `windowMs`, or within its own late threshold for a node that beats more slowly.
+      const group = s.groupOf(slot);
+      const within = 2 * group.intervalMs > windowMs ? group.lateMs : windowMs;
+      if (seen !== NEVER && seen + within > nowMs) heard++;
     }
     return { heard, expected };
   }

@@ -8,7 +8,7 @@ import { hostname } from "node:os";
 import type { Clock } from "../clock.js";
 import type { Keyring } from "../config/load.js";
 import type { NotifySpec } from "../config/types.js";
-import type { Emit } from "../events.js";
+import type { Emit, EventName } from "../events.js";
 import { VERSION } from "../version.js";
 import { AlertmanagerOutput } from "./alertmanager.js";
 import { Dispatcher, type LaneStats } from "./dispatcher.js";
@@ -45,12 +45,21 @@ export interface NotifyDeps {
 /** Nodes looked at per turn of the loop while down nodes are said again. */
 const REASSERT_SLICE = 4096;
 
+/** A node or monitor back from down or late: the end of an incident. */
+function isRecovery(event: string, fields: Readonly<Record<string, unknown>>): boolean {
+  return (
+    (event === "node.up" || event === "peer.up") && (fields.previous === "down" || fields.previous === "late")
+  );
+}
+
 export class Notify {
   readonly monitor: string;
   private readonly notices: NoticeMaker;
   private readonly dispatcher: Dispatcher;
   private keyring: Keyring = new Map();
   private specs: readonly NotifySpec[] = [];
+  /** Whether this monitor spoke as last told (speakingChanged); null: not told yet. */
+  private speakingBefore: boolean | null = null;
 
   constructor(private readonly deps: NotifyDeps) {
     this.monitor = deps.monitor ?? hostname();
@@ -75,18 +84,35 @@ export class Notify {
   /** Writes the event to the journal, then hands it to the outputs that carry it. */
   readonly emit: Emit = (event, fields) => {
     const record = fields as unknown as Readonly<Record<string, unknown>>;
-    const cluster = this.deps.cluster;
-    if (cluster === undefined) this.deps.log(event, fields);
-    else {
-      // Every monitor writes every event to its own journal, saying which one wrote it and
-      // whether it was speaking; only the speaker's reach the outputs.
-      const speaking = cluster.speaking();
-      this.deps.log(event, { ...fields, monitor: this.monitor, speaking } as never);
-      if (!speaking) return;
-    }
+    const speaking = this.log(event, record);
+    // A monitor that is not speaking still tells of recoveries it saw: the incident may have
+    // been opened by a speaker that has since handed over, and a duplicate is better than an
+    // incident left open.
+    if (!speaking && !(isRecovery(event, record) && this.speakingBefore !== null)) return;
     if (this.dispatcher.size > 0 && this.dispatcher.wants(event, record))
       this.dispatcher.offer(this.notices.make(event, record));
   };
+
+  /**
+   * Writes an event to the journal; with a cluster, saying which monitor wrote it and whether it
+   * was speaking. Returns whether it was: the monitor speaks now, or spoke until this very event
+   * made it hand over (the event that ends its turn is still its to tell).
+   */
+  private log(event: EventName, fields: Readonly<Record<string, unknown>>): boolean {
+    const cluster = this.deps.cluster;
+    if (cluster === undefined) {
+      this.deps.log(event, fields as never);
+      return true;
+    }
+    const speaking = cluster.speaking() || this.speakingBefore === true;
+    // `monitor.speaking` has a `speaking` of its own: the event's says it.
+    this.deps.log(event, {
+      ...fields,
+      monitor: this.monitor,
+      speaking: fields.speaking ?? speaking,
+    } as never);
+    return speaking;
+  }
 
   /**
    * This monitor started or stopped speaking. One that starts says again, through its outputs,
@@ -97,6 +123,7 @@ export class Notify {
    * unless the new speaker keeps them).
    */
   speakingChanged(speaking: boolean): void {
+    this.speakingBefore = speaking;
     if (!speaking) {
       this.dispatcher.configure([]);
       this.dispatcher.configure(this.specs, this.identity);
@@ -179,7 +206,7 @@ export class Notify {
     };
     const outcome = await this.dispatcher.test(name, this.notices.make("notify.test", fields, true));
     if (outcome === null) return null;
-    this.deps.log("notify.test", {
+    this.log("notify.test", {
       output: name,
       outcome: outcome.ok ? "delivered" : outcome.reason,
       detail: outcome.ok ? "" : outcome.detail,

@@ -267,3 +267,58 @@ describe("a site chained to an upstream monitor", () => {
     expect(upstreamOf(b)[0]!.incarnation).toBeGreaterThan(upstreamOf(a)[0]!.incarnation);
   });
 });
+
+describe("monitors that watch each other, where it is hard", () => {
+  it("stops beating while cut off, so that a monitor that can send but not hear does not keep the others quiet", async () => {
+    const h = new ClusterHarness("mon-a");
+    await h.monitor.listen();
+    h.run(1000, ["mon-b", "mon-c", "n1", "n2"]);
+    const sentBefore = h.socket.sent.length;
+    h.run(600, []);
+    expect(h.of("monitor.isolated")).toHaveLength(1);
+    const sentWhileCut = h.socket.sent.length;
+    h.run(1000, []);
+    expect(h.socket.sent.length).toBe(sentWhileCut);
+    expect(sentWhileCut).toBeGreaterThan(sentBefore);
+    // Heard again: it beats again.
+    h.run(300, ["mon-b", "n1", "n2"]);
+    expect(h.socket.sent.length).toBeGreaterThan(sentWhileCut);
+  });
+
+  it("does not speak after a start, even ranked first, until it has heard the others or settled", async () => {
+    const h = new ClusterHarness("mon-a", "  settle: 800ms");
+    await h.monitor.listen();
+    expect(h.monitor.peers!.speaking()).toBe(false);
+    h.run(200, ["mon-b", "mon-c"]);
+    expect(h.monitor.peers!.speaking()).toBe(true);
+  });
+
+  it("counts a replayed peer heartbeat as a rejection", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    const old = encode({ kind: Kind.BEAT, nodeId: "mon-a", incarnation: 1, sequence: 1 }, KC);
+    h.socket.deliver(old);
+    h.socket.deliver(old);
+    expect(h.monitor.status().datagrams.rejected.replay).toBe(1);
+  });
+
+  it("starts a new upstream incarnation when a monitor that may have led meanwhile is back", async () => {
+    const h = new ClusterHarness("mon-a", "  upstream: { monitor: '127.0.0.1:9', id: site-a }");
+    await h.monitor.listen();
+    h.run(500, ["mon-b", "mon-c"]);
+    const incarnations = () =>
+      new Set(
+        h.socket.sent
+          .filter(({ to }) => to.port === 9)
+          .map(({ msg }) => {
+            const dg = emptyDatagram();
+            decode(msg, dg);
+            return dg.incarnation;
+          }),
+      );
+    expect(incarnations().size).toBe(1);
+    h.run(1500, ["mon-c"]); // mon-b down
+    h.run(500, ["mon-b", "mon-c"]); // and back: it may have beaten upstream meanwhile
+    expect(incarnations().size).toBe(2);
+  });
+});
