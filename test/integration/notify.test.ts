@@ -220,7 +220,7 @@ describe("notify outputs of a real monitor", () => {
     const count = join(dir.path, "flaky.count");
     const flaky = hook(
       "flaky.sh",
-      `cat > /dev/null; n=$(($(cat "${count}" 2>/dev/null || echo 0) + 1)); echo $n > "${count}"; date +%s%N >> "${count}.at"; [ $n -ge 3 ] || exit 75`,
+      `cat > /dev/null; n=$(($(cat "${count}" 2>/dev/null || echo 0) + 1)); date +%s%N >> "${count}.at"; echo $n > "${count}"; [ $n -ge 3 ] || exit 75`,
     );
     const broken = hook("broken.sh", `cat > /dev/null; echo "no route to the pager" >&2; exit 1`);
     const slow = hook("slow.sh", `cat > /dev/null; sleep 30`);
