@@ -509,14 +509,10 @@ export class Monitor {
     const reader = this.detector.reader();
     const slot = reader.slotOf(node);
     if (slot === undefined) return null;
-    const last = reader.lastDatagram(slot);
-    const seen = reader.lastSeen(slot);
     const spec = this.config.nodes.get(node);
     return {
       labels: spec?.labels ?? null,
-      incarnation: last?.incarnation ?? null,
-      sequence: last?.sequence ?? null,
-      lastSeen: seen === null ? null : this.wall.of(seen),
+      ...reader.arrival(slot),
       lateMs: spec?.lateMs ?? this.config.defaults.lateMs,
       timeoutMs: spec?.timeoutMs ?? this.config.defaults.timeoutMs,
     };

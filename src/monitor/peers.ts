@@ -335,13 +335,9 @@ export class Peers {
     const reader = this.detector.reader();
     const slot = reader.slotOf(peer);
     if (slot === undefined) return null;
-    const last = reader.lastDatagram(slot);
-    const seen = reader.lastSeen(slot);
     return {
       labels: null,
-      incarnation: last?.incarnation ?? null,
-      sequence: last?.sequence ?? null,
-      lastSeen: seen === null ? null : this.deps.wall.of(seen),
+      ...reader.arrival(slot),
       lateMs: this.cluster.lateMs,
       timeoutMs: this.cluster.timeoutMs,
     };

@@ -85,10 +85,19 @@ export class NodeReader {
     return this.s.stateOf(slot, nowMs);
   }
 
-  /** The incarnation and sequence number of the node's last accepted datagram; null if never heard. */
-  lastDatagram(slot: number): { incarnation: number; sequence: number } | null {
-    const incarnation = this.s.t.incarnation[slot]!;
-    return incarnation < 0 ? null : { incarnation, sequence: this.s.t.sequence[slot]! };
+  /**
+   * The node's last accepted datagram: its incarnation and sequence number, and when it arrived
+   * (epoch ms); nulls when never heard. What a notice says of it, the same at every monitor.
+   */
+  arrival(slot: number): { incarnation: number | null; sequence: number | null; lastSeen: number | null } {
+    const t = this.s.t;
+    const incarnation = t.incarnation[slot]!;
+    const seen = t.lastSeen[slot]!;
+    return {
+      incarnation: incarnation < 0 ? null : incarnation,
+      sequence: incarnation < 0 ? null : t.sequence[slot]!,
+      lastSeen: seen === NEVER ? null : this.s.toWall(seen),
+    };
   }
 
   /**

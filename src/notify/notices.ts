@@ -63,75 +63,35 @@ export class NoticeMaker {
     const { monitor } = this.source;
     const time = this.source.wallMs();
     const level = EVENT_LEVELS[event as EventName] ?? "info";
-    const seq = ++this.seq;
     const node = typeof fields.node === "string" && event.startsWith("node.") ? fields.node : null;
-    if (node === null && typeof fields.peer === "string") {
-      // Every monitor that sees a peer die says so with the same key: the peer's last datagram.
-      const peer = fields.peer;
-      const facts = this.source.peerFacts?.(peer) ?? null;
-      const heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
-      const state = STATE_AFTER[`node.${event.slice("peer.".length)}` as EventName] ?? null;
-      const dedupKey = `peer/${peer}/${event === "peer.restarted" ? "restarted" : (state ?? event)}/${heard}`;
-      const previous = typeof fields.previous === "string" ? (fields.previous as StateName) : null;
-      const since = event === "peer.down" && typeof fields.at === "number" ? fields.at : time;
-      const lastSeen = typeof fields.lastSeen === "number" ? fields.lastSeen : (facts?.lastSeen ?? null);
-      return {
-        hb: 1,
-        event,
-        level,
-        node,
-        state,
-        previous,
-        since,
-        lastSeen,
-        labels: NO_LABELS,
-        seq,
-        dedupKey,
-        monitor,
-        time,
-        test,
-        fields,
-      };
-    }
-    if (node === null) {
-      const dedupKey = `monitor/${event}/${monitor}/${time}`;
-      return {
-        hb: 1,
-        event,
-        level,
-        node,
-        state: null,
-        previous: null,
-        since: null,
-        lastSeen: null,
-        labels: NO_LABELS,
-        seq,
-        dedupKey,
-        monitor,
-        time,
-        test,
-        fields,
-      };
-    }
-    const facts = this.source.facts(node);
-    const state =
-      STATE_AFTER[event as EventName] ?? (event === "node.flapping" ? (fields.state as StateName) : null);
+    const peer = node === null && typeof fields.peer === "string" ? fields.peer : null;
     const previous = typeof fields.previous === "string" ? (fields.previous as StateName) : null;
-    const lastSeen = typeof fields.lastSeen === "number" ? fields.lastSeen : (facts?.lastSeen ?? null);
-    let since: number | null = time;
-    if (event === "node.down") since = typeof fields.at === "number" ? fields.at : time;
-    else if (event === "node.late")
-      since = lastSeen === null || facts === null ? time : lastSeen + facts.lateMs;
-    else if (state === null) since = null;
-    // The node's incarnation and the sequence number of the datagram that decided its state: the
-    // same at every monitor that heard it. A restart is told apart by its new incarnation.
-    let heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
-    let what: string = event.slice("node.".length);
-    if (event === "node.restarted") heard = String(fields.incarnation);
-    else if (event === "node.flapping" && fields.settled === true) what = "settled";
-    else if (event !== "node.flapping" && state !== null) what = state;
-    const dedupKey = `${node}/${what}/${heard}`;
-    const labels = facts?.labels ?? NO_LABELS;
+    let state: StateName | null = null;
+    let since: number | null = null;
+    let lastSeen: number | null = null;
+    let labels = NO_LABELS;
+    let dedupKey = `monitor/${event}/${monitor}/${time}`;
+    if (node !== null || peer !== null) {
+      // A node's (or another monitor's) incarnation and the sequence number of the datagram that
+      // decided its state: the same at every monitor that heard it, so every monitor that tells
+      // of one state uses one key. A restart is told apart by its new incarnation.
+      const facts = node !== null ? this.source.facts(node) : (this.source.peerFacts?.(peer!) ?? null);
+      const kind = event.slice(event.indexOf(".") + 1);
+      state =
+        STATE_AFTER[`node.${kind}` as EventName] ??
+        (event === "node.flapping" ? (fields.state as StateName) : null);
+      lastSeen = typeof fields.lastSeen === "number" ? fields.lastSeen : (facts?.lastSeen ?? null);
+      since = state === null ? null : time;
+      if (kind === "down") since = typeof fields.at === "number" ? fields.at : time;
+      else if (kind === "late") since = lastSeen === null || facts === null ? time : lastSeen + facts.lateMs;
+      let heard = facts?.incarnation == null ? "-" : `${facts.incarnation}.${facts.sequence ?? 0}`;
+      let what: string = kind;
+      if (kind === "restarted") heard = String(fields.incarnation);
+      else if (kind === "flapping" && fields.settled === true) what = "settled";
+      else if (kind !== "flapping" && state !== null) what = state;
+      dedupKey = node !== null ? `${node}/${what}/${heard}` : `peer/${peer}/${what}/${heard}`;
+      labels = facts?.labels ?? NO_LABELS;
+    }
     return {
       hb: 1,
       event,
@@ -142,7 +102,7 @@ export class NoticeMaker {
       since,
       lastSeen,
       labels,
-      seq,
+      seq: ++this.seq,
       dedupKey,
       monitor,
       time,
