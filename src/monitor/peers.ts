@@ -95,6 +95,10 @@ export class Peers {
   private settle: Timer | undefined;
   private stopped = false;
   private lastSpeaking: boolean | null = null;
+  /** Peers back from down (or restarted), and when: they may speak again once up for `settle`. */
+  private readonly returnedAt = new Map<string, number>();
+  /** After a long stall this monitor does not speak before this (monotonic ms). */
+  private yieldUntilMs = Number.NEGATIVE_INFINITY;
   /** While this monitor beats upstream (it leads the site): that run's incarnation and sequence. */
   private upstream: { incarnation: number; sequence: number } | null = null;
 
@@ -118,7 +122,7 @@ export class Peers {
       // The monitor's own stalls and overloads are told once, by the nodes' judge. After a stall
       // this monitor settles again, as after a start: others may have spoken meanwhile.
       emit: (event, fields) => {
-        if (event === "monitor.stalled") this.resettle();
+        if (event === "monitor.stalled") this.resettle((fields as { stalledMs: number }).stalledMs);
         if (!event.startsWith("monitor.")) emit(event, fields);
       },
       detector: this.detector,
@@ -134,15 +138,29 @@ export class Peers {
     if (renamed !== undefined) {
       const { node, ...rest } = fields as { node: string } & Record<string, unknown>;
       this.deps.emit(renamed, { peer: node, ...rest } as never);
-      // Another monitor is back: it may have led the site meanwhile.
-      if (renamed === "peer.up" || renamed === "peer.restarted") this.upstream = null;
+      const now = this.deps.clock.monoMs();
+      // Another monitor is back: it may have led the site meanwhile, and it speaks again only
+      // once it has stayed up for the settle time (a leader that comes and goes does not take
+      // the voice back each time). A first contact is not a return.
+      const previous = (rest as { previous?: string }).previous;
+      if (
+        renamed === "peer.restarted" ||
+        (renamed === "peer.up" && previous !== "new" && previous !== "late")
+      ) {
+        this.returnedAt.set(node, now);
+        this.upstream = null;
+      } else if (renamed === "peer.down" || renamed === "peer.left") this.returnedAt.delete(node);
     }
     this.deps.onSpeakerChange();
   }
 
   /** Settle again from now (after a stall): this monitor speaks once it has heard its peers. */
-  private resettle(): void {
-    this.settleFromMs = this.deps.clock.monoMs();
+  private resettle(stalledMs: number): void {
+    const now = this.deps.clock.monoMs();
+    this.settleFromMs = now;
+    // Frozen past a peer timeout, this monitor was down in the others' view and one of them took
+    // over: it yields to it for the settle time, as they do to a monitor that comes back.
+    if (stalledMs >= this.cluster.timeoutMs) this.yieldUntilMs = now + this.cluster.settleMs;
     this.upstream = null;
     this.deps.onSpeakerChange();
   }
@@ -228,10 +246,16 @@ export class Peers {
     const now = this.deps.clock.monoMs();
     const settled = now - this.settleFromMs >= this.cluster.settleMs;
     for (const { id } of this.cluster.monitors) {
-      // Even the first in rank waits, after its start, to hear the others or for the settle time.
-      if (id === this.self) return settled || this.heardAll(now) ? id : null;
+      // Even the first in rank waits, after its start, to hear the others or for the settle time;
+      // after a long stall, it waits the settle time out.
+      if (id === this.self) {
+        if (now < this.yieldUntilMs) continue;
+        return settled || this.heardAll(now) ? id : null;
+      }
       const slot = reader.slotOf(id);
       const state = slot === undefined ? "new" : reader.state(slot, now);
+      const returned = this.returnedAt.get(id);
+      if (returned !== undefined && now - returned < this.cluster.settleMs) continue;
       if (state === "up" || state === "late") return id;
       // Not heard yet since this monitor started: it may be speaking, until the settle time ends.
       if (state === "new" && !settled) return null;

@@ -113,9 +113,11 @@ describe("monitors that watch each other", () => {
     expect(h.monitor.peers!.speaker()).toBe("mon-b");
     expect(h.speaking).toEqual([false, true]);
     expect(h.of("monitor.speaking").at(-1)).toMatchObject({ speaking: true, speaker: "mon-b" });
-    // Back: mon-a speaks again, in mon-b's view too.
+    // Back: mon-a speaks again once it has stayed up for the settle time (the timeout here).
     h.run(300, ["mon-a", "mon-c", "n1", "n2"]);
     expect(h.of("peer.up").at(-1)).toMatchObject({ peer: "mon-a", previous: "down" });
+    expect(h.speaking).toEqual([false, true]);
+    h.run(400, ["mon-a", "mon-c", "n1", "n2"]);
     expect(h.speaking).toEqual([false, true, false]);
   });
 
@@ -283,6 +285,21 @@ describe("monitors that watch each other, where it is hard", () => {
     // Heard again: it beats again.
     h.run(300, ["mon-b", "n1", "n2"]);
     expect(h.socket.sent.length).toBeGreaterThan(sentWhileCut);
+  });
+
+  it("yields after a stall longer than a peer timeout, for the settle time, though ranked first", async () => {
+    const h = new ClusterHarness("mon-a");
+    await h.monitor.listen();
+    h.run(1000, ["mon-b", "mon-c", "n1", "n2"]);
+    expect(h.monitor.peers!.speaking()).toBe(true);
+    h.clock.freeze(1500); // SIGSTOP, then SIGCONT
+    h.run(100, ["mon-b", "mon-c", "n1", "n2"]);
+    expect(h.of("monitor.stalled")).toHaveLength(1);
+    expect(h.monitor.peers!.speaker()).toBe("mon-b");
+    expect(h.of("node.down")).toEqual([]);
+    expect(h.of("peer.down")).toEqual([]);
+    h.run(500, ["mon-b", "mon-c", "n1", "n2"]);
+    expect(h.monitor.peers!.speaker()).toBe("mon-a");
   });
 
   it("does not speak after a start, even ranked first, until it has heard the others or settled", async () => {
