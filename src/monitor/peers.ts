@@ -253,7 +253,9 @@ export class Peers {
         return settled || this.heardAll(now) ? id : null;
       }
       const slot = reader.slotOf(id);
-      const state = slot === undefined ? "new" : reader.state(slot, now);
+      let state = slot === undefined ? "new" : reader.state(slot, now);
+      // Down once judged so: the voice moves with `peer.down`, never ahead of it.
+      if (state === "down" && !reader.judgedDown(slot!)) state = "late";
       const returned = this.returnedAt.get(id);
       if (returned !== undefined && now - returned < this.cluster.settleMs) continue;
       if (state === "up" || state === "late") return id;

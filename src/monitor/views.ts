@@ -5,7 +5,7 @@
 
 import type { StateName } from "../events.js";
 import type { DetectorState } from "./detector-state.js";
-import { F_EXPECTED, F_LEFT, F_PAUSED, NEVER } from "./node-table.js";
+import { F_EXPECTED, F_LEFT, F_PAUSED, NEVER, S_DOWN } from "./node-table.js";
 
 export interface NodeView {
   node: string;
@@ -83,6 +83,11 @@ export class NodeReader {
 
   state(slot: number, nowMs: number): StateName {
     return this.s.stateOf(slot, nowMs);
+  }
+
+  /** Whether the node has been judged down (its deadline may have passed a moment before). */
+  judgedDown(slot: number): boolean {
+    return this.s.t.reported[slot] === S_DOWN;
   }
 
   /**

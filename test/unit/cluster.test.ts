@@ -113,6 +113,9 @@ describe("monitors that watch each other", () => {
     expect(h.monitor.peers!.speaker()).toBe("mon-b");
     expect(h.speaking).toEqual([false, true]);
     expect(h.of("monitor.speaking").at(-1)).toMatchObject({ speaking: true, speaker: "mon-b" });
+    // The voice moves with the peer.down, never ahead of it.
+    const names = h.names();
+    expect(names.lastIndexOf("monitor.speaking")).toBeGreaterThan(names.indexOf("peer.down"));
     // Back: mon-a speaks again once it has stayed up for the settle time (the timeout here).
     h.run(300, ["mon-a", "mon-c", "n1", "n2"]);
     expect(h.of("peer.up").at(-1)).toMatchObject({ peer: "mon-a", previous: "down" });
