@@ -22,7 +22,7 @@ import { Judge } from "./judge.js";
 import { HeldBack, prepareReload } from "./reload.js";
 import { LineBudget } from "./line-budget.js";
 import { Rejections } from "./rejections.js";
-import { MARKS_FILE, loadMarks, saveMarks } from "./replay-marks.js";
+import { MARKS_FILE, loadMarks, saveMarks, type ReplayMark } from "./replay-marks.js";
 import { NodeOrder } from "./node-order.js";
 import {
   ALL_NODES,
@@ -105,8 +105,9 @@ export class Monitor {
     this.emit = deps.emit;
     this.startedWall = this.clock.wallMs();
     this.rejections = new Rejections(this.clock, this.emit, () => this.config.defaults.intervalMs);
-    this.marksFile =
-      deps.stateDir !== undefined && this.config.auth !== "off" ? join(deps.stateDir, MARKS_FILE) : undefined;
+    // Peer heartbeats are always signed: with a cluster, marks are kept whatever `auth` says.
+    const signed = this.config.auth !== "off" || this.config.cluster !== null;
+    this.marksFile = deps.stateDir !== undefined && signed ? join(deps.stateDir, MARKS_FILE) : undefined;
     this.saveMarks = new Throttle(this.clock, MARKS_SAVE_MS, () => void this.writeMarks());
     this.wall = new WallTime(this.clock);
     this.lines = new LineBudget(this.clock, this.emit, (node) => this.config.nodes.has(node));
@@ -160,7 +161,20 @@ export class Monitor {
 
   /** Binds the UDP socket; datagrams are handled from then on. */
   async listen(): Promise<HostPort> {
-    if (this.marksFile !== undefined) this.detector.restoreMarks(await loadMarks(this.marksFile));
+    if (this.marksFile !== undefined) {
+      // One file for nodes and peers (their ids never meet): a heartbeat captured from a monitor
+      // is no more replayable after a restart than a node's.
+      const marks = await loadMarks(this.marksFile);
+      const peerMarks = new Map<string, ReplayMark>();
+      for (const id of this.peers?.ids ?? []) {
+        const mark = marks.get(id);
+        if (mark === undefined) continue;
+        peerMarks.set(id, mark);
+        marks.delete(id);
+      }
+      if (this.config.auth !== "off") this.detector.restoreMarks(marks);
+      this.peers?.restoreMarks(peerMarks);
+    }
     this.deps.socket.onMessage((msg, from) => this.handle(msg, from));
     this.bound = await this.deps.socket.bind(this.config.listen);
     const asked = this.config.receiveBufferBytes;
@@ -192,7 +206,9 @@ export class Monitor {
     if (reason !== null) return this.reject(reason);
     if (this.peers !== null && this.admission.fromPeer(dg)) {
       const refused = this.peers.observe(dg, now, from);
-      return refused === null ? undefined : this.reject(refused);
+      if (refused !== null) return this.reject(refused);
+      if (this.marksFile !== undefined) this.saveMarks.trigger();
+      return;
     }
     const verdict = this.detector.observe(dg, now, from, dg.tagOffset !== 0 && this.config.auth !== "off");
     if (verdict !== null) return this.reject(verdict);
@@ -538,7 +554,10 @@ export class Monitor {
     const file = this.marksFile;
     if (file === undefined) return this.saving;
     this.saving = this.saving.then(() =>
-      saveMarks(file, this.detector.marks()).catch((err: unknown) => {
+      saveMarks(file, [
+        ...(this.config.auth === "off" ? [] : this.detector.marks()),
+        ...(this.peers?.marks() ?? []),
+      ]).catch((err: unknown) => {
         this.emit("monitor.warning", {
           problem: "replay_marks",
           detail: `cannot save ${file}: ${(err as Error).message}`,

@@ -14,6 +14,7 @@ import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
 import { formatHostPort } from "../wire/address.js";
 import { Detector, type DetectorReason } from "./detector.js";
 import { Judge } from "./judge.js";
+import type { ReplayMark } from "./replay-marks.js";
 
 /** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
 const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
@@ -404,6 +405,20 @@ export class Peers {
     this.judge.stop();
     this.muted = false;
     await Promise.all(this.send(Kind.LEAVE));
+  }
+
+  /** The other monitors' ids. */
+  get ids(): string[] {
+    return this.peerIds();
+  }
+
+  /** Replay marks of the other monitors, to save with the nodes'. */
+  marks(): IterableIterator<[string, ReplayMark]> {
+    return this.detector.marks();
+  }
+
+  restoreMarks(marks: Iterable<[string, ReplayMark]>): void {
+    this.detector.restoreMarks(marks);
   }
 
   /** The cluster's key was read again (a reload): heartbeats are signed with it from now on. */

@@ -2,6 +2,9 @@
 // who speaks derived from their states, settling after a start, refusal of forged peer
 // datagrams, isolation, and the cluster section of the config.
 import { createSecretKey } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.js";
 import { formatProblem } from "../../src/config/types.js";
@@ -340,5 +343,39 @@ describe("monitors that watch each other, where it is hard", () => {
     h.run(1500, ["mon-c"]); // mon-b down
     h.run(500, ["mon-b", "mon-c"]); // and back: it may have beaten upstream meanwhile
     expect(incarnations().size).toBe(2);
+  });
+});
+
+describe("peer replay marks", () => {
+  it("outlive a restart: a heartbeat captured from a monitor, replayed after it, changes nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hb-peers-"));
+    try {
+      const first = new Monitor(
+        { config: config(yaml("mon-b")), keyring: keyring() },
+        { clock: new FakeClock(), socket: new FakeSocket(), emit: () => undefined, stateDir: dir },
+      );
+      await first.listen();
+      const captured = [1, 2, 3].map((sequence) =>
+        encode({ kind: Kind.BEAT, nodeId: "mon-a", incarnation: 7, sequence }, KC),
+      );
+      const socket = (first as unknown as { deps: { socket: FakeSocket } }).deps.socket;
+      for (const msg of captured) socket.deliver(msg);
+      await first.close();
+
+      const events: string[] = [];
+      const clock = new FakeClock();
+      const again = new FakeSocket();
+      const second = new Monitor(
+        { config: config(yaml("mon-b")), keyring: keyring() },
+        { clock, socket: again, emit: (event) => events.push(event), stateDir: dir },
+      );
+      await second.listen();
+      for (const msg of captured) again.deliver(msg);
+      expect(second.status().datagrams.rejected.replay).toBe(3);
+      expect(events).not.toContain("peer.up");
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
