@@ -11,7 +11,7 @@ import type { Emit, StateName } from "../events.js";
 import { Throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
-import { emptyDatagram } from "../wire/protocol.js";
+import { emptyDatagram, nodeIdOf, type Datagram } from "../wire/protocol.js";
 import { familyOf, untilSocketEmpty, type DatagramSocket, type RemoteInfo } from "../wire/udp.js";
 import { SLICE_MS, finish, finishInTurns } from "../slices.js";
 import { HbError } from "../errors.js";
@@ -76,6 +76,7 @@ export class Monitor {
    */
   private isolatedFromMs: number | null = null;
   private isolationCheckedAt = Number.NEGATIVE_INFINITY;
+  private sameIdWarned = false;
   private readonly clock: Clock;
   private readonly emit: Emit;
   private readonly scratch = emptyDatagram();
@@ -203,7 +204,10 @@ export class Monitor {
   private process(msg: Buffer, from: RemoteInfo, now: number): void {
     const dg = this.scratch;
     const reason = this.admission.admit(msg, dg);
-    if (reason !== null) return this.reject(reason);
+    if (reason !== null) {
+      if (reason === "key_not_allowed") this.checkSameId(dg);
+      return this.reject(reason);
+    }
     if (this.peers !== null && this.admission.fromPeer(dg)) {
       const refused = this.peers.observe(dg, now, from);
       if (refused !== null) return this.reject(refused);
@@ -215,6 +219,22 @@ export class Monitor {
     this.accepted++;
     this.judge.heard(now);
     if (this.marksFile !== undefined) this.saveMarks.trigger();
+  }
+
+  /**
+   * A heartbeat signed with the cluster's key under this monitor's own id comes from another
+   * monitor configured with the same id (a shared `self:`, one host name): the two cannot see
+   * each other. Refused like any misuse of the key, and said once.
+   */
+  private checkSameId(dg: Datagram): void {
+    const peers = this.peers;
+    if (peers === null || this.sameIdWarned || dg.keyId !== this.config.cluster?.key) return;
+    if (nodeIdOf(dg) !== peers.self) return;
+    this.sameIdWarned = true;
+    this.warn(
+      "cluster",
+      `another monitor sends heartbeats as ${peers.self}, this monitor's id: give each monitor its own (cluster.self, --id, HB_MONITOR_ID)`,
+    );
   }
 
   private reject(reason: RejectReason): void {

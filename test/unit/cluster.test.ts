@@ -379,3 +379,19 @@ describe("peer replay marks", () => {
     }
   });
 });
+
+describe("two monitors with one id", () => {
+  it("are refused and said once: they could not see each other", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.beat("mon-b");
+    h.beat("mon-b");
+    expect(h.monitor.status().datagrams.rejected.key_not_allowed).toBe(2);
+    expect(h.of("monitor.warning")).toEqual([
+      expect.objectContaining({
+        problem: "cluster",
+        detail: expect.stringContaining("another monitor sends heartbeats as mon-b") as unknown,
+      }),
+    ]);
+  });
+});
