@@ -34,7 +34,7 @@ import {
   type StatusDocument,
 } from "./status.js";
 import { udpDrops } from "./udp-drops.js";
-import { zeroCounts as noStates, type Counts } from "./views.js";
+import { zeroCounts as noStates, type Counts, type NoticeFacts } from "./views.js";
 
 /** How often replay marks are saved while heartbeats arrive (a crash loses at most this much). */
 export const MARKS_SAVE_MS = 5000;
@@ -534,14 +534,7 @@ export class Monitor {
   }
 
   /** What a notice about `node` says of it, read now; null when the node is not tracked. */
-  facts(node: string): {
-    labels: Readonly<Record<string, string>> | null;
-    incarnation: number | null;
-    sequence: number | null;
-    lastSeen: number | null;
-    lateMs: number;
-    timeoutMs: number;
-  } | null {
+  facts(node: string): NoticeFacts | null {
     const reader = this.detector.reader();
     const slot = reader.slotOf(node);
     if (slot === undefined) return null;

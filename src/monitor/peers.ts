@@ -15,6 +15,7 @@ import { formatHostPort } from "../wire/address.js";
 import { Detector, type DetectorReason } from "./detector.js";
 import { Judge } from "./judge.js";
 import type { ReplayMark } from "./replay-marks.js";
+import type { NoticeFacts } from "./views.js";
 
 /** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
 const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
@@ -351,14 +352,7 @@ export class Peers {
   }
 
   /** What a notice about `peer` says of it (its last datagram), as Monitor.facts does of a node. */
-  facts(peer: string): {
-    labels: null;
-    incarnation: number | null;
-    sequence: number | null;
-    lastSeen: number | null;
-    lateMs: number;
-    timeoutMs: number;
-  } | null {
+  facts(peer: string): NoticeFacts | null {
     const reader = this.detector.reader();
     const slot = reader.slotOf(peer);
     if (slot === undefined) return null;

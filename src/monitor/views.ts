@@ -27,6 +27,17 @@ export interface NodeView {
 
 export type Counts = Record<StateName, number>;
 
+/** What a notice says of a node (or another monitor) when it is written: see NodeReader.arrival. */
+export interface NoticeFacts {
+  readonly labels: Readonly<Record<string, string>> | null;
+  readonly incarnation: number | null;
+  readonly sequence: number | null;
+  /** Epoch ms of its last arrival; null when never heard. */
+  readonly lastSeen: number | null;
+  readonly lateMs: number;
+  readonly timeoutMs: number;
+}
+
 export const zeroCounts = (): Counts => ({ new: 0, up: 0, late: 0, down: 0, left: 0, paused: 0 });
 
 /** Adds the states of the nodes in `count` slots from `fromSlot` on; returns where to go on, or -1. */

@@ -3,6 +3,7 @@
 // notifies. Each Alertmanager gets free ports and its own storage directory, both gone on stop,
 // and is killed if the test process exits first.
 
+import type { WebhookAlert } from "../../src/notify/webhook.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -231,15 +232,7 @@ export interface WebhookNotification {
   groupKey: string;
   groupLabels: Record<string, string>;
   commonLabels: Record<string, string>;
-  alerts: {
-    status: "firing" | "resolved";
-    labels: Record<string, string>;
-    annotations: Record<string, string>;
-    startsAt: string;
-    endsAt: string;
-    generatorURL: string;
-    fingerprint: string;
-  }[];
+  alerts: WebhookAlert[];
 }
 
 export interface Receiver {
