@@ -1,8 +1,6 @@
-// The package version, read once from package.json (one directory above src/ and dist/), for
-// `hb --version`, `monitor.started` and the status document.
+// The package version, for `hb --version`, `monitor.started` and the status document. Imported
+// from package.json, so that the bundle carries it and reads no file at run time.
 
-import { readFileSync } from "node:fs";
+import pkg from "../package.json" with { type: "json" };
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
+export const VERSION: string = pkg.version;

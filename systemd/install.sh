@@ -1,144 +1,90 @@
 #!/bin/sh
-# Installs (or upgrades) hb from this checkout for systemd. Idempotent; never touches an
-# existing /etc/hb/heartbeat.yaml or /etc/hb/node.env. Run as root after `npm ci && npm run build`:
-#   sudo ./systemd/install.sh
-#
-# What goes where:
-#   /usr/local/lib/hb/                    the built package and its production dependencies
-#   /usr/local/lib/hb/hooks/              yours (notify hooks): kept as they are on upgrade
-#   /usr/local/bin/hb                     the hb command (runs the lib above with this node)
-#   /usr/local/lib/systemd/system/        hb-monitor.service, hb-node@.service
-#   /etc/sysctl.d/90-hb.conf              net.core.rmem_max for a large UDP receive buffer
-#   /etc/hb/heartbeat.yaml                the monitor's config, only if absent
-#   /etc/hb/node.env                      settings for every hb-node@ instance, only if absent
-#   /etc/hb/keys/                         key files (root:hb-keys 0640), directory only if absent
-#   group hb-keys                         lets the services read the key files
+# Installs (or upgrades) hb from what `npm run package` built in dist/: one install path.
+#   - With dpkg (Debian, Ubuntu): the package dist/hb_<version>_all.deb, through apt-get. An
+#     existing /etc/hb/heartbeat.yaml or /etc/hb/node.env is kept as it is.
+#   - Elsewhere: the same files, from dist/root (the package's tree), then the package's own
+#     maintainer script. An existing /etc/hb/heartbeat.yaml or /etc/hb/node.env is kept.
+# Either way: installing enables and starts nothing; an upgrade restarts the hb units that run.
+# A copy installed by an earlier install.sh under /usr/local is removed first (your notify hooks
+# in /usr/local/lib/hb/hooks stay). Run as root:
+#   npm ci && npm run package && sudo ./systemd/install.sh [PATH/TO/hb_VERSION_all.deb]
 set -eu
-
-PREFIX=/usr/local
-ETC=/etc/hb
-while [ $# -gt 0 ]; do
-    case $1 in
-    --prefix) PREFIX=$2; shift 2 ;;
-    --prefix=*) PREFIX=${1#--prefix=}; shift ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install.sh: unknown argument: $1" >&2; exit 64 ;;
-    esac
-done
 
 say() { echo "hb install: $*"; }
 die() { echo "hb install: $*" >&2; exit 1; }
 
+case ${1-} in
+-h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-*) echo "install.sh: unknown argument: $1" >&2; exit 64 ;;
+esac
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0)"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-[ -f "$SRC/dist/bin/hb.js" ] || die "no build in $SRC/dist: run 'npm ci && npm run build' first"
-NODE=$(command -v node) || die "node is not on the PATH"
-NODE=$(readlink -f "$NODE")
-case $NODE in /root/* | /home/*)
-    die "node is at $NODE, which the services cannot reach (ProtectHome=yes); install Node.js system-wide" ;;
-esac
-"$NODE" -e 'const [maj, min] = process.versions.node.split(".").map(Number); process.exit(maj > 20 || (maj === 20 && min >= 19) ? 0 : 1)' ||
-    die "$NODE is $("$NODE" --version); hb needs Node.js 20.19 or later"
+VERSION=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$SRC/package.json" | head -n 1)
+DEB=${1:-$SRC/dist/hb_${VERSION}_all.deb}
+TREE=$SRC/dist/root
+have() { command -v "$1" >/dev/null 2>&1; }
+systemd_runs() { [ -d /run/systemd/system ]; }
 
-LIB=$PREFIX/lib/hb
-BIN=$PREFIX/bin/hb
-UNITS=$PREFIX/lib/systemd/system
-mkdir -p "$PREFIX/lib" "$PREFIX/bin" "$UNITS"
-
-# 1. The package, staged beside its final place and swapped in whole.
-STAGE=$(mktemp -d "$PREFIX/lib/.hb-stage.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
-cp -R "$SRC/dist" "$SRC/systemd" "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$SRC/heartbeat.yaml" "$STAGE/"
-[ -d "$SRC/docs" ] && cp -R "$SRC/docs" "$STAGE/"
-# Production dependencies: copied from the checkout's node_modules when it has them (exactly
-# what package-lock.json pinned, no network), else installed by npm from its cache or registry.
-copy_deps() {
-    [ -d "$SRC/node_modules" ] || return 1
-    deps=$(cd "$SRC" && npm ls --omit=dev --all --parseable 2>/dev/null) || return 1
-    for dir in $deps; do
-        rel=${dir#"$SRC"/}
-        [ "$rel" != "$dir" ] || continue
-        mkdir -p "$STAGE/$(dirname "$rel")"
-        cp -R "$dir" "$STAGE/$rel"
-    done
-}
-npm_install() { (cd "$STAGE" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error "$@" >/dev/null); }
-copy_deps || npm_install --prefer-offline || die "cannot install the production dependencies in $STAGE"
-(cd "$STAGE" && "$NODE" -e 'import("pino").then(() => import("yaml"))') || die "the staged package cannot load its dependencies"
-chmod -R u=rwX,go=rX "$STAGE"
-# The operator's notify hooks live in $LIB/hooks: carried over as they are (owner, mode), since
-# the monitor refuses to start with a hook that is missing.
-[ -d "$LIB/hooks" ] && cp -a "$LIB/hooks" "$STAGE/hooks"
-if [ -d "$LIB" ]; then
-    rm -rf "$LIB.old"
-    mv "$LIB" "$LIB.old"
-fi
-mv "$STAGE" "$LIB"
-rm -rf "$LIB.old"
-trap - EXIT
-say "package in $LIB ($("$NODE" -p 'require(process.argv[1]).version' "$LIB/package.json"))"
-
-# 2. The command, pinned to the node found now.
-cat >"$BIN.tmp" <<WRAPPER
-#!/bin/sh
-exec $NODE $LIB/dist/bin/hb.js "\$@"
-WRAPPER
-chmod 0755 "$BIN.tmp"
-mv "$BIN.tmp" "$BIN"
-say "command $BIN (node $NODE)"
-
-# 3. The units, pointing at this prefix.
-for unit in hb-monitor.service hb-node@.service; do
-    sed "s|/usr/local/|$PREFIX/|g" "$SRC/systemd/$unit" >"$UNITS/$unit.tmp"
-    chmod 0644 "$UNITS/$unit.tmp"
-    mv "$UNITS/$unit.tmp" "$UNITS/$unit"
-done
-say "units in $UNITS"
-
-# 4. A receive buffer the monitor can grow into.
-install -m 0644 "$SRC/systemd/90-hb.conf" /etc/sysctl.d/90-hb.conf
-want=$(sed -n 's/^net.core.rmem_max *= *//p' "$SRC/systemd/90-hb.conf")
-sysctl -q -p /etc/sysctl.d/90-hb.conf >/dev/null 2>&1 || true
-have=$(sysctl -n net.core.rmem_max 2>/dev/null || echo 0)
-if [ "$have" -ge "$want" ]; then
-    say "net.core.rmem_max = $have"
-else
-    say "net.core.rmem_max is $have here; /etc/sysctl.d/90-hb.conf (= $want) applies at next boot"
-fi
-
-# 5. Configuration: the operator's files are never overwritten. Keys live in $ETC/keys, readable
-#    by the services through the hb-keys group (files root:hb-keys 0640).
-getent group hb-keys >/dev/null || groupadd --system hb-keys
-install -d -m 0755 "$ETC"
-[ -d "$ETC/keys" ] || install -d -m 0750 -o root -g hb-keys "$ETC/keys"
-if [ -e "$ETC/heartbeat.yaml" ]; then
-    say "kept $ETC/heartbeat.yaml"
-else
-    install -m 0644 "$SRC/heartbeat.yaml" "$ETC/heartbeat.yaml"
-    say "installed $ETC/heartbeat.yaml (edit it, then: hb check-config && systemctl reload hb-monitor)"
-fi
-if [ -e "$ETC/node.env" ]; then
-    say "kept $ETC/node.env"
-else
-    cat >"$ETC/node.env" <<'ENV'
-# Settings for every hb-node@ instance; /etc/hb/node-ID.env overrides them for node ID.
-# HB_MONITOR=127.0.0.1:26722          # monitor(s), comma-separated
-# HB_INTERVAL=1s
-ENV
-    chmod 0644 "$ETC/node.env"
-    say "installed $ETC/node.env"
-fi
-
-# 6. Tell systemd; restart what was running, so an upgrade takes effect.
-if [ -d /run/systemd/system ]; then
-    systemctl daemon-reload
-    running=$(systemctl list-units --type=service --state=active --no-legend --plain 'hb-monitor.service' 'hb-node@*.service' | awk '{print $1}')
-    if [ -n "$running" ]; then
-        # shellcheck disable=SC2086
-        systemctl try-restart $running
-        say "restarted: $(echo $running)"
+# An install.sh of before the package put hb under /usr/local; its units would shadow the package's.
+remove_legacy() {
+    legacy=/usr/local
+    [ -e "$legacy/lib/systemd/system/hb-monitor.service" ] || [ -e "$legacy/lib/hb/dist" ] || return 0
+    rm -f "$legacy/lib/systemd/system/hb-monitor.service" "$legacy/lib/systemd/system/hb-node@.service" \
+        "$legacy/bin/hb" /etc/sysctl.d/90-hb.conf
+    if [ -d "$legacy/lib/hb" ]; then
+        find "$legacy/lib/hb" -mindepth 1 -maxdepth 1 ! -name hooks -exec rm -rf {} +
     fi
-    say "done. Start with: systemctl enable --now hb-monitor; systemctl enable --now hb-node@ID"
+    say "removed the earlier install under $legacy (kept $legacy/lib/hb/hooks)"
+}
+
+if have dpkg; then
+    [ -f "$DEB" ] || die "no $DEB: run 'npm ci && npm run package' first"
+    remove_legacy
+    # The operator's config files are kept, also where they were there before the package was.
+    for path in /etc/hb/heartbeat.yaml /etc/hb/node.env; do
+        [ -e "$path" ] && say "kept $path"
+    done
+    keep="-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+    if have apt-get; then
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $keep "$DEB" >/dev/null
+    else
+        dpkg -i --force-confdef --force-confold "$DEB" >/dev/null
+    fi
+    say "installed $(dpkg-query -W -f '${Package} ${Version}' hb) from $DEB"
 else
-    say "done (systemd is not running here: no daemon-reload)"
+    [ -d "$TREE/DEBIAN" ] || die "no $TREE: run 'npm ci && npm run package' first"
+    NODE=$(command -v node) || die "node is not on the PATH"
+    NODE=$(readlink -f "$NODE")
+    case $NODE in /root/* | /home/*)
+        die "node is at $NODE, which the services cannot reach (ProtectHome=yes); install Node.js system-wide" ;;
+    esac
+    "$NODE" -e 'const [maj, min] = process.versions.node.split(".").map(Number); process.exit(maj > 20 || (maj === 20 && min >= 19) ? 0 : 1)' ||
+        die "$NODE is $("$NODE" --version); hb needs Node.js 20.19 or later"
+    remove_legacy
+    previous=""
+    [ -f /usr/share/hb/files ] && previous=installed
+    (cd "$TREE" && find . -path ./DEBIAN -prune -o ! -type d -print) | sed 's|^\.||' >"$TREE/DEBIAN/files"
+    while read -r path; do
+        case $path in /etc/*) [ -e "$path" ] && { say "kept $path"; continue; } ;; esac
+        mkdir -p "$(dirname "$path")"
+        if [ -L "$TREE$path" ]; then
+            ln -sfn "$(readlink "$TREE$path")" "$path"
+        else
+            cp -p "$TREE$path" "$path.hb-new" && mv "$path.hb-new" "$path"
+        fi
+    done <"$TREE/DEBIAN/files"
+    # The package's interpreter is Debian's /usr/bin/node; here, the node found above.
+    sed -i "1s|^#!.*|#!$NODE|" /usr/share/hb/hb.mjs
+    install -m 0644 "$TREE/DEBIAN/files" /usr/share/hb/files
+    getent group hb-keys >/dev/null || groupadd --system hb-keys
+    sh "$TREE/DEBIAN/postinst" configure
+    if [ -n "$previous" ] && systemd_runs; then
+        for unit in $(systemctl list-units --all --type=service --no-legend --plain hb-monitor.service 'hb-node@*.service' | awk '$3 == "active" {print $1}'); do
+            systemctl restart "$unit"
+            say "restarted $unit"
+        done
+    fi
+    say "installed hb $VERSION from $TREE"
 fi
+say "start with: systemctl enable --now hb-monitor; systemctl enable --now hb-node@ID"

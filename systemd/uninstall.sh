@@ -1,37 +1,42 @@
 #!/bin/sh
-# Removes what systemd/install.sh installed: stops and disables the units, removes them, the
-# package, the hb command and the sysctl drop-in. Keeps /etc/hb (the operator's config and
-# keys), /usr/local/lib/hb/hooks (the operator's notify hooks) and /var/lib/hb-node (incarnation
-# counters). Run as root: sudo ./systemd/uninstall.sh
+# Removes hb as systemd/install.sh installed it: the units stop (the nodes first, so that the
+# monitor hears their leave) and the files go. Keeps /etc/hb (the operator's config and keys),
+# hb's state in /var/lib/hb and the notify hooks in /usr/local/lib/hb/hooks; with --purge,
+# /etc/hb and the state go too. Run as root: sudo ./systemd/uninstall.sh [--purge]
 set -eu
 
-PREFIX=/usr/local
-while [ $# -gt 0 ]; do
-    case $1 in
-    --prefix) PREFIX=$2; shift 2 ;;
-    --prefix=*) PREFIX=${1#--prefix=}; shift ;;
-    *) echo "uninstall.sh: unknown argument: $1" >&2; exit 64 ;;
-    esac
-done
+purge=""
+case ${1-} in
+"") ;;
+--purge) purge=yes ;;
+*) echo "uninstall.sh: unknown argument: $1" >&2; exit 64 ;;
+esac
 say() { echo "hb uninstall: $*"; }
 [ "$(id -u)" = 0 ] || { echo "hb uninstall: run as root" >&2; exit 1; }
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 
-if [ -d /run/systemd/system ]; then
-    units=$(systemctl list-units --all --type=service --no-legend --plain 'hb-monitor.service' 'hb-node@*.service' | awk '{print $1}')
-    # shellcheck disable=SC2086
-    [ -z "$units" ] || systemctl stop $units
-    systemctl disable hb-monitor.service >/dev/null 2>&1 || true
-    for link in /etc/systemd/system/*.wants/hb-node@*.service; do [ -L "$link" ] && rm -f "$link"; done
+if command -v dpkg >/dev/null 2>&1; then
+    if [ -n "$purge" ]; then action=purge; else action=remove; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get "$action" -y -q hb >/dev/null
+    else
+        dpkg "--$action" hb >/dev/null
+    fi
+    say "$action: done"
+    exit 0
 fi
-rm -f "$PREFIX/lib/systemd/system/hb-monitor.service" "$PREFIX/lib/systemd/system/hb-node@.service"
-if [ -d "$PREFIX/lib/hb/hooks" ]; then
-    # The operator's notify hooks stay, as the config that names them does.
-    find "$PREFIX/lib/hb" -mindepth 1 -maxdepth 1 ! -name hooks -exec rm -rf {} +
-    kept="/etc/hb, /var/lib/hb-node and $PREFIX/lib/hb/hooks"
+
+[ -f /usr/share/hb/files ] || { say "hb is not installed here"; exit 0; }
+sh "$SRC/systemd/debian/prerm" remove
+while read -r path; do
+    case $path in /etc/*) continue ;; esac
+    rm -f "$path"
+done </usr/share/hb/files
+rm -rf /usr/share/hb /usr/share/doc/hb
+if [ -n "$purge" ]; then
+    sh "$SRC/systemd/debian/postrm" purge
+    say "removed, with /etc/hb and hb's state"
 else
-    rm -rf "$PREFIX/lib/hb"
-    kept="/etc/hb and /var/lib/hb-node"
+    sh "$SRC/systemd/debian/postrm" remove
+    say "removed; kept /etc/hb and /var/lib/hb"
 fi
-rm -f "$PREFIX/bin/hb" /etc/sysctl.d/90-hb.conf
-[ -d /run/systemd/system ] && systemctl daemon-reload
-say "removed; kept $kept"

@@ -17,7 +17,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const { positionals } = parseFlags(args, {}, usage, true);
   if (positionals.length > 1) throw usageError("one config file at a time", usage);
   const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
-  const { config, warnings, hookProblems = [] } = await loadConfigOnTwoThreads(path);
+  const { config, warnings, hookProblems = [] } = await loadConfigOnTwoThreads(io.entry, path);
   // The monitor would run without these hooks; a config check refuses them.
   if (hookProblems.length > 0)
     throw new HbError("HB_ERR_CONFIG", `${path}: ${hookProblems.length} problem(s)`, {

@@ -4,6 +4,7 @@
 // prints `hb status` along the way. Events are shown as readable lines.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -20,7 +21,11 @@ export const usage = `usage: hb demo [--config PATH]
   Runs a monitor and three nodes on loopback and walks through a crash, a planned stop and a
   restart. Uses the repository's heartbeat.yaml unless --config is given.`;
 
-const DEFAULT_DEMO_CONFIG = fileURLToPath(new URL("../../heartbeat.yaml", import.meta.url));
+/** The example config: beside the bundle (dist/, /usr/share/hb), or at the top of the source tree. */
+const demoConfig = (): string =>
+  [new URL("heartbeat.yaml", import.meta.url), new URL("../../heartbeat.yaml", import.meta.url)]
+    .map((url) => fileURLToPath(url))
+    .find((path) => existsSync(path)) ?? "heartbeat.yaml";
 
 type EventLine = Record<string, unknown> & { event: string };
 
@@ -98,7 +103,7 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 export async function run(args: readonly string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, { config: { type: "string" } }, usage);
-  const configPath = typeof values.config === "string" ? values.config : DEFAULT_DEMO_CONFIG;
+  const configPath = typeof values.config === "string" ? values.config : demoConfig();
   const parsed = parseConfig(await readFile(configPath, "utf8"), configPath);
   if (!parsed.ok)
     throw new HbError("HB_ERR_CONFIG", `${configPath} is not valid: run hb check-config ${configPath}`);

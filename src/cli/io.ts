@@ -14,6 +14,8 @@ export interface Io {
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
   /** The command line that runs this same hb (for commands that start other hb processes). */
   self: readonly string[];
+  /** hb's own entry file, on which worker threads start (config/load-off-thread.ts). */
+  entry: URL;
   pid: number;
   kill(pid: number, signal: NodeJS.Signals): void;
 }

@@ -78,7 +78,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");
   const stateDir = stateDirFlag(values["state-dir"], io.env);
   // Nothing runs yet that a blocked loop would delay: parse a large file on both cores.
-  const loaded = await loadConfigOnTwoThreads(path);
+  const loaded = await loadConfigOnTwoThreads(io.entry, path);
   loaded.config = withOverrides(loaded.config, listenFlag, statusFlag);
   const monitorId = flagOrEnv(values.id, io.env, "HB_MONITOR_ID") ?? hostname();
   loaded.monitorId = monitorId;
@@ -177,7 +177,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`);
     try {
       // Read and parsed on another thread: the loop goes on receiving and judging meanwhile.
-      const next = await loadConfigOffThread(path, current, rest);
+      const next = await loadConfigOffThread(io.entry, path, current, rest);
       if (stopping) return;
       next.config = withOverrides(next.config, listenFlag, statusFlag);
       next.monitorId = monitorId;

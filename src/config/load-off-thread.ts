@@ -5,33 +5,25 @@
 
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
-import { HbError, type ErrorCode } from "../errors.js";
+import { HbError } from "../errors.js";
+import { CONFIG_JOB, type WorkerJob, type WorkerReply } from "./load-worker.js";
 import { loadFiles, parseOrThrow, readConfigText, type LoadedConfig } from "./load.js";
 import { parseConfig } from "./parse.js";
 import { mergeHalves, splitNodes } from "./split.js";
-import { decodeConfig, type ConfigData } from "./transfer.js";
+import { decodeConfig } from "./transfer.js";
 import { formatProblem, type Config } from "./types.js";
-
-export interface WorkerJob {
-  path: string;
-  /** The text to parse (one half of the file); without it, the worker reads `path`. */
-  text?: string;
-  /** A reload's: the thread runs at the lowest priority, behind the monitor's own. */
-  background?: boolean;
-}
-
-export type WorkerReply =
-  | { ok: true; data: ConfigData; warnings: string[] }
-  | { ok: false; code: ErrorCode; message: string; details: string[] };
 
 /** Nodes rebuilt per turn of the loop: a few milliseconds of work each. */
 const NODES_PER_TURN = 5000;
 
-/** `detached`: the worker does not keep the process alive (a monitor stopping mid-reload). */
-function parseInWorker(job: WorkerJob, detached: boolean): Promise<WorkerReply> {
+/**
+ * `entry` is hb's own entry file, which serves config jobs on worker threads (config/load-worker.ts).
+ * `detached`: the worker does not keep the process alive (a monitor stopping mid-reload).
+ */
+function parseInWorker(entry: URL, job: WorkerJob, detached: boolean): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./load-worker.js", import.meta.url), {
-      workerData: job,
+    const worker = new Worker(entry, {
+      workerData: { [CONFIG_JOB]: job },
       // A reload needs nothing from the parent's stdio; the monitor's stdout is its event log.
       stdout: true,
       stderr: true,
@@ -52,11 +44,12 @@ function parseInWorker(job: WorkerJob, detached: boolean): Promise<WorkerReply> 
  * awaited between slices of rebuilding (by default, a turn of the loop).
  */
 export async function loadConfigOffThread(
+  entry: URL,
   path: string,
   current?: Config,
   pause: () => Promise<void> = () => nextTurn(),
 ): Promise<LoadedConfig> {
-  const reply = await parseInWorker({ path, background: true }, true);
+  const reply = await parseInWorker(entry, { path, background: true }, true);
   if (!reply.ok) throw new HbError(reply.code, reply.message, { details: reply.details });
   const config = await decodeConfig(reply.data, NODES_PER_TURN, pause, current?.nodes);
   const hookProblems: string[] = [];
@@ -71,13 +64,13 @@ const SPLIT_MIN_CHARS = 256 * 1024;
  * Reads, parses and validates a config, and its key files: a large one on two threads (this
  * one, which is blocked meanwhile, and a worker), with the same result as loadConfig.
  */
-export async function loadConfigOnTwoThreads(path: string): Promise<LoadedConfig> {
+export async function loadConfigOnTwoThreads(entry: URL, path: string): Promise<LoadedConfig> {
   const text = await readConfigText(path);
   const halves = text.length < SPLIT_MIN_CHARS ? null : splitNodes(text);
   let config: Config | null = null;
   let warnings: string[] = [];
   if (halves !== null) {
-    const other = parseInWorker({ path, text: halves[1] }, false).catch(() => null);
+    const other = parseInWorker(entry, { path, text: halves[1] }, false).catch(() => null);
     const first = parseConfig(halves[0], path);
     const second = await other;
     if (first.ok && second?.ok === true) {

@@ -1,32 +1,50 @@
 // The thread that reads and parses a config for a reload, so that a large file never stalls the
 // monitor's loop, or parses one half of a large config while the starting thread parses the
 // other (config/split.ts). It posts back the config as transferable data (config/transfer.ts),
-// or the error as plain fields. Started by config/load-off-thread.ts.
+// or the error as plain fields. Started by config/load-off-thread.ts on hb's own entry file
+// (the bundle is one file), which hands a worker thread to serveConfigJob.
 
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
-import { HbError } from "../errors.js";
+import { HbError, type ErrorCode } from "../errors.js";
 import { parseOrThrow, readConfigText } from "./load.js";
-import { encodeConfig, transferList } from "./transfer.js";
-import type { WorkerJob, WorkerReply } from "./load-off-thread.js";
+import { encodeConfig, transferList, type ConfigData } from "./transfer.js";
 
-const { path, text, background } = workerData as WorkerJob;
-if (background === true) yieldToDetection();
-let reply: WorkerReply;
-let transfer: ArrayBuffer[] = [];
-try {
-  const { config, warnings } = parseOrThrow(text ?? (await readConfigText(path)), path);
-  const data = encodeConfig(config);
-  reply = { ok: true, data, warnings };
-  transfer = transferList(data);
-} catch (err) {
-  reply =
-    err instanceof HbError
-      ? { ok: false, code: err.code, message: err.message, details: [...err.details] }
-      : { ok: false, code: "HB_ERR_INTERNAL", message: (err as Error).stack ?? String(err), details: [] };
+export interface WorkerJob {
+  path: string;
+  /** The text to parse (one half of the file); without it, the worker reads `path`. */
+  text?: string;
+  /** A reload's: the thread runs at the lowest priority, behind the monitor's own. */
+  background?: boolean;
 }
-parentPort!.postMessage(reply, transfer);
+
+export type WorkerReply =
+  | { ok: true; data: ConfigData; warnings: string[] }
+  | { ok: false; code: ErrorCode; message: string; details: string[] };
+
+/** Marks the workerData of a config job, so that the entry file knows what the thread is for. */
+export const CONFIG_JOB = "hbConfigJob";
+
+/** Runs the job in this worker thread's workerData and posts the reply to the parent. */
+export async function serveConfigJob(): Promise<void> {
+  const { path, text, background } = (workerData as Record<typeof CONFIG_JOB, WorkerJob>)[CONFIG_JOB];
+  if (background === true) yieldToDetection();
+  let reply: WorkerReply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const { config, warnings } = parseOrThrow(text ?? (await readConfigText(path)), path);
+    const data = encodeConfig(config);
+    reply = { ok: true, data, warnings };
+    transfer = transferList(data);
+  } catch (err) {
+    reply =
+      err instanceof HbError
+        ? { ok: false, code: err.code, message: err.message, details: [...err.details] }
+        : { ok: false, code: "HB_ERR_INTERNAL", message: (err as Error).stack ?? String(err), details: [] };
+  }
+  parentPort!.postMessage(reply, transfer);
+}
 
 /**
  * Lowers this thread's priority to the least (nice 19): on Linux the nice value is per thread,

@@ -16,7 +16,7 @@ const LEGIT = 50;
 const dir = new TempDir();
 const keyFile = dir.file("k1", "abuse-test-key-0123456789abcdef\n", 0o600);
 const key = { id: "k1", secret: createSecretKey(Buffer.from("abuse-test-key-0123456789abcdef")) };
-const BEATER = fileURLToPath(new URL("../support/beater.mjs", import.meta.url));
+const BEATER = fileURLToPath(new URL("../support/beater.ts", import.meta.url));
 let monitor: HbProcess | undefined;
 const cleanup: (() => void)[] = [];
 afterAll(async () => {
@@ -41,7 +41,7 @@ describe(`${ATTACK} hostile datagrams while ${LEGIT} nodes beat`, () => {
     const started = await startMonitor(config);
     monitor = started.monitor;
     const port = Number(started.listen.split(":")[1]);
-    const beater = spawn(process.execPath, [BEATER, String(port), keyFile, String(LEGIT), "100"], {
+    const beater = spawn(process.execPath, ["--import", "tsx", BEATER, String(port), keyFile, String(LEGIT), "100"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     cleanup.push(() => beater.kill("SIGKILL"));

@@ -1,18 +1,18 @@
-// Each command loads only what it runs: `hb send` and `hb node` run on every node of a fleet and
-// must not pay for the monitor, the YAML parser, the metrics library or a logger library (pino
+// Each command evaluates only what it runs: `hb send` and `hb node` run on every node of a fleet
+// and must not pay for the monitor, the YAML parser, the metrics library or a logger library (pino
 // alone is some 8 MiB of a node's resident memory); `hb status` reads a document over HTTP and
-// needs neither. Checked on the built executable with a module tracer, on real runs as well as
-// on `--help` (which loads a command's module and returns).
+// needs neither. Checked on the shipped bundle, where each module is a function that runs when the
+// module is first needed: V8's coverage tells which of those ran, on real runs as well as on
+// `--help` (which loads a command's module and returns).
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HB_BIN, TempDir } from "../support/hb-process.js";
 
-const TRACER = fileURLToPath(new URL("../support/trace-loads.mjs", import.meta.url));
 const dir = new TempDir();
 /** Where the real runs send their datagrams; what arrives shows that they did run. */
 const receiver = createSocket("udp4");
@@ -28,12 +28,32 @@ afterAll(() => {
   dir.remove();
 });
 
-/** The module files `hb args` loads: run to its end, or until a stdout line contains `stopAt`
+interface Coverage {
+  result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
+}
+
+/** The modules of the bundle that ran in a coverage directory, by their source path
+ * (`src/cli/send.ts`, `node_modules/yaml/dist/index.js`). */
+function modulesRun(coverageDir: string): string[] {
+  const bundle = pathToFileURL(HB_BIN).href;
+  const ran = new Set<string>();
+  for (const file of readdirSync(coverageDir)) {
+    const coverage = JSON.parse(readFileSync(join(coverageDir, file), "utf8")) as Coverage;
+    for (const script of coverage.result.filter((s) => s.url === bundle))
+      for (const fn of script.functions)
+        if (/^(src|node_modules)\//.test(fn.functionName) && fn.ranges[0]!.count > 0)
+          ran.add(fn.functionName);
+  }
+  return [...ran];
+}
+
+/** The modules `hb args` evaluates: run to its end, or until a stdout line contains `stopAt`
  * and then stopped with SIGTERM (for `hb node`, which runs until then). */
 async function loads(args: string[], stopAt?: string): Promise<string[]> {
-  const out = join(dir.path, `loads-${Math.random()}`);
-  const child = spawn(process.execPath, ["--import", TRACER, HB_BIN, ...args], {
-    env: { ...process.env, HB_TRACE_LOADS: out },
+  const out = join(dir.path, `coverage-${Math.random()}`);
+  mkdirSync(out);
+  const child = spawn(process.execPath, [HB_BIN, ...args], {
+    env: { ...process.env, NODE_V8_COVERAGE: out },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -43,23 +63,23 @@ async function loads(args: string[], stopAt?: string): Promise<string[]> {
   });
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   expect(code, stderr).toBe(0);
-  return readFileSync(out, "utf8").trim().split("\n");
+  return modulesRun(out);
 }
 
 const matching = (files: string[], patterns: RegExp[]): string[] =>
   files.filter((f) => patterns.some((p) => p.test(f)));
 
 const MONITOR_SIDE = [
-  /\/dist\/monitor\//,
-  /\/dist\/config\//,
-  /\/node_modules\/yaml\//,
-  /\/node_modules\/prom-client\//,
+  /^src\/monitor\//,
+  /^src\/config\//,
+  /^node_modules\/yaml\//,
+  /^node_modules\/prom-client\//,
 ];
 const LOGGER = [
-  /\/node_modules\/pino\//,
-  /\/node_modules\/sonic-boom\//,
-  /\/node_modules\/thread-stream\//,
-  /\/dist\/log\.js$/,
+  /^node_modules\/pino\//,
+  /^node_modules\/sonic-boom\//,
+  /^node_modules\/thread-stream\//,
+  /^src\/log\.ts$/,
 ];
 
 describe("lazy commands", () => {
@@ -67,7 +87,7 @@ describe("lazy commands", () => {
     "hb %j loads nothing of the monitor, YAML or prom-client",
     async (args) => {
       const files = await loads(args);
-      expect(files.some((f) => f.endsWith("/dist/bin/hb.js"))).toBe(true);
+      expect(files).toContain(`src/cli/${args[0]}.ts`);
       expect(matching(files, MONITOR_SIDE)).toEqual([]);
     },
   );
@@ -78,7 +98,7 @@ describe("lazy commands", () => {
       ["node", "--id", "lazy-node", "--monitor", monitor, "--interval", "100ms"],
       '"event":"sender.started"',
     );
-    expect(files.some((f) => f.endsWith("/dist/node/sender.js"))).toBe(true);
+    expect(files).toContain("src/node/sender.ts");
     expect(received.length).toBeGreaterThan(before);
     expect(matching(files, [...LOGGER, ...MONITOR_SIDE])).toEqual([]);
   });
@@ -92,14 +112,14 @@ describe("lazy commands", () => {
   });
 
   it("hb status loads no sender", async () => {
-    expect((await loads(["status", "--help"])).filter((f) => /\/dist\/node\//.test(f))).toEqual([]);
+    expect((await loads(["status", "--help"])).filter((f) => /^src\/node\//.test(f))).toEqual([]);
   });
 
-  it("the tracer does see what a command loads (hb monitor --help loads the monitor and pino)", async () => {
+  it("the coverage does see what a command evaluates (hb monitor --help evaluates the monitor and pino)", async () => {
     const files = await loads(["monitor", "--help"]);
-    expect(files.some((f) => f.endsWith("/dist/monitor/monitor.js"))).toBe(true);
-    expect(files.some((f) => /\/node_modules\/yaml\//.test(f))).toBe(true);
-    expect(files.some((f) => /\/node_modules\/prom-client\//.test(f))).toBe(true);
-    expect(matching(files, LOGGER).some((f) => /\/node_modules\/pino\//.test(f))).toBe(true);
+    expect(files).toContain("src/monitor/monitor.ts");
+    expect(files.some((f) => /^node_modules\/yaml\//.test(f))).toBe(true);
+    expect(files.some((f) => /^node_modules\/prom-client\//.test(f))).toBe(true);
+    expect(matching(files, LOGGER).some((f) => /^node_modules\/pino\//.test(f))).toBe(true);
   });
 });

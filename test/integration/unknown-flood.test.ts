@@ -13,7 +13,7 @@ import { TempDir, runHb, sleep, startMonitor, type HbProcess } from "../support/
 const FLOOD = 100_000;
 const LEGIT = 20;
 const dir = new TempDir();
-const BEATER = fileURLToPath(new URL("../support/beater.mjs", import.meta.url));
+const BEATER = fileURLToPath(new URL("../support/beater.ts", import.meta.url));
 const cleanup: (() => void)[] = [];
 let monitor: HbProcess | undefined;
 afterAll(async () => {
@@ -34,7 +34,7 @@ describe(`${FLOOD} datagrams from random unknown ids`, () => {
     );
     const started = await startMonitor(config);
     monitor = started.monitor;
-    const beater = spawn(process.execPath, [BEATER, String(started.port), keyFile, String(LEGIT), "100"], {
+    const beater = spawn(process.execPath, ["--import", "tsx", BEATER, String(started.port), keyFile, String(LEGIT), "100"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     cleanup.push(() => beater.kill("SIGKILL"));

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 
-export const HB_BIN = fileURLToPath(new URL("../../dist/bin/hb.js", import.meta.url));
+export const HB_BIN = fileURLToPath(new URL("../../dist/hb.mjs", import.meta.url));
 
 if (!existsSync(HB_BIN)) throw new Error(`${HB_BIN} is missing: run "npm run build" (npm test does)`);
 

@@ -12,10 +12,10 @@ if (unavailable !== null && !systemdRequired) {
 }
 
 const HOOKS = "/usr/local/lib/hb/hooks";
-const EXAMPLES = "/usr/local/lib/hb/systemd/examples";
+const EXAMPLES = "/usr/share/doc/hb/examples";
 const DROP_INS = "/etc/systemd/system/hb-monitor.service.d";
-const RECORDS = "/var/lib/hb-monitor/record";
-const SLOW_LOG = "/var/lib/hb-monitor/slow.log";
+const RECORDS = "/var/lib/hb/monitor/record";
+const SLOW_LOG = "/var/lib/hb/monitor/slow.log";
 const SPOOL = "/var/spool/hb";
 const CONFIG = `listen: 127.0.0.1:26722
 status: 127.0.0.1:26723
@@ -120,7 +120,7 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
 
   beforeAll(() => {
     box.down();
-    box.up();
+    box.upAsHost();
     box.ok("mkdir", "-p", "/etc/hb");
     box.writeFile("/etc/hb/heartbeat.yaml", CONFIG);
     box.writeFile("/etc/hb/node.env", NODE_ENV);

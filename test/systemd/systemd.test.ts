@@ -1,5 +1,6 @@
-// hb under a real systemd and journald: installed with systemd/install.sh into a throw-away
-// container, then driven exactly as an operator would with systemctl and journalctl.
+// hb under a real systemd and journald: installed with systemd/install.sh (which installs the
+// package that `npm run package` built) into a throw-away container, then driven exactly as an
+// operator would with systemctl and journalctl.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, Sandbox, sandboxUnavailable, systemdRequired, type JournalEntry } from "./sandbox.js";
 
@@ -48,7 +49,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
 
   beforeAll(() => {
     box.down();
-    box.up();
+    box.upAsHost();
     box.ok("mkdir", "-p", "/etc/hb");
     box.writeFile("/etc/hb/heartbeat.yaml", CONFIG);
     box.writeFile("/etc/hb/node.env", NODE_ENV);
@@ -244,8 +245,8 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   it("keeps the operator's config on uninstall, and removes the rest", () => {
     box.ok(`${REPO}/systemd/uninstall.sh`);
     expect(box.show("hb-monitor.service", "LoadState").LoadState).toBe("not-found");
-    expect(box.run("test", "-e", "/usr/local/bin/hb").code).not.toBe(0);
-    expect(box.run("test", "-e", "/usr/local/lib/hb").code).not.toBe(0);
+    expect(box.run("test", "-e", "/usr/bin/hb").code).not.toBe(0);
+    expect(box.run("test", "-e", "/usr/share/hb").code).not.toBe(0);
     box.writeFile("/etc/hb/heartbeat.yaml", CONFIG);
     expect(configSum()).toBe(operatorSums);
   });
