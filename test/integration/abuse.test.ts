@@ -41,9 +41,13 @@ describe(`${ATTACK} hostile datagrams while ${LEGIT} nodes beat`, () => {
     const started = await startMonitor(config);
     monitor = started.monitor;
     const port = Number(started.listen.split(":")[1]);
-    const beater = spawn(process.execPath, ["--import", "tsx", BEATER, String(port), keyFile, String(LEGIT), "100"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const beater = spawn(
+      process.execPath,
+      ["--import", "tsx", BEATER, String(port), keyFile, String(LEGIT), "100"],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     cleanup.push(() => beater.kill("SIGKILL"));
     const { incarnation } = JSON.parse(
       await new Promise<string>((resolve) => createInterface({ input: beater.stdout }).once("line", resolve)),

@@ -34,9 +34,13 @@ describe(`${FLOOD} datagrams from random unknown ids`, () => {
     );
     const started = await startMonitor(config);
     monitor = started.monitor;
-    const beater = spawn(process.execPath, ["--import", "tsx", BEATER, String(started.port), keyFile, String(LEGIT), "100"], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const beater = spawn(
+      process.execPath,
+      ["--import", "tsx", BEATER, String(started.port), keyFile, String(LEGIT), "100"],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     cleanup.push(() => beater.kill("SIGKILL"));
     await new Promise<string>((resolve) => createInterface({ input: beater.stdout }).once("line", resolve));
     await Promise.all(Array.from({ length: LEGIT }, (_, i) => monitor!.waitFor("node.up", `n${i}`)));

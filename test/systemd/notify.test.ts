@@ -2,6 +2,7 @@
 // of the monitor, so it has the unit's sandbox. Shows what a hook can and cannot do there, what the
 // example drop-in in systemd/examples widens, and the OnFailure= example for the monitor's own failure.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDebAt, nextVersion } from "./packages.js";
 import { REPO, Sandbox, sandboxUnavailable, systemdRequired, type JournalEntry } from "./sandbox.js";
 
 const unavailable = sandboxUnavailable();
@@ -137,18 +138,19 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
 
   afterAll(() => box.down(), 60_000);
 
-  it("keeps the operator's hooks under /usr/local/lib/hb/hooks when install.sh upgrades, and the monitor restarts with them", () => {
+  it("keeps the operator's hooks under /usr/local/lib/hb/hooks when install.sh upgrades the package, and the monitor restarts with them", () => {
     const hooks = () =>
       box.ok("stat", "-c", "%n %U:%G %a", ...Object.keys(HOOK_SCRIPTS).map((n) => `${HOOKS}/${n}`));
     const before = { hooks: hooks(), sums: box.ok("sh", "-c", `sha256sum ${HOOKS}/*`), pid: mainPid() };
-    expect(box.ok(`${REPO}/systemd/install.sh`)).toContain("restarted: hb-monitor.service");
+    box.ok(`${REPO}/systemd/install.sh`, buildDebAt(nextVersion()));
+    expect(box.ok("hb", "--version").trim()).toBe(nextVersion());
     expect(hooks()).toBe(before.hooks);
     expect(hooks()).toContain(`${HOOKS}/record root:root 755`);
     expect(box.ok("sh", "-c", `sha256sum ${HOOKS}/*`)).toBe(before.sums);
     expect(box.show("hb-monitor", "ActiveState").ActiveState).toBe("active");
     expect(mainPid()).not.toBe(before.pid);
     expect(exists(`${EXAMPLES}/hb-monitor-hooks.conf`)).toBe(true);
-  });
+  }, 60_000);
 
   it("runs a hook inside the unit when a node goes down, with the notice on stdin and HB_* in its environment", async () => {
     const pid = mainPid();

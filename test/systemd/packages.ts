@@ -19,9 +19,9 @@ export function builtDeb(): string {
 /** This checkout's version with its patch number raised by one. */
 export const nextVersion = (): string => VERSION.replace(/\d+$/, (patch) => String(Number(patch) + 1));
 
-/** Builds this checkout again as `version` (in dist/upgrade-VERSION) and returns its .deb. */
+/** Builds this checkout again as `version` (in dist/upgrade-VERSION-PID) and returns its .deb. */
 export function buildDebAt(version: string): string {
-  const dir = join(REPO, "dist", `upgrade-${version}`);
+  const dir = join(REPO, "dist", `upgrade-${version}-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const entry of [
