@@ -1,5 +1,5 @@
 // What every benchmark section shares: the command-line flags, a scratch directory with a key,
-// and the processes under test (the monitor from dist/, a bare node:dgram receiver, UDP load
+// and the processes under test (the monitor, bundled in dist/hb.mjs, a bare node:dgram receiver, UDP load
 // generators), pinned to their cores, with the windows in which their rate and CPU are measured.
 import { createSocket } from "node:dgram";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -18,7 +18,7 @@ export const only = new Set(
   (flags.only ?? "startup,idle,ingest,fleet,memory,baseline,status,reload,notify").split(","),
 );
 /** The hb under test; HB_BENCH_HB points at another build (e.g. an older release) to compare. */
-export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/bin/hb.js", import.meta.url));
+export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/hb.mjs", import.meta.url));
 export const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 export const TSX = ["--import", "tsx"];
 export const RECEIVER_CPU = 0;

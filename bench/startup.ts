@@ -63,6 +63,7 @@ export async function startup() {
     "node -e 0": ["-e", "0"],
     "hb --version": [HB, "--version"],
     "hb send --help": [HB, "send", "--help"],
+    "hb node --help": [HB, "node", "--help"],
     "hb status --help": [HB, "status", "--help"],
     "hb send (one datagram)": [HB, "send", "--id", "bench-1", "--monitor", `127.0.0.1:${port}`],
   };
