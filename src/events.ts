@@ -1,5 +1,5 @@
 // The one registry of log events: every event name hb writes, its level, and its fields.
-// Names are a stable interface (operators filter on them); the README lists exactly these.
+// Names are a stable interface (operators filter on them); docs/events.md lists exactly these.
 
 export type StateName = "new" | "up" | "late" | "down" | "left" | "paused";
 export type Level = "info" | "warn" | "error";

@@ -13,8 +13,10 @@ import type { Io } from "./io.js";
 
 export const usage = `usage: hb check-config [PATH]   (default ${DEFAULT_CONFIG_PATH})`;
 
+export const flags = {} as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { positionals } = parseFlags(args, {}, usage, true);
+  const { positionals } = parseFlags(args, flags, usage, true);
   if (positionals.length > 1) throw usageError("one config file at a time", usage);
   const path = positionals[0] ?? DEFAULT_CONFIG_PATH;
   const { config, warnings, hookProblems = [] } = await loadConfigOnTwoThreads(io.entry, path);

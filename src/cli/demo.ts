@@ -101,8 +101,10 @@ class Demo {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+export const flags = { config: { type: "string" } } as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { config: { type: "string" } }, usage);
+  const { values } = parseFlags(args, flags, usage);
   const configPath = typeof values.config === "string" ? values.config : demoConfig();
   const parsed = parseConfig(await readFile(configPath, "utf8"), configPath);
   if (!parsed.ok)

@@ -16,8 +16,10 @@ export const usage = `usage: hb forget NODE [--url URL | --socket PATH | --confi
   --socket PATH  the monitor's status endpoint is this Unix socket (env HB_STATUS_SOCKET)
   --config PATH  use the status address this monitor config names`;
 
+export const flags = ENDPOINT_FLAGS;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(args, ENDPOINT_FLAGS, usage, true);
+  const { values, positionals } = parseFlags(args, flags, usage, true);
   const [node, ...rest] = positionals;
   if (node === undefined || rest.length > 0) throw usageError("give exactly one node id", usage);
   if (node.length > MAX_ID_BYTES || !ID_PATTERN.test(node))

@@ -9,10 +9,15 @@ import type { Io } from "./io.js";
 
 export interface CommandModule {
   readonly usage: string;
+  /** The command's flags, as given to parseArgs (the man page and its test read them). */
+  readonly flags: Readonly<
+    Record<string, { readonly type: "string" | "boolean"; readonly multiple?: boolean }>
+  >;
   run(args: readonly string[], io: Io): Promise<number>;
 }
 
-const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summary: string }> = {
+/** Every command, in the order `hb --help` lists them. */
+export const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summary: string }> = {
   monitor: { load: () => import("./monitor.js"), summary: "run the monitor in the foreground" },
   node: { load: () => import("./node.js"), summary: "run one node's heartbeat sender" },
   send: { load: () => import("./send.js"), summary: "send a single heartbeat and exit" },

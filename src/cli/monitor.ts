@@ -61,18 +61,16 @@ function statusUrl(configured: StatusAddress | null, bound: string): string | nu
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
+export const flags = {
+  config: { type: "string" },
+  listen: { type: "string" },
+  status: { type: "string" },
+  "state-dir": { type: "string" },
+  id: { type: "string" },
+} as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(
-    args,
-    {
-      config: { type: "string" },
-      listen: { type: "string" },
-      status: { type: "string" },
-      "state-dir": { type: "string" },
-      id: { type: "string" },
-    },
-    usage,
-  );
+  const { values } = parseFlags(args, flags, usage);
   const path = flagOrEnv(values.config, io.env, "HB_CONFIG") ?? DEFAULT_CONFIG_PATH;
   const listenFlag = flagOrEnv(values.listen, io.env, "HB_LISTEN");
   const statusFlag = flagOrEnv(values.status, io.env, "HB_STATUS");

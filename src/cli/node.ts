@@ -23,12 +23,14 @@ export const usage = `usage: hb node --id ID --monitor HOST:PORT [--monitor HOST
   --key-id ID      the key's id in the monitor's keyring (env HB_KEY_ID; default: F's file name)
   --state-dir DIR  where the incarnation counter is kept (env HB_STATE_DIR or STATE_DIRECTORY)`;
 
+export const flags = {
+  ...SENDER_FLAGS,
+  interval: { type: "string" },
+  "state-dir": { type: "string" },
+} as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(
-    args,
-    { ...SENDER_FLAGS, interval: { type: "string" }, "state-dir": { type: "string" } },
-    usage,
-  );
+  const { values } = parseFlags(args, flags, usage);
   const common = await senderOptions(values, io, usage);
   const intervalText = flagOrEnv(values.interval, io.env, "HB_INTERVAL");
   const intervalMs =

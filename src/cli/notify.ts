@@ -17,8 +17,10 @@ export const usage = `usage: hb notify test NAME [--url URL | --socket PATH | --
   --socket PATH  the monitor's status endpoint is this Unix socket (env HB_STATUS_SOCKET)
   --config PATH  use the status address this monitor config names`;
 
+export const flags = ENDPOINT_FLAGS;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(args, ENDPOINT_FLAGS, usage, true);
+  const { values, positionals } = parseFlags(args, flags, usage, true);
   const [action, output, ...rest] = positionals;
   if (action !== "test")
     throw usageError(`unknown action ${JSON.stringify(action ?? "")}: the action is "test"`, usage);

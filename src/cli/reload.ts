@@ -55,16 +55,14 @@ export function notOurMonitor(pid: number, self: readonly string[]): string | nu
   return `process ${pid} is not an hb monitor`;
 }
 
+export const flags = {
+  ...ENDPOINT_FLAGS,
+  pid: { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(
-    args,
-    {
-      ...ENDPOINT_FLAGS,
-      pid: { type: "string" },
-      timeout: { type: "string" },
-    },
-    usage,
-  );
+  const { values } = parseFlags(args, flags, usage);
   const pidFlag = flagOrEnv(values.pid, io.env, "HB_PID");
   if (pidFlag !== undefined && !/^[1-9]\d{0,9}$/.test(pidFlag))
     throw usageError(`--pid: "${pidFlag}" is not a process id`, usage);

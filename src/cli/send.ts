@@ -13,8 +13,10 @@ export const usage = `usage: hb send --id ID --monitor HOST:PORT [--monitor ...]
 
   Sends one heartbeat (or, with --leave, a planned-stop notice) and exits.`;
 
+export const flags = { ...SENDER_FLAGS, leave: { type: "boolean" } } as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { ...SENDER_FLAGS, leave: { type: "boolean" } }, usage);
+  const { values } = parseFlags(args, flags, usage);
   const common = await senderOptions(values, io, usage);
   const failures: string[] = [];
   const sender = new Sender(

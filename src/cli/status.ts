@@ -33,18 +33,16 @@ export function exitCodeFor(doc: StatusDocument): number {
   return doc.counts.late > 0 || doc.counts.down > 0 ? ExitCode.NOT_ALL_UP : ExitCode.OK;
 }
 
+export const flags = {
+  json: { type: "boolean" },
+  ...ENDPOINT_FLAGS,
+  state: { type: "string" },
+  node: { type: "string" },
+  limit: { type: "string" },
+} as const;
+
 export async function run(args: readonly string[], io: Io): Promise<number> {
-  const { values } = parseFlags(
-    args,
-    {
-      json: { type: "boolean" },
-      ...ENDPOINT_FLAGS,
-      state: { type: "string" },
-      node: { type: "string" },
-      limit: { type: "string" },
-    },
-    usage,
-  );
+  const { values } = parseFlags(args, flags, usage);
   const filters: StatusFilters = {};
   if (typeof values.state === "string") {
     const unknown = values.state.split(",").find((s) => !(STATES as readonly string[]).includes(s));

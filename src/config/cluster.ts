@@ -21,7 +21,7 @@ export const CLUSTER_KEYS: readonly string[] = [
   "settle",
   "upstream",
 ];
-const UPSTREAM_KEYS: readonly string[] = ["monitor", "id", "key"];
+export const UPSTREAM_KEYS: readonly string[] = ["monitor", "id", "key"];
 export const DEFAULT_PEER_INTERVAL_MS = 1000;
 /** A peer's timeout when none is set: this many intervals (a monitor is a node that matters). */
 export const PEER_TIMEOUT_INTERVALS = 5;

@@ -12,8 +12,8 @@ import {
   MAX_ID_BYTES,
   MAX_KEY_ID_BYTES,
 } from "../wire/protocol.js";
-import { parseCluster, type ParsedCluster } from "./cluster.js";
-import { parseLabels, parseNotify } from "./notify.js";
+import { CLUSTER_KEYS, UPSTREAM_KEYS, parseCluster, type ParsedCluster } from "./cluster.js";
+import { NOTIFY_KEYS, parseLabels, parseNotify } from "./notify.js";
 import { Reader, quote, type PartialThresholds } from "./reader.js";
 import {
   DEFAULT_FORGET_AFTER_MS,
@@ -50,6 +50,20 @@ export const TOP_KEYS: readonly string[] = [
 ];
 export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
 export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels"];
+
+/**
+ * Every key the config accepts, as a path: `defaults.late`, `nodes.ID.paused`, `notify[].on`,
+ * `cluster.upstream.key`. Maps of names (`keys`, `nodes`, `cluster.monitors`, labels) are one
+ * key each. What the documentation lists (a test holds it to this).
+ */
+export const CONFIG_KEYS: readonly string[] = [
+  ...TOP_KEYS,
+  ...THRESHOLD_KEYS.map((k) => `defaults.${k}`),
+  ...NODE_KEYS.map((k) => `nodes.ID.${k}`),
+  ...NOTIFY_KEYS.map((k) => `notify[].${k}`),
+  ...CLUSTER_KEYS.map((k) => `cluster.${k}`),
+  ...UPSTREAM_KEYS.map((k) => `cluster.upstream.${k}`),
+];
 
 function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
   const intervalMs = own.interval ?? inherited.intervalMs;

@@ -33,6 +33,18 @@ export interface StatusSource {
 export const FORGET_HEADER = "x-hb-forget";
 /** What a `hb notify test` request must carry, for the same reason. */
 export const NOTIFY_TEST_HEADER = "x-hb-notify-test";
+/** Every route the server answers, with its methods (what the documentation lists). */
+export const ROUTES: readonly { readonly path: string; readonly methods: readonly string[] }[] = [
+  { path: "/status", methods: ["GET", "HEAD"] },
+  { path: "/", methods: ["GET", "HEAD"] },
+  { path: "/status/reload", methods: ["GET", "HEAD"] },
+  { path: "/metrics", methods: ["GET", "HEAD"] },
+  { path: "/forget", methods: ["POST"] },
+  { path: "/notify/test", methods: ["POST"] },
+];
+const READ_PATHS: ReadonlySet<string> = new Set(
+  ROUTES.filter((r) => r.methods.includes("GET")).map((r) => r.path),
+);
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface MetricsRenderer {
@@ -118,11 +130,7 @@ export class StatusServer {
     if (path === "/forget" && this.source.forget !== undefined) return this.forget(req, res, query);
     if (path === "/notify/test" && this.source.notifyTest !== undefined)
       return this.notifyTest(req, res, query);
-    const known =
-      path === "/status" ||
-      path === "/" ||
-      path === "/status/reload" ||
-      (path === "/metrics" && this.metrics !== undefined);
+    const known = READ_PATHS.has(path) && (path !== "/metrics" || this.metrics !== undefined);
     if (!known) return send(res, 404, "not found\n");
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");

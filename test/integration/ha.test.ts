@@ -630,7 +630,7 @@ describe("forged peer heartbeats", () => {
 
 describe("a monitor of a one-node site whose only peer dies", () => {
   // Product bug. Hearing no peer and one node, it is isolated by the rule (at most one node heard),
-  // which the README says it states once, judging again two intervals after a datagram arrives.
+  // which docs/high-availability.md says it states once, judging again two intervals after a datagram arrives.
   // But each of the node's datagrams ends the episode and the next judgement starts another:
   // monitor.isolated comes 2-3 times a second, and the renewed holds keep the dead peer's
   // deadline held, so peer.down comes 1.5 s to 7 s after its deadline.

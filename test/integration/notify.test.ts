@@ -325,7 +325,7 @@ async function webhookReceiver(): Promise<{ url: string; received: Received[]; c
   };
 }
 
-/** The documented check, written here from the README: HMAC-SHA-256 over "<t>." and the raw body. */
+/** The documented check, written here from docs/notifications.md: HMAC-SHA-256 over "<t>." and the raw body. */
 function signatureValid(secret: string, headers: IncomingHttpHeaders, body: Buffer): boolean {
   const [, t, s] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(headers["x-hb-signature"])) ?? [];
   if (t === undefined || s === undefined) return false;
