@@ -114,7 +114,9 @@ export class Detector {
     if (dg.incarnation === incarnation) {
       // Datagrams sent while this monitor was not running are not the network's loss.
       if (t.received[slot]! > 0 && !dg.unnumbered) t.lost[slot]! += dg.sequence - t.sequence[slot]! - 1;
-    } else if (incarnation >= 0) {
+    } else if (incarnation >= 0 && (t.flags[slot]! & F_LEFT) === 0) {
+      // A new incarnation after a leave is a planned restart: the node's return says enough (up,
+      // previous left). Without one, the process died and was started again: a crash.
       t.restarts[slot] = t.restarts[slot]! + 1;
       t.setFrom(slot, origin.address, origin.port);
       if (this.loud(slot, nowMs)) {
