@@ -14,6 +14,7 @@ import {
   F_LEFT,
   F_PAUSED,
   F_SIGNED,
+  F_UNNUMBERED,
   NEVER,
   NONE,
   STATE_NAMES,
@@ -106,10 +107,12 @@ export class Detector {
         s.toWall,
         t.lastSeen[slot]!,
         s.groupOf(slot).intervalMs,
+        (t.flags[slot]! & F_UNNUMBERED) !== 0,
       );
       if (leap !== null) return leap;
     }
     if (signed) t.flags[slot] = t.flags[slot]! | F_SIGNED;
+    t.flags[slot] = dg.unnumbered ? t.flags[slot]! | F_UNNUMBERED : t.flags[slot]! & ~F_UNNUMBERED;
     const incarnation = t.incarnation[slot]!;
     if (dg.incarnation === incarnation) {
       // Datagrams sent while this monitor was not running are not the network's loss.
@@ -180,6 +183,7 @@ export class Detector {
       s.toWall,
       NEVER,
       s.defaultGroup.intervalMs,
+      false,
     );
     if (leap !== null) return leap;
     if (s.t.size >= s.maxNodes && !evict(s)) return "too_many_nodes";
