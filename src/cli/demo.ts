@@ -1,7 +1,8 @@
 // `hb demo`: a guided run on loopback with real processes: a monitor on the repository's
 // heartbeat.yaml (on free ports) and three `hb node` processes for nodes it lists. It kills one
-// (late, then down at its deadline), stops another (left), restarts it (restarted, up), and
-// prints `hb status` along the way. Events are shown as readable lines.
+// (late, then down at its deadline), stops another (left) and starts it again (up, from left: a
+// planned restart), then kills that one and starts it at once, as systemd would (restarted: a
+// crash), and prints `hb status` along the way. Events are shown as readable lines.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -18,8 +19,9 @@ import { renderTable } from "./status-table.js";
 
 export const usage = `usage: hb demo [--config PATH]
 
-  Runs a monitor and three nodes on loopback and walks through a crash, a planned stop and a
-  restart. Uses the repository's heartbeat.yaml unless --config is given.`;
+  Runs a monitor and three nodes on loopback and walks through a crash, a planned stop and
+  start, and a crash that is restarted. Uses the repository's heartbeat.yaml unless --config
+  is given.`;
 
 /** The example config: beside the bundle (dist/, /usr/share/hb), or at the top of the source tree. */
 const demoConfig = (): string =>
@@ -168,10 +170,28 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     nodeProcess.get(stopping.id)!.kill("SIGTERM");
     await left;
 
-    demo.say(`starting node ${stopping.id} again: a new incarnation is reported as restarted, then up`);
+    demo.say(
+      `starting node ${stopping.id} again: a new incarnation after a leave is a planned restart, reported as up (previous: left), with no warning`,
+    );
     const back = demo.waitFor((e) => e.event === "node.up" && e.node === stopping.id, 5000, "node.up");
     startNode(stopping.id, stopping.intervalMs);
     await back;
+    await pause(1500);
+
+    demo.say(
+      `kill -9 node ${stopping.id} and start it at once, as systemd does for a crashed unit: a new incarnation without a leave is reported as restarted (a warning)`,
+    );
+    const restarted = demo.waitFor(
+      (e) => e.event === "node.restarted" && e.node === stopping.id,
+      5000,
+      "node.restarted",
+    );
+    const killed = nodeProcess.get(stopping.id)!;
+    const gone = new Promise((resolve) => killed.once("exit", resolve));
+    killed.kill("SIGKILL");
+    await gone;
+    startNode(stopping.id, stopping.intervalMs);
+    await restarted;
     await pause(500);
 
     demo.say(`hb status --url ${statusUrl}  (exit code 1: a node is down)`);

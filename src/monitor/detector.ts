@@ -14,6 +14,7 @@ import {
   F_LEFT,
   F_PAUSED,
   F_SIGNED,
+  F_UNNUMBERED,
   NEVER,
   NONE,
   STATE_NAMES,
@@ -106,15 +107,19 @@ export class Detector {
         s.toWall,
         t.lastSeen[slot]!,
         s.groupOf(slot).intervalMs,
+        (t.flags[slot]! & F_UNNUMBERED) !== 0,
       );
       if (leap !== null) return leap;
     }
     if (signed) t.flags[slot] = t.flags[slot]! | F_SIGNED;
+    t.flags[slot] = dg.unnumbered ? t.flags[slot]! | F_UNNUMBERED : t.flags[slot]! & ~F_UNNUMBERED;
     const incarnation = t.incarnation[slot]!;
     if (dg.incarnation === incarnation) {
       // Datagrams sent while this monitor was not running are not the network's loss.
       if (t.received[slot]! > 0 && !dg.unnumbered) t.lost[slot]! += dg.sequence - t.sequence[slot]! - 1;
-    } else if (incarnation >= 0) {
+    } else if (incarnation >= 0 && (t.flags[slot]! & F_LEFT) === 0) {
+      // A new incarnation after a leave is a planned restart: the node's return says enough (up,
+      // previous left). Without one, the process died and was started again: a crash.
       t.restarts[slot] = t.restarts[slot]! + 1;
       t.setFrom(slot, origin.address, origin.port);
       if (this.loud(slot, nowMs)) {
@@ -178,6 +183,7 @@ export class Detector {
       s.toWall,
       NEVER,
       s.defaultGroup.intervalMs,
+      false,
     );
     if (leap !== null) return leap;
     if (s.t.size >= s.maxNodes && !evict(s)) return "too_many_nodes";

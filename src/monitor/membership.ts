@@ -4,7 +4,7 @@
 // marks are bounded (`max_nodes` of them, oldest first out). An operator may clear one node.
 
 import { L_UNHEARD, type DetectorState } from "./detector-state.js";
-import { F_EXPECTED, F_PAUSED, F_SIGNED, NONE, S_PAUSED } from "./node-table.js";
+import { F_EXPECTED, F_LEFT, F_PAUSED, F_SIGNED, NONE, S_LEFT, S_PAUSED } from "./node-table.js";
 import type { ReplayMark } from "./replay-marks.js";
 
 export function markOf(s: DetectorState, slot: number): ReplayMark {
@@ -13,6 +13,7 @@ export function markOf(s: DetectorState, slot: number): ReplayMark {
     incarnation: t.incarnation[slot]!,
     sequence: t.sequence[slot]!,
     signed: (t.flags[slot]! & F_SIGNED) !== 0,
+    left: (t.flags[slot]! & F_LEFT) !== 0,
   };
 }
 
@@ -72,7 +73,10 @@ export function forgetNode(s: DetectorState, id: string, nowMs: number): boolean
   return true;
 }
 
-/** A node just added to the table takes over the mark kept for it, if any. */
+/**
+ * A node just added to the table takes over the mark kept for it, if any. A mark that ended
+ * with a leave keeps saying so (F_LEFT): the node's next incarnation is a return, not a crash.
+ */
 export function takeFloor(s: DetectorState, slot: number): void {
   const { t, floors } = s;
   const id = t.ids[slot]!;
@@ -82,9 +86,14 @@ export function takeFloor(s: DetectorState, slot: number): void {
   t.incarnation[slot] = floor.incarnation;
   t.sequence[slot] = floor.sequence;
   if (floor.signed) t.flags[slot] = t.flags[slot]! | F_SIGNED;
+  if (floor.left) t.flags[slot] = t.flags[slot]! | F_LEFT;
 }
 
-/** Restores the replay marks saved before a restart: older datagrams stay refused. */
+/**
+ * Restores the replay marks saved before a restart: older datagrams stay refused. A listed node
+ * whose last datagram was a leave is `left` again, as it was before the restart, rather than
+ * `new` and then down at the end of the startup grace.
+ */
 export function restoreMarks(s: DetectorState, marks: Iterable<[string, ReplayMark]>): void {
   const t = s.t;
   for (const [id, mark] of marks) {
@@ -93,6 +102,10 @@ export function restoreMarks(s: DetectorState, marks: Iterable<[string, ReplayMa
     else if (t.incarnation[slot]! < 0) {
       s.floors.set(id, mark);
       takeFloor(s, slot);
+      if (mark.left && (t.flags[slot]! & F_PAUSED) === 0) {
+        s.unlink(slot);
+        t.reported[slot] = S_LEFT;
+      }
     }
   }
 }

@@ -26,6 +26,8 @@ export const F_LEFT = 4;
 export const F_SIGNED = 8;
 /** Changing state too often: transitions are kept out of the journal until it settles. */
 export const F_FLAPPING = 16;
+/** The last datagram accepted was unnumbered (`hb send`): its sequence is a clock in ms. */
+export const F_UNNUMBERED = 32;
 
 /** A doubly-linked list of slots; the links live in the table. */
 export class SlotList {

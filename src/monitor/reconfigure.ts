@@ -13,6 +13,7 @@ import {
   F_SIGNED,
   F_LEFT,
   F_PAUSED,
+  F_UNNUMBERED,
   NEVER,
   NONE,
   S_DOWN,
@@ -214,7 +215,9 @@ function apply(
   const wasPaused = (flags & F_PAUSED) !== 0;
   t.group[slot] = group;
   t.flags[slot] =
-    (flags & (F_LEFT | F_SIGNED | F_FLAPPING)) | (expected ? F_EXPECTED : 0) | (paused ? F_PAUSED : 0);
+    (flags & (F_LEFT | F_SIGNED | F_FLAPPING | F_UNNUMBERED)) |
+    (expected ? F_EXPECTED : 0) |
+    (paused ? F_PAUSED : 0);
   if (paused) {
     t.reported[slot] = S_PAUSED;
     return;

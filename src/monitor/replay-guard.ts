@@ -21,6 +21,7 @@ export type LeapReason = "future_incarnation" | "unconfirmed_jump";
 interface Leap {
   incarnation: number;
   sequence: number;
+  unnumbered: boolean;
   atMs: number;
 }
 
@@ -37,7 +38,10 @@ export class ReplayGuard {
   /**
    * Judges a datagram that would raise `node`'s mark (incarnation -1 when it has none);
    * `lastSeenMs` is its last arrival (monotonic; -Infinity when not heard since this monitor
-   * started, when its silence is unknown). Returns null to accept, or why not.
+   * started, when its silence is unknown); `markUnnumbered`: the datagram at the mark was
+   * unnumbered. A sequence step is measured in milliseconds only between two unnumbered
+   * datagrams: the flag of one datagram alone never buys a numbered node a clock's allowance.
+   * Returns null to accept, or why not.
    */
   check(
     node: string,
@@ -48,6 +52,7 @@ export class ReplayGuard {
     toWall: (monoMs: number) => number,
     lastSeenMs: number,
     intervalMs: number,
+    markUnnumbered: boolean,
   ): LeapReason | null {
     const newIncarnation = dg.incarnation > markIncarnation;
     let leap: boolean;
@@ -58,7 +63,8 @@ export class ReplayGuard {
     } else {
       leap =
         Number.isFinite(lastSeenMs) &&
-        dg.sequence - markSequence > allowedJump(nowMs - lastSeenMs, intervalMs, dg.unnumbered);
+        dg.sequence - markSequence >
+          allowedJump(nowMs - lastSeenMs, intervalMs, dg.unnumbered && markUnnumbered);
     }
     if (!leap) {
       // The hot path: nothing pending for anyone, nothing to look up.
@@ -70,14 +76,20 @@ export class ReplayGuard {
       before !== undefined &&
       before.incarnation === dg.incarnation &&
       dg.sequence > before.sequence &&
-      dg.sequence - before.sequence <= allowedJump(nowMs - before.atMs, intervalMs, dg.unnumbered)
+      dg.sequence - before.sequence <=
+        allowedJump(nowMs - before.atMs, intervalMs, dg.unnumbered && before.unnumbered)
     ) {
       this.pending.delete(node);
       return null;
     }
     this.pending.delete(node);
     if (this.pending.size >= MAX_PENDING_LEAPS) this.pending.delete(this.pending.keys().next().value!);
-    this.pending.set(node, { incarnation: dg.incarnation, sequence: dg.sequence, atMs: nowMs });
+    this.pending.set(node, {
+      incarnation: dg.incarnation,
+      sequence: dg.sequence,
+      unnumbered: dg.unnumbered,
+      atMs: nowMs,
+    });
     return "unconfirmed_jump";
   }
 

@@ -1,7 +1,7 @@
 // The replay marks file: each node's highest accepted incarnation and sequence, so that a
 // restarted monitor still refuses datagrams it accepted before. One line per node,
-// "ID INCARNATION SEQUENCE [s]" ("s": the node signs its datagrams), after a version line;
-// written to a temporary file and renamed.
+// "ID INCARNATION SEQUENCE [s] [l]" ("s": the node signs its datagrams; "l": the last datagram
+// accepted was a leave), after a version line; written to a temporary file and renamed.
 
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -14,6 +14,8 @@ export interface ReplayMark {
   readonly sequence: number;
   /** The node was heard with a verified tag. */
   readonly signed: boolean;
+  /** The datagram at the mark was a leave: the node stopped as planned (its next start is no crash). */
+  readonly left: boolean;
 }
 
 export const MARKS_FILE = "replay-marks";
@@ -37,9 +39,14 @@ export async function loadMarks(file: string): Promise<Map<string, ReplayMark>> 
   const lines = text.split("\n");
   if (lines[0] !== HEADER) return marks;
   for (const line of lines.slice(1)) {
-    const [id, incarnation, sequence, signed] = line.split(" ");
+    const [id, incarnation, sequence, ...tags] = line.split(" ");
     if (id === undefined || !ID_PATTERN.test(id)) continue;
-    const mark = { incarnation: Number(incarnation), sequence: Number(sequence), signed: signed === "s" };
+    const mark = {
+      incarnation: Number(incarnation),
+      sequence: Number(sequence),
+      signed: tags.includes("s"),
+      left: tags.includes("l"),
+    };
     if (Number.isSafeInteger(mark.incarnation) && Number.isSafeInteger(mark.sequence)) marks.set(id, mark);
   }
   return marks;
@@ -48,7 +55,9 @@ export async function loadMarks(file: string): Promise<Map<string, ReplayMark>> 
 export async function saveMarks(file: string, marks: Iterable<[string, ReplayMark]>): Promise<void> {
   const parts = [HEADER];
   for (const [id, mark] of marks)
-    parts.push(`${id} ${mark.incarnation} ${mark.sequence}${mark.signed ? " s" : ""}`);
+    parts.push(
+      `${id} ${mark.incarnation} ${mark.sequence}${mark.signed ? " s" : ""}${mark.left ? " l" : ""}`,
+    );
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, parts.join("\n") + "\n", { mode: 0o600 });
   await rename(`${file}.tmp`, file);

@@ -84,14 +84,24 @@ describe("a monitor with three node processes", () => {
     expect(monitor.of("node.late", "b")).toEqual([]);
   });
 
-  it("reports the restarted node as restarted and up", async () => {
+  it("reports the node started again after its stop as up from left, and not as restarted", async () => {
     const mark = monitor.events.length;
     nodes.set("b", startNode("b", listen));
-    const restarted = await monitor.waitFor("node.restarted", "b", 5000, mark);
     const up = await monitor.waitFor("node.up", "b", 5000, mark);
+    expect(up).toMatchObject({ level: "info", previous: "left" });
+    await sleep(500);
+    expect(monitor.of("node.restarted")).toEqual([]);
+    expect(monitor.of("node.down").map((e) => e.node)).toEqual(["c"]);
+  });
+
+  it("reports the node killed with SIGKILL and started again as restarted, then up from down", async () => {
+    const mark = monitor.events.length;
+    nodes.set("c", startNode("c", listen));
+    const restarted = await monitor.waitFor("node.restarted", "c", 5000, mark);
+    const up = await monitor.waitFor("node.up", "c", 5000, mark);
     expect(restarted.level).toBe("warn");
     expect(restarted.incarnation as number).toBeGreaterThan(restarted.previousIncarnation as number);
-    expect(up).toMatchObject({ previous: "left" });
-    expect(monitor.of("node.down").map((e) => e.node)).toEqual(["c"]);
+    expect(up).toMatchObject({ previous: "down" });
+    expect(monitor.events.indexOf(restarted)).toBeLessThan(monitor.events.indexOf(up));
   });
 });

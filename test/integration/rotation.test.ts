@@ -1,5 +1,5 @@
 // Key rotation without a flag day: k1 and k2 both trusted, nodes move to k2 one by one, then k1
-// is removed by a reload. No node goes down at any point.
+// is removed by a reload. No node goes down at any point, and no move is taken for a crash.
 import { afterAll, describe, expect, it } from "vitest";
 import type { HbProcess } from "../support/hb-process.js";
 import { TempDir, runHb, sleep, startMonitor, startNode } from "../support/hb-process.js";
@@ -48,6 +48,10 @@ describe("key rotation", () => {
 
     expect(monitor.of("node.down")).toEqual([]);
     expect(monitor.of("node.late")).toEqual([]);
+    // Each move is a planned restart: left, then up from left, and no warning.
+    expect(monitor.of("node.left").map((e) => e.node)).toEqual(["a", "b", "c"]);
+    expect(monitor.of("node.restarted")).toEqual([]);
+    expect(monitor.of("node.up").filter((e) => e.previous === "left")).toHaveLength(3);
     const status = JSON.parse(runHb(["status", "--json", "--url", statusUrl]).stdout) as {
       counts: { up: number };
     };

@@ -346,6 +346,23 @@ describe("monitors that watch each other, where it is hard", () => {
   });
 });
 
+describe("a peer's restart", () => {
+  it("is a return after a clean stop (peer.left, then peer.up from left) and a crash without one (peer.restarted)", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.run(300, ["mon-a", "mon-c"]);
+    h.socket.deliver(encode({ kind: Kind.LEAVE, nodeId: "mon-a", incarnation: 1, sequence: 4 }, KC));
+    h.clock.advance(100);
+    h.beat("mon-a", KC, 2);
+    const ofA = () => h.events.filter((e) => (e as { peer?: string }).peer === "mon-a").map((e) => e.event);
+    expect(ofA()).toEqual(["peer.up", "peer.left", "peer.up"]);
+    expect(h.of("peer.up").at(-1)).toMatchObject({ peer: "mon-a", previous: "left" });
+    h.clock.advance(100);
+    h.beat("mon-a", KC, 3);
+    expect(ofA()).toEqual(["peer.up", "peer.left", "peer.up", "peer.restarted"]);
+  });
+});
+
 describe("peer replay marks", () => {
   it("outlive a restart: a heartbeat captured from a monitor, replayed after it, changes nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hb-peers-"));

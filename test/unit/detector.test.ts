@@ -162,7 +162,7 @@ describe("states and transitions", () => {
     expect(h.names("a")).toEqual(["node.up", "node.left"]);
     expect(h.monitor.counts().left).toBe(1);
     h.beat("a", { incarnation: 2 });
-    expect(h.names("a")).toEqual(["node.up", "node.left", "node.restarted", "node.up"]);
+    expect(h.names("a")).toEqual(["node.up", "node.left", "node.up"]);
     expect(h.of("node.up", "a")[1]).toMatchObject({ previous: "left" });
   });
 
@@ -221,6 +221,88 @@ describe("states and transitions", () => {
       "late",
       "down",
     ]);
+  });
+});
+
+describe("a planned restart is not a crash", () => {
+  it("reports a node that left and returns with a new incarnation as up from left, without restarted", async () => {
+    const h = await Harness.start(ONE_NODE);
+    h.beat("a", { incarnation: 1 });
+    h.clock.advance(1000);
+    h.leave("a", 1);
+    h.clock.advance(2000);
+    h.beat("a", { incarnation: 2 });
+    expect(h.names("a")).toEqual(["node.up", "node.left", "node.up"]);
+    expect(h.of("node.up", "a")[1]).toMatchObject({ previous: "left" });
+    expect(h.monitor.status().nodes[0]).toMatchObject({ state: "up", incarnation: 2, restarts: 0 });
+  });
+
+  it("reports a new incarnation without a leave (a crash systemd restarted) as restarted, then up from down", async () => {
+    const h = await Harness.start(ONE_NODE);
+    h.beat("a", { incarnation: 1 });
+    h.clock.advance(12_000);
+    h.beat("a", { incarnation: 2 });
+    expect(h.names("a")).toEqual(["node.up", "node.late", "node.down", "node.restarted", "node.up"]);
+    expect(h.of("node.up", "a")[1]).toMatchObject({ previous: "down" });
+    expect(h.monitor.status().nodes[0]).toMatchObject({ restarts: 1 });
+  });
+
+  it("still reports a crash as restarted when the node beat again after a leave of the same incarnation", async () => {
+    // A leave the node did not send (forged, or a stray `hb send --leave`) is taken back by the
+    // node's own next beat: it did not stop, so its next start is a crash again.
+    const h = await Harness.start(ONE_NODE);
+    h.beat("a", { incarnation: 1 });
+    h.leave("a", 1);
+    h.clock.advance(1000);
+    h.beat("a", { incarnation: 1 });
+    h.clock.advance(1000);
+    h.beat("a", { incarnation: 2 });
+    expect(h.names("a")).toEqual(["node.up", "node.left", "node.up", "node.restarted"]);
+  });
+
+  it("reports a listed node that left a day ago and returns as up from left, without restarted", async () => {
+    const h = await Harness.start(ONE_NODE);
+    h.beat("a", { incarnation: 1 });
+    h.leave("a", 1);
+    h.clock.advance(24 * 3_600_000);
+    expect(h.monitor.status().nodes[0]!.state).toBe("left");
+    h.beat("a", { incarnation: 2 });
+    expect(h.names("a")).toEqual(["node.up", "node.left", "node.up"]);
+  });
+
+  it("reports an unlisted node forgotten after its leave as a first contact when it returns, without restarted", async () => {
+    const h = await Harness.start(`forget_after: 1m`);
+    h.beat("x", { incarnation: 1 });
+    h.leave("x", 1);
+    h.clock.advance(61_000);
+    expect(h.names("x")).toEqual(["node.up", "node.left", "node.forgotten"]);
+    h.beat("x", { incarnation: 2 });
+    expect(h.names("x")).toEqual(["node.up", "node.left", "node.forgotten", "node.up"]);
+    expect(h.of("node.up", "x")[1]).toMatchObject({ previous: "new" });
+  });
+
+  it("reports an unlisted node forgotten after it went down as restarted when it returns with a new incarnation", async () => {
+    const h = await Harness.start(`forget_after: 1m`);
+    h.beat("x", { incarnation: 1 });
+    h.clock.advance(71_000);
+    expect(h.names("x")).toEqual(["node.up", "node.late", "node.down", "node.forgotten"]);
+    h.beat("x", { incarnation: 2 });
+    expect(h.names("x").slice(4)).toEqual(["node.restarted", "node.up"]);
+  });
+
+  it("counts a planned restart as two changes toward flapping (left, up), not three", async () => {
+    const h = await Harness.start(ONE_NODE);
+    // Three stop-and-start cycles within a minute: six changes, not more than FLAP_CHANGES.
+    for (let incarnation = 1; incarnation <= 3; incarnation++) {
+      h.beat("a", { incarnation });
+      h.clock.advance(1000);
+      h.leave("a", incarnation);
+      h.clock.advance(1000);
+    }
+    h.beat("a", { incarnation: 4 });
+    expect(h.of("node.flapping")).toEqual([]);
+    expect(h.of("node.restarted")).toEqual([]);
+    expect(h.names("a").filter((e) => e === "node.left")).toHaveLength(3);
   });
 });
 

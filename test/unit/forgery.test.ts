@@ -87,6 +87,64 @@ describe("a forged incarnation or sequence", () => {
   });
 });
 
+describe("how far one datagram may move a mark (docs/PROTOCOL.md, Incarnation and sequence)", () => {
+  const unnumbered = (h: Harness, nodeId: string, sequence: number): void =>
+    h.socket.deliver(encode({ kind: Kind.BEAT, nodeId, incarnation: 0, sequence, unnumbered: true }));
+
+  it("judges a node's first datagram by its incarnation only: a day ahead refused, a minute ahead held, any sequence taken", async () => {
+    const h = await Harness.start(`nodes: { a: {}, b: {}, c: {} }`);
+    const wall = h.clock.wallMs();
+    forge(h, "a", wall + 25 * 3_600_000, 1);
+    forge(h, "b", wall + 23 * 3_600_000, 1);
+    forge(h, "c", 5, MAX);
+    expect(rejected(h)).toEqual({ future_incarnation: 1, unconfirmed_jump: 1 });
+    expect(h.names()).toEqual(["node.up"]);
+    h.clock.advance(1000);
+    forge(h, "c", 5, 2); // below the mark it took: the real node of that incarnation is refused
+    expect(rejected(h)).toEqual({ future_incarnation: 1, unconfirmed_jump: 1, replay: 1 });
+    forge(h, "b", wall + 23 * 3_600_000, 2); // continues the held one: believed
+    expect(stateOf(h, "b")).toBe("up");
+  });
+
+  it("holds a sequence jump larger than 10 + ceil(2 x silence / interval), and accepts one that size at once", async () => {
+    const h = await Harness.start(`nodes: { a: {} }`); // interval 1s
+    h.socket.deliver(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence: 100 }));
+    h.clock.advance(3200); // 10 + ceil(6.4) = 17
+    forge(h, "a", 1, 118);
+    expect(rejected(h)).toEqual({ unconfirmed_jump: 1 });
+    forge(h, "a", 1, 117);
+    expect(rejected(h)).toEqual({ unconfirmed_jump: 1 });
+    expect(h.monitor.status().nodes[0]).toMatchObject({ received: 2, lost: 16 });
+  });
+
+  it("measures an unnumbered node's jump in milliseconds: 2 x its silence + 60 000", async () => {
+    const h = await Harness.start(`nodes: { cron: {} }`);
+    unnumbered(h, "cron", 1_000_000);
+    h.clock.advance(10);
+    unnumbered(h, "cron", 1_060_020); // 2 x 10 + 60 000: accepted at once
+    expect(rejected(h)).toEqual({});
+    h.clock.advance(10);
+    unnumbered(h, "cron", 1_120_041); // one more than 2 x 10 + 60 000: held
+    expect(rejected(h)).toEqual({ unconfirmed_jump: 1 });
+  });
+
+  it("does not give a numbered node the milliseconds allowance for a datagram that says it is unnumbered", async () => {
+    const h = await Harness.start(`nodes: { a: {} }`);
+    const t0 = h.clock.monoMs();
+    h.beat("a"); // incarnation 1, sequence 1
+    h.clock.advanceTo(t0 + 1000);
+    h.socket.deliver(
+      encode({ kind: Kind.LEAVE, nodeId: "a", incarnation: 1, sequence: 60_001, unnumbered: true }),
+    );
+    expect(rejected(h)).toEqual({ unconfirmed_jump: 1 });
+    for (let s = 1; s <= 30; s++) {
+      h.clock.advanceTo(t0 + 1000 + s * 1000);
+      h.beat("a");
+    }
+    expect(h.names("a")).toEqual(["node.up"]);
+  });
+});
+
 describe("under auth: optional", () => {
   const yaml = `auth: optional\nkeys: { k1: /dev/null }\nnodes: { a: {}, b: {} }`;
 
@@ -167,6 +225,21 @@ describe("a full table", () => {
       .sort();
     expect(nodes).toEqual(["l1", "l2", "x3", "y1", "y2"]);
     expect(h.monitor.status().nodes.find((n) => n.node === "y1")?.state).toBe("up");
+  });
+});
+
+describe("max_nodes", () => {
+  it("counts every listed node, heard or not, so that unlisted ones get only the room left", async () => {
+    const h = await Harness.start(`max_nodes: 3\nnodes: { l1: {}, l2: {} }`);
+    h.beat("x");
+    h.beat("y");
+    expect(rejected(h)).toEqual({ too_many_nodes: 1 });
+    expect(h.names()).toEqual(["node.up"]);
+    expect(h.monitor.status().nodes.map((n) => [n.node, n.state])).toEqual([
+      ["l1", "new"],
+      ["l2", "new"],
+      ["x", "up"],
+    ]);
   });
 });
 

@@ -84,6 +84,19 @@ describe("docs/PROTOCOL.md test vectors", () => {
     expect([...reasons].sort()).toEqual([...REJECT_REASONS].sort());
   });
 
+  it("names, for a reason refused at more than one step of the order of checks, each of those steps in the refusal table", () => {
+    const steps = new Map<string, string[]>();
+    for (const [step, , , reason] of table("### Order of checks"))
+      if (reason !== undefined && reason !== "—") steps.set(reason, [...(steps.get(reason) ?? []), step!]);
+    const causes = new Map(table("## What the monitor refuses").map((r) => [r[0]!, r[1]!]));
+    expect(steps.get("unauthenticated")).toEqual(["14", "20"]);
+    for (const [reason, at] of steps) {
+      if (at.length < 2) continue;
+      for (const step of at)
+        expect(causes.get(reason), `${reason}, step ${step}`).toMatch(new RegExp(`\\b${step}\\b`));
+    }
+  });
+
   for (const v of all) {
     const claim =
       v.result === undefined

@@ -1,5 +1,5 @@
 import { createSecretKey } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -128,6 +128,66 @@ describe("replay marks across a monitor restart", () => {
     await second.monitor.listen();
     second.beat("a", { key: TEST_KEY, incarnation: 8 });
     expect(second.names()).toEqual(["node.restarted", "node.up"]);
+  });
+
+  it("keeps a node's leave across a restart: left again, never down at the end of the grace, and back as up from left", async () => {
+    const stateDir = join(dir, "marks-3");
+    const first = new Harness(yaml, keyring(), stateDir);
+    await first.monitor.listen();
+    first.beat("a", { key: TEST_KEY, incarnation: 7 });
+    first.beat("a", { key: TEST_KEY, incarnation: 7, kind: Kind.LEAVE });
+    await first.monitor.close();
+    expect(readFileSync(join(stateDir, "replay-marks"), "utf8")).toContain("\na 7 2 s l\n");
+
+    const second = new Harness(yaml, keyring(), stateDir);
+    await second.monitor.listen();
+    expect(second.monitor.status().nodes[0]!.state).toBe("left");
+    second.clock.advance(60_000);
+    expect(second.events).toEqual([]);
+    second.beat("a", { key: TEST_KEY, incarnation: 8 });
+    expect(second.names()).toEqual(["node.up"]);
+    expect(second.of("node.up")[0]).toMatchObject({ previous: "left" });
+  });
+
+  it("keeps an unlisted node's leave across a restart: its return is a first contact, not restarted", async () => {
+    const stateDir = join(dir, "marks-4");
+    const first = new Harness(yaml, keyring(), stateDir);
+    await first.monitor.listen();
+    first.beat("x", { key: TEST_KEY, incarnation: 7 });
+    first.beat("x", { key: TEST_KEY, incarnation: 7, kind: Kind.LEAVE });
+    await first.monitor.close();
+    const second = new Harness(yaml, keyring(), stateDir);
+    await second.monitor.listen();
+    second.beat("x", { key: TEST_KEY, incarnation: 8 });
+    expect(second.names("x")).toEqual(["node.up"]);
+  });
+
+  it("reports the return as restarted when the marks it restarted with do not hold the leave (a crash lost the last save)", async () => {
+    const stateDir = join(dir, "marks-5");
+    mkdirSync(stateDir);
+    // What a monitor that crashed within 5 s of the leave left behind: the mark before it.
+    writeFileSync(join(stateDir, "replay-marks"), "hb-replay-marks 1\na 7 1 s\n");
+    const h = new Harness(yaml, keyring(), stateDir);
+    await h.monitor.listen();
+    h.beat("a", { key: TEST_KEY, incarnation: 8 });
+    expect(h.names()).toEqual(["node.restarted", "node.up"]);
+  });
+
+  it("keeps no marks without authentication: after a restart a node's return is a first contact, left or crashed", async () => {
+    const stateDir = join(dir, "marks-6");
+    const open = `nodes: { "a": {}, "b": {} }`;
+    const first = new Harness(open, new Map(), stateDir);
+    await first.monitor.listen();
+    first.beat("a", { incarnation: 7 });
+    first.beat("a", { incarnation: 7, kind: Kind.LEAVE });
+    first.beat("b", { incarnation: 7 });
+    await first.monitor.close();
+    const second = new Harness(open, new Map(), stateDir);
+    await second.monitor.listen();
+    second.beat("a", { incarnation: 8 });
+    second.beat("b", { incarnation: 8 });
+    expect(second.names()).toEqual(["node.up", "node.up"]);
+    expect(second.of("node.up").map((e) => e.previous)).toEqual(["new", "new"]);
   });
 });
 
