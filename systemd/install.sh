@@ -20,10 +20,9 @@ esac
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0)"
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$SRC/package.json" | head -n 1)
-DEB=${1:-$SRC/dist/hb_${VERSION}_all.deb}
+DEB=$(readlink -f "${1:-$SRC/dist/hb_${VERSION}_all.deb}")
 TREE=$SRC/dist/root
 have() { command -v "$1" >/dev/null 2>&1; }
-systemd_runs() { [ -d /run/systemd/system ]; }
 
 # An install.sh of before the package put hb under /usr/local; its units would shadow the package's.
 remove_legacy() {
@@ -35,6 +34,17 @@ remove_legacy() {
         find "$legacy/lib/hb" -mindepth 1 -maxdepth 1 ! -name hooks -exec rm -rf {} +
     fi
     say "removed the earlier install under $legacy (kept $legacy/lib/hb/hooks)"
+}
+
+# The maintainer scripts are Debian's: where init-system-helpers is missing, they get a
+# deb-systemd-invoke that is plain systemctl (there is no policy-rc.d to ask).
+debian_tools() {
+    have deb-systemd-invoke && return 0
+    tools=$(mktemp -d)
+    trap 'rm -rf "$tools"' EXIT
+    printf '#!/bin/sh\nexec systemctl "$@"\n' >"$tools/deb-systemd-invoke"
+    chmod 0755 "$tools/deb-systemd-invoke"
+    PATH=$tools:$PATH
 }
 
 if have dpkg; then
@@ -62,29 +72,38 @@ else
     "$NODE" -e 'const [maj, min] = process.versions.node.split(".").map(Number); process.exit(maj > 20 || (maj === 20 && min >= 19) ? 0 : 1)' ||
         die "$NODE is $("$NODE" --version); hb needs Node.js 20.19 or later"
     remove_legacy
+    KEPT=/usr/share/hb/install
     previous=""
-    [ -f /usr/share/hb/files ] && previous=installed
-    (cd "$TREE" && find . -path ./DEBIAN -prune -o ! -type d -print) | sed 's|^\.||' >"$TREE/DEBIAN/files"
+    [ -f "$KEPT/version" ] && previous=$(cat "$KEPT/version")
+    (cd "$TREE" && find . -path ./DEBIAN -prune -o ! -type d -print) | sed 's|^\.||' | sort >"$TREE/DEBIAN/files"
     while read -r path; do
         case $path in /etc/*) [ -e "$path" ] && { say "kept $path"; continue; } ;; esac
         mkdir -p "$(dirname "$path")"
         if [ -L "$TREE$path" ]; then
             ln -sfn "$(readlink "$TREE$path")" "$path"
         else
-            cp -p "$TREE$path" "$path.hb-new" && mv "$path.hb-new" "$path"
+            # Owned by root whoever built the tree: these files are run, and read, as root.
+            if [ -x "$TREE$path" ]; then mode=0755; else mode=0644; fi
+            install -o root -g root -m "$mode" "$TREE$path" "$path.hb-new"
+            mv "$path.hb-new" "$path"
         fi
     done <"$TREE/DEBIAN/files"
-    # The package's interpreter is Debian's /usr/bin/node; here, the node found above.
-    sed -i "1s|^#!.*|#!$NODE|" /usr/share/hb/hb.mjs
-    install -m 0644 "$TREE/DEBIAN/files" /usr/share/hb/files
-    getent group hb-keys >/dev/null || groupadd --system hb-keys
-    sh "$TREE/DEBIAN/postinst" configure
-    if [ -n "$previous" ] && systemd_runs; then
-        for unit in $(systemctl list-units --all --type=service --no-legend --plain hb-monitor.service 'hb-node@*.service' | awk '$3 == "active" {print $1}'); do
-            systemctl restart "$unit"
-            say "restarted $unit"
+    # What an earlier version installed that this one does not have.
+    if [ -n "$previous" ]; then
+        sort "$KEPT/files" | comm -23 - "$TREE/DEBIAN/files" | while read -r path; do
+            case $path in /etc/*) ;; *) rm -f "$path" ;; esac
         done
     fi
+    # The package's interpreter is Debian's /usr/bin/node; here, the node found above.
+    sed -i "1s|^#!.*|#!$NODE|" /usr/share/hb/hb.mjs
+    # What uninstall.sh needs: the list of files and the scripts that stop and clean up.
+    install -d -m 0755 "$KEPT"
+    install -m 0644 "$TREE/DEBIAN/files" "$KEPT/files"
+    install -m 0755 "$TREE/DEBIAN/prerm" "$TREE/DEBIAN/postrm" "$KEPT/"
+    echo "$VERSION" >"$KEPT/version"
+    # As dpkg calls it: with the version configured before, on an upgrade (which restarts).
+    debian_tools
+    sh "$TREE/DEBIAN/postinst" configure ${previous:+"$previous"}
     say "installed hb $VERSION from $TREE"
 fi
 say "start with: systemctl enable --now hb-monitor; systemctl enable --now hb-node@ID"

@@ -8,7 +8,6 @@
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
-  copyFileSync,
   cpSync,
   existsSync,
   lstatSync,
@@ -49,7 +48,7 @@ const EXAMPLES = [
 /** Build time, for reproducible artifacts: SOURCE_DATE_EPOCH, else the last commit's. */
 const epoch = Number(
   process.env.SOURCE_DATE_EPOCH ??
-    (spawnSync("git", ["log", "-1", "--format=%ct"], { cwd: top("."), encoding: "utf8" }).stdout.trim() ||
+    (spawnSync("git", ["log", "-1", "--format=%ct"], { cwd: top("."), encoding: "utf8" }).stdout?.trim() ||
       Math.floor(Date.now() / 1000)),
 );
 
@@ -156,7 +155,7 @@ function stageDebian(man: string, maintainer: string): void {
   const at = (path: string): string => join(ROOT, path);
   const bundle = readFileSync(BUNDLE, "utf8").replace(/^#!.*\n/, "#!/usr/bin/node\n");
   put(at("usr/share/hb/hb.mjs"), bundle, 0o755);
-  copyFileSync(top("heartbeat.yaml"), at("usr/share/hb/heartbeat.yaml"));
+  put(at("usr/share/hb/heartbeat.yaml"), readFileSync(top("heartbeat.yaml")));
   mkdirSync(at("usr/bin"), { recursive: true });
   symlinkSync("../share/hb/hb.mjs", at("usr/bin/hb"));
   for (const unit of ["hb-monitor.service", "hb-node@.service"])
@@ -197,12 +196,12 @@ function packNpm(man: string): string {
   const stage = join(DIST, "npm");
   const at = (path: string): string => join(stage, path);
   put(at("hb.mjs"), readFileSync(BUNDLE), 0o755);
-  copyFileSync(top("heartbeat.yaml"), at("heartbeat.yaml"));
+  put(at("heartbeat.yaml"), readFileSync(top("heartbeat.yaml")));
   for (const file of ["hb-monitor.service", "hb-node@.service", "90-hb.conf", "node.env"])
     put(at(`systemd/${file}`), readFileSync(top(`systemd/${file}`)));
   cpSync(top("systemd/examples"), at("systemd/examples"), { recursive: true });
   for (const page of MAN_PAGES) put(at(`man/${page}`), readFileSync(join(man, page)));
-  for (const file of ["README.md", "CHANGELOG.md"]) copyFileSync(top(file), at(file));
+  for (const file of ["README.md", "CHANGELOG.md"]) put(at(file), readFileSync(top(file)));
   cpSync(top("docs"), at("docs"), { recursive: true, filter: (src) => !src.startsWith(top("docs/man")) });
   const manifest = {
     name: "hb",
@@ -225,6 +224,8 @@ function packNpm(man: string): string {
 }
 
 export async function buildPackages(): Promise<{ deb: string | null; tgz: string }> {
+  // Directories 0755 and files as put() sets them, whatever the caller's umask.
+  process.umask(0o022);
   await buildBundle();
   const man = renderManPages();
   const maintainer = process.env.HB_MAINTAINER ?? pkg.author;

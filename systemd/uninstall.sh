@@ -13,7 +13,6 @@ case ${1-} in
 esac
 say() { echo "hb uninstall: $*"; }
 [ "$(id -u)" = 0 ] || { echo "hb uninstall: run as root" >&2; exit 1; }
-SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 if command -v dpkg >/dev/null 2>&1; then
     if [ -n "$purge" ]; then action=purge; else action=remove; fi
@@ -26,17 +25,28 @@ if command -v dpkg >/dev/null 2>&1; then
     exit 0
 fi
 
-[ -f /usr/share/hb/files ] || { say "hb is not installed here"; exit 0; }
-sh "$SRC/systemd/debian/prerm" remove
+KEPT=/usr/share/hb/install
+[ -f "$KEPT/files" ] || { say "hb is not installed here"; exit 0; }
+scripts=$(mktemp -d)
+trap 'rm -rf "$scripts"' EXIT
+cp "$KEPT/prerm" "$KEPT/postrm" "$scripts/"
+# The maintainer scripts are Debian's: where init-system-helpers is missing, deb-systemd-invoke
+# is plain systemctl.
+if ! command -v deb-systemd-invoke >/dev/null 2>&1; then
+    printf '#!/bin/sh\nexec systemctl "$@"\n' >"$scripts/deb-systemd-invoke"
+    chmod 0755 "$scripts/deb-systemd-invoke"
+    PATH=$scripts:$PATH
+fi
+sh "$scripts/prerm" remove
 while read -r path; do
     case $path in /etc/*) continue ;; esac
     rm -f "$path"
-done </usr/share/hb/files
+done <"$KEPT/files"
 rm -rf /usr/share/hb /usr/share/doc/hb
 if [ -n "$purge" ]; then
-    sh "$SRC/systemd/debian/postrm" purge
+    sh "$scripts/postrm" purge
     say "removed, with /etc/hb and hb's state"
 else
-    sh "$SRC/systemd/debian/postrm" remove
+    sh "$scripts/postrm" remove
     say "removed; kept /etc/hb and /var/lib/hb"
 fi

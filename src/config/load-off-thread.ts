@@ -6,6 +6,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { HbError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { CONFIG_JOB, type WorkerJob, type WorkerReply } from "./load-worker.js";
 import { loadFiles, parseOrThrow, readConfigText, type LoadedConfig } from "./load.js";
 import { parseConfig } from "./parse.js";
@@ -23,7 +24,7 @@ const NODES_PER_TURN = 5000;
 function parseInWorker(entry: URL, job: WorkerJob, detached: boolean): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(entry, {
-      workerData: { [CONFIG_JOB]: job },
+      workerData: { [CONFIG_JOB]: { ...job, version: VERSION } },
       // A reload needs nothing from the parent's stdio; the monitor's stdout is its event log.
       stdout: true,
       stderr: true,

@@ -9,6 +9,7 @@ import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { HbError, type ErrorCode } from "../errors.js";
 import { parseOrThrow, readConfigText } from "./load.js";
+import { VERSION } from "../version.js";
 import { encodeConfig, transferList, type ConfigData } from "./transfer.js";
 
 export interface WorkerJob {
@@ -26,12 +27,28 @@ export type WorkerReply =
 /** Marks the workerData of a config job, so that the entry file knows what the thread is for. */
 export const CONFIG_JOB = "hbConfigJob";
 
-/** Runs the job in this worker thread's workerData and posts the reply to the parent. */
+/**
+ * Runs the job in this worker thread's workerData and posts the reply to the parent. The thread
+ * runs the entry file as it is on disk now: after a package upgrade, and until the monitor is
+ * restarted, that may be another version than the parent's, whose reply the parent could misread.
+ */
 export async function serveConfigJob(): Promise<void> {
-  const { path, text, background } = (workerData as Record<typeof CONFIG_JOB, WorkerJob>)[CONFIG_JOB];
+  const { path, text, background, version } = (
+    workerData as Record<typeof CONFIG_JOB, WorkerJob & { version: string }>
+  )[CONFIG_JOB];
   if (background === true) yieldToDetection();
   let reply: WorkerReply;
   let transfer: ArrayBuffer[] = [];
+  if (version !== VERSION) {
+    reply = {
+      ok: false,
+      code: "HB_ERR_INTERNAL",
+      message: `hb ${VERSION} is installed, and this process is hb ${version}: restart it to load a config (systemctl restart hb-monitor)`,
+      details: [],
+    };
+    parentPort!.postMessage(reply);
+    return;
+  }
   try {
     const { config, warnings } = parseOrThrow(text ?? (await readConfigText(path)), path);
     const data = encodeConfig(config);

@@ -19,8 +19,9 @@ export class HbProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [HB_BIN, ...args], {
+  /** `bin`: another copy of hb to run (by default the build's, HB_BIN). */
+  constructor(args: string[], env: Record<string, string> = {}, bin = HB_BIN) {
+    this.child = spawn(process.execPath, [bin, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
     });

@@ -3,7 +3,7 @@
 // run, then remove and purge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDebAt, builtDeb, nextVersion, VERSION } from "./packages.js";
-import { Sandbox, sandboxUnavailable, systemdRequired, type JournalEntry } from "./sandbox.js";
+import { REPO, Sandbox, sandboxUnavailable, systemdRequired, type JournalEntry } from "./sandbox.js";
 
 const unavailable = sandboxUnavailable();
 if (unavailable !== null && !systemdRequired) {
@@ -140,5 +140,70 @@ describe.skipIf(unavailable !== null)("the Debian package under a real systemd",
     ])
       expect(exists(path), path).toBe(false);
     expect(box.run("dpkg-query", "-W", "hb").code).not.toBe(0);
+  });
+
+  describe("where there is no dpkg, systemd/install.sh", () => {
+    // A copy of what install.sh reads, owned by an unprivileged builder, and a PATH without dpkg,
+    // apt or Debian's init-system-helpers, as on another distribution.
+    const SRC = "/tmp/hb-src";
+    const PATH = "/tmp/no-dpkg";
+    const sh = (command: string) => box.ok("env", `PATH=${PATH}`, "sh", "-c", command);
+
+    beforeAll(() => {
+      box.ok("mkdir", "-p", `${SRC}/dist`, PATH);
+      box.ok("cp", "-r", `${REPO}/systemd`, `${REPO}/package.json`, `${SRC}/`);
+      box.ok("cp", "-r", `${REPO}/dist/root`, `${SRC}/dist/`);
+      box.ok("chown", "-R", "1000:1000", SRC);
+      box.ok(
+        "sh",
+        "-c",
+        `for d in /usr/local/bin /usr/bin /bin /usr/sbin /sbin; do for f in "$d"/*; do
+           case "\${f##*/}" in dpkg*|apt*|deb-systemd-*) ;; *) [ -e "${PATH}/\${f##*/}" ] || ln -s "$f" "${PATH}/"; esac
+         done; done`,
+      );
+      expect(box.run("env", `PATH=${PATH}`, "sh", "-c", "command -v dpkg").code).not.toBe(0);
+    });
+
+    it("installs the package's files, owned by root, and runs them under systemd", async () => {
+      const out = sh(`${SRC}/systemd/install.sh`);
+      expect(out).toContain(`installed hb ${VERSION} from ${SRC}/dist/root`);
+      expect(
+        box
+          .ok(
+            "stat",
+            "-c",
+            "%U:%G %a",
+            "/usr/share/hb/hb.mjs",
+            "/lib/systemd/system/hb-monitor.service",
+            "/etc/hb/heartbeat.yaml",
+          )
+          .trim()
+          .split("\n"),
+      ).toEqual(["root:root 755", "root:root 644", "root:root 644"]);
+      expect(box.ok("stat", "-c", "%a %U %G", "/etc/hb/keys").trim()).toBe("750 root hb-keys");
+      expect(box.ok("hb", "--version").trim()).toBe(VERSION);
+      const since = events().length;
+      box.ok("systemctl", "start", "hb-monitor", "hb-node@3");
+      await box.waitFor(
+        "node.up for 3 from the monitor installed without dpkg",
+        () => events().slice(since).some(named("node.up", "3")),
+        15_000,
+      );
+    });
+
+    it("uninstall.sh stops the units, the nodes first, and removes the files, keeping /etc/hb", () => {
+      sh(`${SRC}/systemd/uninstall.sh`);
+      expect(active("hb-monitor")).not.toBe("active");
+      expect(active("hb-node@3")).not.toBe("active");
+      for (const path of ["/usr/bin/hb", "/usr/share/hb", "/lib/systemd/system/hb-monitor.service"])
+        expect(exists(path), path).toBe(false);
+      expect(exists("/etc/hb/heartbeat.yaml")).toBe(true);
+      expect(
+        events()
+          .filter((e) => e.node === "3")
+          .at(-1)?.event,
+      ).toBe("node.left");
+      sh(`${SRC}/systemd/uninstall.sh --purge`);
+    });
   });
 });
