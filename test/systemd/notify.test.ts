@@ -116,6 +116,13 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
     return found!.event!;
   };
   const slowLog = () => (exists(SLOW_LOG) ? box.ok("cat", SLOW_LOG).trim().split("\n") : []);
+  /** On a busy host node 5 may also go late and up again, and its hook start a second time: every
+   * hook that started has finished. */
+  const expectEveryHookFinished = () => {
+    const log = slowLog();
+    expect(log[0]).toBe("start node.up");
+    expect(log.filter((l) => l === "finished")).toHaveLength(log.filter((l) => l === "start node.up").length);
+  };
   const notifyTest = (output: string) =>
     box.run("hb", "notify", "test", output, "--config", "/etc/hb/heartbeat.yaml");
 
@@ -237,7 +244,7 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
     box.ok("systemctl", "kill", "-s", "CONT", "hb-node@5");
     await box.waitFor("the slow hook to start", () => slowLog().includes("start node.up"), 10_000);
     box.ok("systemctl", "stop", "hb-monitor");
-    expect(slowLog()).toEqual(["start node.up", "finished"]);
+    expectEveryHookFinished();
     expect(box.show("hb-monitor", "Result").Result).toBe("success");
   });
 
@@ -273,7 +280,7 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
     box.ok("systemctl", "kill", "-s", "CONT", "hb-node@5");
     await box.waitFor("the slow hook to start", () => slowLog().includes("start node.up"), 10_000);
     box.ok("systemctl", "stop", "hb-monitor");
-    expect(slowLog()).toEqual(["start node.up", "finished"]);
+    expectEveryHookFinished();
     expect(box.show("hb-monitor", "Result").Result).toBe("success");
   });
 
