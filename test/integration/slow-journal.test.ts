@@ -1,8 +1,9 @@
 // A log reader that stops (journald paused, a full pipe) must cost the monitor memory, never a
 // judgement: its stdout here is a blocking stream, as systemd gives it, whose reader stops for
-// five seconds while 30 000 log-worthy datagrams (listed nodes restarting) arrive and a node dies.
-// Its judgement is checked against the moment the reader came back, not against a number of
-// milliseconds: on a busy machine the monitor may be late by a scheduler's slice, never by that.
+// five seconds and more while 30 000 log-worthy datagrams (listed nodes restarting) arrive and a
+// node dies. Its judgement is checked against the moment the reader came back, not against a
+// number of milliseconds: on a busy machine the monitor may be late by a scheduler's slice, never
+// by that.
 import { createSocket } from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
 import { Kind, encode } from "../../src/wire/protocol.js";
