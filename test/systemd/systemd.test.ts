@@ -228,8 +228,9 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
       3 * WATCHDOG_SEC * 1000,
     );
     const restartMs = Date.now() - stoppedAt;
-    // Not before WatchdogSec, and by the watchdog (the journal says so), not by something later.
-    expect(restartMs).toBeGreaterThanOrEqual(WATCHDOG_SEC * 1000);
+    // By the watchdog (the journal says so): WatchdogSec after the last ping, which came at most
+    // half of it (the ping interval) before the stop; not by something later.
+    expect(restartMs).toBeGreaterThanOrEqual((WATCHDOG_SEC * 1000) / 2);
     expect(restartMs).toBeLessThan(2 * WATCHDOG_SEC * 1000);
     expect(Number(box.show("hb-monitor", "NRestarts").NRestarts)).toBe(Number(before.NRestarts) + 1);
     expect(box.journal("hb-monitor").some((e) => e.MESSAGE.includes("Failed with result 'watchdog'"))).toBe(
