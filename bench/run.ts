@@ -16,6 +16,7 @@ import { memory } from "./memory.js";
 import { notifyLateness } from "./notify.js";
 import { reload } from "./reload.js";
 import { startup } from "./startup.js";
+import { statusBlock } from "./status-block.js";
 import { statusLoad } from "./status-load.js";
 
 const machine = {
@@ -52,6 +53,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["memory", "memoryBytesPerNode", memory],
   ["baseline", "baseline", baseline],
   ["status", "statusUnderLoad", statusLoad],
+  ["status-block", "statusBlockAtScale", statusBlock],
   ["reload", "reloadUnderLoad", reload],
   ["notify", "notifyLateness", notifyLateness],
 ];

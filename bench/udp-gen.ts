@@ -1,7 +1,10 @@
 // UDP load generator: `nodes` simulated nodes, round-robin at `rate` datagrams per second in
 // total (so each node sends every nodes/rate seconds), for `seconds`. Valid hb datagrams with
 // increasing sequence numbers, signed when a key file is given. After `stopAfter` seconds the
-// first `stopCount` nodes of a shuffled order fall silent (for detection measurements).
+// first `stopCount` nodes of a shuffled order fall silent (for detection measurements). A
+// generator that fell behind catches up in bursts of up to 20 000 datagrams, or, with `maxBurst`,
+// sends at most that many at once and gives up on the rest (a test on a busy machine: a late
+// generator then sends slower, never in a flood that could fill any socket buffer).
 // Prints {"ready":true} once running and {"sent":N,...} at the end.
 import { createSecretKey } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -17,6 +20,7 @@ const opts = JSON.parse(process.argv[2]!) as {
   prefix?: string;
   stopAfter?: number;
   stopCount?: number;
+  maxBurst?: number;
 };
 const key: SigningKey | undefined =
   opts.keyFile === undefined
@@ -41,6 +45,7 @@ socket.connect(opts.port, "127.0.0.1", () => {
   const t0 = performance.now();
   const endAt = t0 + opts.seconds * 1000;
   let stopDone = opts.stopAfter === undefined;
+  let forgiven = 0; // datagrams a late generator gave up on, with `maxBurst`
   process.stdout.write(`${JSON.stringify({ ready: true, incarnation })}\n`);
   const tick = (): void => {
     const now = performance.now();
@@ -56,7 +61,12 @@ socket.connect(opts.port, "127.0.0.1", () => {
       socket.close();
       return;
     }
-    const due = Math.min(Math.floor(((now - t0) / 1000) * opts.rate), sent + 20_000);
+    let due = Math.floor(((now - t0) / 1000) * opts.rate) - forgiven;
+    if (opts.maxBurst !== undefined && due - sent > opts.maxBurst) {
+      forgiven += due - sent - opts.maxBurst;
+      due = sent + opts.maxBurst;
+    }
+    due = Math.min(due, sent + 20_000);
     while (sent < due) {
       const i = next;
       if (++next === opts.nodes) {

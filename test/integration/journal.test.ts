@@ -20,7 +20,9 @@ async function runMonitorInto(journalStream: (dev: number, ino: number) => strin
       env: { PATH: process.env.PATH ?? "", JOURNAL_STREAM: journalStream(dev, ino) },
     },
   );
-  await sleep(1500); // past the grace: "never" goes down
+  // Past the grace "never" goes down; a busy machine may take a while to start the monitor.
+  for (let waited = 0; !readFileSync(out, "utf8").includes("node.down") && waited < 20_000; waited += 100)
+    await sleep(100);
   child.kill("SIGTERM");
   await new Promise((resolve) => child.once("exit", resolve));
   closeSync(fd);

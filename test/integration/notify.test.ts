@@ -172,10 +172,11 @@ describe("notify outputs of a real monitor", () => {
       const found = monitor.of("node.down");
       return found.length === 1000 ? found : undefined;
     });
-    // Each at its deadline, while the first hook run hangs.
+    // Each at its deadline, while the first hook run hangs (for a minute: a detection that waited
+    // for it would be that late). How close to the deadline is measured by `npm run bench` (notify).
     const lateness = downs.map((e) => (e.time as number) - (e.at as number));
     expect(Math.min(...lateness)).toBeGreaterThanOrEqual(-1);
-    expect(Math.max(...lateness)).toBeLessThan(500);
+    expect(Math.max(...lateness)).toBeLessThan(5000);
     await until("the hanging hook to run", () => existsSync(pids));
 
     fleet.resume(ids);

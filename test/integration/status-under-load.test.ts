@@ -1,13 +1,15 @@
-// Operators asking for the whole picture while the fleet beats: 40 000 nodes at 20 000
+// Operators asking for the whole picture while the fleet beats: 20 000 nodes at 10 000
 // datagrams/s, and two clients fetching the full /status and /metrics back to back. Answering
-// must wait for the heartbeats: no datagram dropped by the kernel, no node judged late.
+// must wait for the heartbeats: no datagram dropped by the kernel, no node judged late. The rate
+// leaves the monitor room on a busy machine, and the generator never catches up in a flood (that
+// could fill any socket buffer); 100 000 nodes at 50 000/s are in `npm run bench` (status).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { TempDir, sleep, startMonitor, type HbProcess } from "../support/hb-process.js";
 
 const GENERATOR = fileURLToPath(new URL("../../bench/udp-gen.ts", import.meta.url));
-const NODES = 40_000;
+const NODES = 20_000;
 const dir = new TempDir();
 const cleanup: (() => void)[] = [];
 let monitor: HbProcess | undefined;
@@ -29,17 +31,20 @@ describe("status requests while the fleet beats", () => {
         "--import",
         "tsx",
         GENERATOR,
-        JSON.stringify({ port: started.port, nodes: NODES, rate: NODES / 2, seconds: 12 }),
+        JSON.stringify({ port: started.port, nodes: NODES, rate: NODES / 2, seconds: 120, maxBurst: 200 }),
       ],
       { stdio: "ignore" },
     );
     cleanup.push(() => generator.kill("SIGKILL"));
-    await sleep(4500); // every node heard twice
     const status = async (): Promise<{ kernelDrops: number; counts: { up: number } }> =>
       (await (await fetch(`${started.statusUrl}?nodes=0`)).json()) as {
         kernelDrops: number;
         counts: { up: number };
       };
+    // Every node heard (twice, on a quiet machine: a generator that waits for the CPU is slower).
+    await sleep(4500);
+    for (let waited = 0; (await status()).counts.up < NODES && waited < 20_000; waited += 200)
+      await sleep(200);
     const before = await status();
     const until = Date.now() + 4000;
     let answered = 0;

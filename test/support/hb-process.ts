@@ -42,10 +42,15 @@ export class HbProcess {
   /** Resolves with the first event (already seen or future) that matches, or rejects after `timeoutMs`. */
   waitFor(event: string, node?: string, timeoutMs = 15_000, after = 0): Promise<HbEvent> {
     return new Promise((resolve, reject) => {
+      // Each line is looked at once: a monitor that writes tens of thousands of lines while a
+      // test waits must not cost the test a scan of all of them per line.
+      let next = after;
       const check = (): boolean => {
-        const found = this.events
-          .slice(after)
-          .find((e) => e.event === event && (node === undefined || e.node === node));
+        let found: HbEvent | undefined;
+        for (; next < this.events.length && found === undefined; next++) {
+          const e = this.events[next]!;
+          if (e.event === event && (node === undefined || e.node === node)) found = e;
+        }
         if (found === undefined) return false;
         this.waiters.delete(check);
         clearTimeout(timer);

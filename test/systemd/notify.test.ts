@@ -208,7 +208,7 @@ describe.skipIf(unavailable !== null)("notify hooks under a real systemd", () =>
   });
 
   it("reports notify.failed, with the hook's error, when a hook writes outside its allowed paths (a spool)", async () => {
-    const failed = await box.waitForEvent(named("notify.failed"), 5000);
+    const failed = await box.waitForEvent(named("notify.failed"), 10_000);
     expect(failed.PRIORITY).toBe("4");
     expect(failed.event).toMatchObject({ output: "spool", notices: 1, nodes: ["5"] });
     expect(failed.event!.reason).toMatch(/^exit_\d+$/);

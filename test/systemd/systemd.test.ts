@@ -129,8 +129,8 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   it("reports systemctl restart of a node as left, then up from left, and not as restarted", async () => {
     const since = box.events().length;
     box.ok("systemctl", "restart", "hb-node@4");
-    await box.waitForEvent(named("node.left", "4"), 5000);
-    await box.waitForEvent((e) => named("node.up", "4")(e) && e.previous === "left", 5000);
+    await box.waitForEvent(named("node.left", "4"), 10_000);
+    await box.waitForEvent((e) => named("node.up", "4")(e) && e.previous === "left", 10_000);
     await new Promise((r) => setTimeout(r, 1000));
     const after = box
       .events()
@@ -142,10 +142,16 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
   });
 
   it("reports a stopped node as left, and never down", async () => {
+    // Only what follows the stop: on a busy machine the restart before it may take longer than the
+    // timeout, and that down is no mistake.
+    const before = box.events().length;
     stopCleanly("hb-node@3");
-    await box.waitForEvent(named("node.left", "3"), 5000);
+    await box.waitForEvent(named("node.left", "3"), 10_000);
     await new Promise((r) => setTimeout(r, 3500)); // longer than the 2.5s timeout
-    const downs3 = box.events().filter((e) => named("node.down", "3")(ev(e)));
+    const downs3 = box
+      .events()
+      .slice(before)
+      .filter((e) => named("node.down", "3")(ev(e)));
     expect(downs3).toEqual([]);
   });
 
@@ -188,11 +194,11 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
 
   it("reports bad datagrams and its own stalls at warning", async () => {
     box.ok("bash", "-c", "for i in 1 2 3; do printf junk > /dev/udp/127.0.0.1/26722; done");
-    await box.waitForEvent(named("datagrams.rejected"), 5000);
+    await box.waitForEvent(named("datagrams.rejected"), 10_000);
     box.ok("systemctl", "kill", "-s", "STOP", "hb-monitor");
     await new Promise((r) => setTimeout(r, 3000)); // past the timeout, well within WatchdogSec
     box.ok("systemctl", "kill", "-s", "CONT", "hb-monitor");
-    const stalled = await box.waitForEvent(named("monitor.stalled"), 5000);
+    const stalled = await box.waitForEvent(named("monitor.stalled"), 10_000);
     expect(stalled.PRIORITY).toBe("4");
     await new Promise((r) => setTimeout(r, 1500));
     expect(box.events().filter((e) => named("node.down", "4")(ev(e)))).toHaveLength(1); // only the SIGSTOP one
@@ -235,10 +241,13 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
         const now = box.show("hb-monitor", "MainPID", "ActiveState");
         return now.MainPID !== before.MainPID && now.MainPID !== "0" && now.ActiveState === "active";
       },
-      (WATCHDOG_SEC + 10) * 1000,
+      3 * WATCHDOG_SEC * 1000,
     );
     const restartMs = Date.now() - stoppedAt;
-    expect(restartMs).toBeLessThan((WATCHDOG_SEC + 5) * 1000);
+    // By the watchdog (the journal says so): WatchdogSec after the last ping, which came at most
+    // half of it (the ping interval) before the stop; not by something later.
+    expect(restartMs).toBeGreaterThanOrEqual((WATCHDOG_SEC * 1000) / 2);
+    expect(restartMs).toBeLessThan(2 * WATCHDOG_SEC * 1000);
     expect(Number(box.show("hb-monitor", "NRestarts").NRestarts)).toBe(Number(before.NRestarts) + 1);
     expect(box.journal("hb-monitor").some((e) => e.MESSAGE.includes("Failed with result 'watchdog'"))).toBe(
       true,
@@ -249,7 +258,7 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     await box.waitFor(
       "nodes 3 and 4 up again",
       () => upAgain("3") !== undefined && upAgain("4") !== undefined,
-      5000,
+      10_000,
     );
     // Marks are saved every 5 s: node 3's start just before the hang may not be in them yet, and
     // the leave before it is (then the monitor knows it as left). Neither is a restart.
@@ -260,11 +269,11 @@ describe.skipIf(unavailable !== null)("hb under a real systemd", () => {
     const fromNewMonitor = box.events().filter((e) => e._PID === newPid);
     expect(fromNewMonitor.filter((e) => ["node.down", "node.late"].includes(ev(e).event))).toEqual([]);
     console.info(`watchdog restart after ${restartMs} ms (WatchdogSec=${WATCHDOG_SEC}s)`);
-  });
+  }, 90_000);
 
   it("stops cleanly: monitor.stopping, exit 0", async () => {
     stopCleanly("hb-monitor");
-    await box.waitForEvent(named("monitor.stopping"), 2000);
+    await box.waitForEvent(named("monitor.stopping"), 10_000);
   });
 
   it("keeps the operator's config on uninstall, and removes the rest", () => {

@@ -288,8 +288,9 @@ describe("a socket that is never empty", () => {
         await fetch(`http://${address}/status`, { signal: AbortSignal.timeout(10_000) })
       ).text();
       expect(body).toBe("piece0;piece1;piece2;");
-      // Three rests of at most MAX_REST_MS each, and some slack for a busy machine.
-      expect(performance.now() - t0).toBeLessThan(3 * MAX_REST_MS + 2000);
+      // Three rests of at most MAX_REST_MS each, and slack for a busy machine: held back for good,
+      // the answer would not come before the client gives up (10 s).
+      expect(performance.now() - t0).toBeLessThan(3 * MAX_REST_MS + 5000);
     } finally {
       await flooded.close();
     }
