@@ -66,11 +66,11 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   // Nothing runs yet that a blocked loop would delay: parse a large file on both cores.
   const loaded = await loadConfigOnTwoThreads(io.entry, path);
   const notifier = Notifier.fromEnv(io.env);
-  // Runs from a timer only, after `assembled` below exists.
+  // Runs from a timer only, after `assembled` below exists (it opens nothing until bound).
   const statusLine = new Throttle(io.clock, STATUS_LINE_MS, () =>
     notifier?.status(formatCounts(assembled.monitor.counts())),
   );
-  const assembled = await assembleMonitor(loaded, {
+  const assembled = assembleMonitor(loaded, {
     clock: io.clock,
     log: createEventLog({ out: io.stdout, journal: io.journal }),
     socket: udpSocket,
@@ -89,6 +89,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
         ? notifier?.send("RELOADING=1", `MONOTONIC_USEC=${Math.round(io.clock.monoMs() * 1000)}`)
         : notifier?.send("READY=1", `STATUS=${formatCounts(assembled.monitor.counts())}`),
   });
+  await assembled.bind();
 
   // The watchdog is pinged from the loop that judges liveness, and only while the judging timer
   // is on time: a monitor whose loop hangs, or whose deadlines stopped firing, gets restarted.

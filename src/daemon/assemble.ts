@@ -41,14 +41,16 @@ export interface AssemblyDeps {
   kernelDrops?: (port: number) => number | null;
 }
 
-/** A monitor whose socket is bound and status endpoint served; not announced until `start`. */
+/** A monitor put together: `bind` opens it, `start` announces it. */
 export interface AssembledMonitor {
   readonly monitor: Monitor;
   readonly notify: Notify;
-  /** The bound UDP address, host:port. */
+  /** The bound UDP address, host:port ("" until bound). */
   readonly listen: string;
-  /** The bound status address (`off` when there is none). */
+  /** The bound status address, as configured until bound (`off` when there is none). */
   readonly status: string;
+  /** Binds the heartbeat socket and the status endpoint, and takes in the config's outputs. */
+  bind(): Promise<void>;
   /** Writes `monitor.started`, then what there is to warn of at start. */
   start(): void;
   /** Re-reads the config; while one runs, the calls made meanwhile are served by one next reload. */
@@ -65,7 +67,8 @@ function statusUrl(configured: StatusAddress | null, bound: string): string | nu
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-export async function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Promise<AssembledMonitor> {
+/** Builds the parts, and opens nothing: events can only come once `bind` has run. */
+export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): AssembledMonitor {
   deps.adjust?.(loaded);
   loaded.monitorId = deps.monitorId;
   const config = loaded.config;
@@ -102,9 +105,7 @@ export async function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps):
     onSpeaking: (speaking) => notify.speakingChanged(speaking),
     ...(deps.kernelDrops === undefined ? {} : { kernelDrops: deps.kernelDrops }),
   });
-  const listen = formatHostPort(await monitor.listen());
-
-  let statusServer: StatusServer | undefined;
+  let listen = "";
   let statusAddress = formatStatusAddress(config.status);
   // A status address that cannot be bound is retried with backoff: detection is the job. What
   // happens before `monitor.started` is told after it.
@@ -114,33 +115,43 @@ export async function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps):
     if (started) monitor.warn("status", detail);
     else statusProblems.push(detail);
   };
-  if (config.status !== null) {
-    const source = {
-      statusBody: monitor.statusBody.bind(monitor),
-      reloadStatus: monitor.reloadStatus.bind(monitor),
-      forget: monitor.forget.bind(monitor),
-      notifyTest: (output: string) => notify.test(output),
-    };
-    statusServer = new StatusServer(source, new Metrics(monitor, notify), {
-      clock: deps.clock,
-      datagramsRead: () => monitor.datagramCounters().received,
-    });
-    statusAddress =
-      (await statusServer.serve(
-        config.status,
-        (err, retryMs) => statusProblem(`${err.message}; retrying in ${retryMs} ms`),
-        (bound) => statusProblem(`${bound} is listening now`),
-      )) ?? statusAddress;
-  }
-  notify.configure(config.notify, loaded.keyring);
+  const source = {
+    statusBody: monitor.statusBody.bind(monitor),
+    reloadStatus: monitor.reloadStatus.bind(monitor),
+    forget: monitor.forget.bind(monitor),
+    notifyTest: (output: string) => notify.test(output),
+  };
+  const statusServer =
+    config.status === null
+      ? undefined
+      : new StatusServer(source, new Metrics(monitor, notify), {
+          clock: deps.clock,
+          datagramsRead: () => monitor.datagramCounters().received,
+        });
 
   const reloads = new Reloads(loaded, { ...deps, monitor, notify });
   const summary = () => ({ listen, status: statusAddress, nodes: monitor.nodeCount, version: VERSION });
   return {
     monitor,
     notify,
-    listen,
-    status: statusAddress,
+    get listen() {
+      return listen;
+    },
+    get status() {
+      return statusAddress;
+    },
+    async bind(): Promise<void> {
+      listen = formatHostPort(await monitor.listen());
+      if (statusServer !== undefined && config.status !== null) {
+        statusAddress =
+          (await statusServer.serve(
+            config.status,
+            (err, retryMs) => statusProblem(`${err.message}; retrying in ${retryMs} ms`),
+            (bound) => statusProblem(`${bound} is listening now`),
+          )) ?? statusAddress;
+      }
+      notify.configure(config.notify, loaded.keyring);
+    },
     start(): void {
       emit("monitor.started", { ...summary(), config: deps.configPath });
       started = true;

@@ -1,5 +1,6 @@
 // The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
-// view as JSON, with filters), GET /status/reload (what `hb reload` polls), GET /metrics. Bodies
+// view as JSON, with filters), GET /metrics, and the operator's actions of src/actions.ts (the
+// reload status that `hb reload` polls, forget, notify test). Bodies
 // are written a piece at a time, with a turn of the event loop between slices of work and a wait
 // for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
 // client that does not read costs a bounded buffer, then its connection. Connections are capped,

@@ -60,7 +60,7 @@ const of = (event: string, node?: string): Logged[] =>
   events.filter((e) => e.event === event && (node === undefined || e.node === node));
 
 beforeAll(async () => {
-  assembled = await assembleMonitor(await loadConfig(configPath), {
+  assembled = assembleMonitor(await loadConfig(configPath), {
     clock,
     log: (event, fields) => void events.push({ event, t: clock.monoMs(), ...fields }),
     socket: () => socket,
@@ -72,6 +72,7 @@ beforeAll(async () => {
     onReload: (phase) => void reloads.push(phase),
     kernelDrops: () => 0,
   });
+  await assembled.bind();
   assembled.start();
   endpoint = statusEndpoint(`http://${assembled.status}/status`);
 });
