@@ -1,10 +1,19 @@
 // The client side of the monitor's status endpoint: where it is (a URL, a Unix socket, or the
 // status address a config names), and fetching its documents with a timeout, a size limit and a
-// clear error when it is not there or what answers is not an hb monitor.
+// clear error when it is not there or what answers is not an hb monitor; the operator's actions,
+// as the table in src/actions.ts describes them.
 
 import { request } from "node:http";
+import {
+  ACTIONS,
+  type Action,
+  type ActionName,
+  type AnswerOf,
+  type NotifyTestAnswer,
+  type ReloadStatus,
+} from "../actions.js";
 import { HbError } from "../errors.js";
-import type { ReloadStatus, StatusDocument } from "../monitor/status.js";
+import type { StatusDocument } from "../monitor/status.js";
 import { formatHostPort } from "../wire/address.js";
 import { flagOrEnv } from "./flags.js";
 
@@ -134,26 +143,45 @@ export async function fetchStatus(
   return doc as unknown as StatusDocument;
 }
 
-/** The last reload's outcome, from the cheap `/status/reload` beside the status document. */
-export async function fetchReloadStatus(endpoint: StatusEndpoint): Promise<ReloadStatus> {
+/**
+ * Asks for one action of the table (src/actions.ts) with its argument, and reads the answer. A
+ * POST carries the action's header, which no web page can add without the monitor's consent.
+ */
+export async function ask<K extends ActionName>(
+  endpoint: StatusEndpoint,
+  name: K,
+  arg = "",
+): Promise<AnswerOf<K>> {
+  const action: Action<never, AnswerOf<K>> = ACTIONS[name] as Action<never, AnswerOf<K>>;
   const base = endpoint.url.pathname.replace(/\/+$/, "");
-  const doc = await get(endpoint, `${base === "" ? "/status" : base}/reload`);
-  const reload = isRecord(doc) ? doc.reload : undefined;
-  if (
-    !isRecord(doc) ||
-    typeof doc.pid !== "number" ||
-    !isRecord(reload) ||
-    typeof reload.generation !== "number" ||
-    !(typeof reload.ok === "boolean" || reload.ok === null) ||
-    !Array.isArray(reload.changes) ||
-    !Array.isArray(reload.errors)
-  ) {
+  // An action under the status path is asked beside the document the endpoint names.
+  const path = action.underStatus
+    ? `${base === "" ? "/status" : base}${action.path.slice("/status".length)}`
+    : action.path;
+  const answer = action.read(
+    arg,
+    await get(
+      endpoint,
+      action.param === null ? path : `${path}?${action.param.name}=${encodeURIComponent(arg)}`,
+      {
+        method: action.method,
+        headers: action.header === null ? {} : { [action.header]: "1" },
+        answers: action.answers,
+        ...(action.timeoutMs === null ? {} : { timeoutMs: action.timeoutMs }),
+      },
+    ),
+  );
+  if (answer === undefined)
     throw new HbError(
       "HB_ERR_STATUS_UNAVAILABLE",
-      `${describe(endpoint)} did not answer with an hb reload status`,
+      `${describe(endpoint)} did not answer with ${action.answerName}`,
     );
-  }
-  return doc as unknown as ReloadStatus;
+  return answer;
+}
+
+/** The last reload's outcome, from the cheap `/status/reload` beside the status document. */
+export function fetchReloadStatus(endpoint: StatusEndpoint): Promise<ReloadStatus> {
+  return ask(endpoint, "reloadStatus");
 }
 
 /** The flags that say where the monitor's status endpoint is (shared by the commands that ask it). */
@@ -198,45 +226,12 @@ export async function statusEndpointOf(path: string): Promise<StatusEndpoint | n
     : statusEndpoint(`http://${formatHostPort(status)}/status`);
 }
 
-/**
- * Asks the monitor to forget one node's replay mark and history (`hb forget`). The request
- * carries a header no web page can add without the monitor's consent, so a browser cannot.
- */
-export async function forgetNode(endpoint: StatusEndpoint, node: string): Promise<boolean> {
-  const answer = await get(endpoint, `/forget?node=${encodeURIComponent(node)}`, {
-    method: "POST",
-    headers: { [FORGET_HEADER]: "1" },
-    answers: [200, 404],
-  });
-  return isRecord(answer) && answer.forgotten === true;
-}
-
-/** The header a forget request must carry (see StatusServer). */
-export const FORGET_HEADER = "x-hb-forget";
-/** The header a notify test request must carry (see StatusServer). */
-export const NOTIFY_TEST_HEADER = "x-hb-notify-test";
-/** A test notice waits for its delivery, which may take a hook's whole timeout. */
-const NOTIFY_TEST_TIMEOUT_MS = 15 * 60_000;
-
-export interface NotifyTestAnswer {
-  readonly ok: boolean;
-  readonly reason?: string;
-  readonly detail?: string;
+/** Asks the monitor to forget one node's replay mark and history (`hb forget`); false: no such node. */
+export function forgetNode(endpoint: StatusEndpoint, node: string): Promise<boolean> {
+  return ask(endpoint, "forget", node);
 }
 
 /** Asks the monitor to send a test notice through one output (`hb notify test`); null: no such output. */
-export async function notifyTest(endpoint: StatusEndpoint, output: string): Promise<NotifyTestAnswer | null> {
-  const answer = await get(endpoint, `/notify/test?output=${encodeURIComponent(output)}`, {
-    method: "POST",
-    headers: { [NOTIFY_TEST_HEADER]: "1" },
-    answers: [200, 404],
-    timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
-  });
-  if (!isRecord(answer) || answer.output !== output)
-    throw new HbError(
-      "HB_ERR_STATUS_UNAVAILABLE",
-      `${describe(endpoint)} did not answer with a notify test outcome`,
-    );
-  if (answer.outcome === null) return null;
-  return answer as unknown as NotifyTestAnswer;
+export function notifyTest(endpoint: StatusEndpoint, output: string): Promise<NotifyTestAnswer | null> {
+  return ask(endpoint, "notifyTest", output);
 }

@@ -1,5 +1,6 @@
 // The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
-// view as JSON, with filters), GET /status/reload (what `hb reload` polls), GET /metrics. Bodies
+// view as JSON, with filters), GET /metrics, and the operator's actions of src/actions.ts (the
+// reload status that `hb reload` polls, forget, notify test). Bodies
 // are written a piece at a time, with a turn of the event loop between slices of work and a wait
 // for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
 // client that does not read costs a bounded buffer, then its connection. Connections are capped,
@@ -10,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, isIP } from "node:net";
 import { systemClock, type Clock, type Timer } from "../clock.js";
 import { formatStatusAddress, type StatusAddress } from "../config/types.js";
+import { ACTION_ID, ACTIONS, type Action, type ActionName, type ResultOf } from "../actions.js";
 import { HbError } from "../errors.js";
 import type { HostPort } from "../wire/address.js";
 import { untilSocketEmpty } from "../wire/udp.js";
@@ -26,26 +28,22 @@ export interface StatusSource {
   notifyTest?(output: string): Promise<{ ok: boolean } | null>;
 }
 
-/**
- * A forget request must carry this header. A web page cannot add it to a request to another
- * origin without a CORS preflight, which this server never grants: no browser can forget a node.
- */
-export const FORGET_HEADER = "x-hb-forget";
-/** What a `hb notify test` request must carry, for the same reason. */
-export const NOTIFY_TEST_HEADER = "x-hb-notify-test";
+/** The source's handler for each action of the table (an absent one: the path is not served). */
+type Handlers = { readonly [K in ActionName]?: (arg: string) => ResultOf<K> | Promise<ResultOf<K>> };
+
+/** The documents: what is neither an action nor unknown. */
+const DOCUMENTS = ["/status", "/", "/metrics"];
 /** Every route the server answers, with its methods (what the documentation lists). */
 export const ROUTES: readonly { readonly path: string; readonly methods: readonly string[] }[] = [
-  { path: "/status", methods: ["GET", "HEAD"] },
-  { path: "/", methods: ["GET", "HEAD"] },
-  { path: "/status/reload", methods: ["GET", "HEAD"] },
-  { path: "/metrics", methods: ["GET", "HEAD"] },
-  { path: "/forget", methods: ["POST"] },
-  { path: "/notify/test", methods: ["POST"] },
+  ...DOCUMENTS.map((path) => ({ path, methods: ["GET", "HEAD"] })),
+  ...Object.values(ACTIONS).map((a) => ({
+    path: a.path,
+    methods: a.method === "GET" ? ["GET", "HEAD"] : [a.method],
+  })),
 ];
-const READ_PATHS: ReadonlySet<string> = new Set(
-  ROUTES.filter((r) => r.methods.includes("GET")).map((r) => r.path),
+const ACTION_AT: ReadonlyMap<string, ActionName> = new Map(
+  (Object.keys(ACTIONS) as ActionName[]).map((name) => [ACTIONS[name].path, name]),
 );
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface MetricsRenderer {
   readonly contentType: string;
@@ -87,6 +85,15 @@ function send(res: ServerResponse, code: number, body: string, type = "text/plai
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
+/** False when the request has a body (sized or chunked), and answered so: no route takes one. */
+function bodiless(req: IncomingMessage, res: ServerResponse): boolean {
+  const length = req.headers["content-length"];
+  if ((length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined) return true;
+  res.shouldKeepAlive = false;
+  send(res, 413, "request bodies are not accepted\n");
+  return false;
+}
+
 /** The host a Host header names, without its port. */
 function hostOf(header: string): string {
   if (header.startsWith("[")) return header.slice(1, header.indexOf("]"));
@@ -104,12 +111,15 @@ export class StatusServer {
   /** Bodies are written one at a time: each waits for the one before it. */
   private queue: Promise<void> = Promise.resolve();
   private readonly datagramsRead: () => number;
+  /** The source, seen as the table's handlers. */
+  private readonly handlers: Handlers;
 
   constructor(
     private readonly source: StatusSource,
     private readonly metrics?: MetricsRenderer,
     options: StatusServerOptions = {},
   ) {
+    this.handlers = source;
     this.clock = options.clock ?? systemClock;
     this.responseDeadlineMs = options.responseDeadlineMs ?? RESPONSE_DEADLINE_MS;
     this.datagramsRead = options.datagramsRead ?? (() => 0);
@@ -127,23 +137,12 @@ export class StatusServer {
     const host = req.headers.host;
     if (host !== undefined && !this.allowedHost(hostOf(host))) return send(res, 421, "unknown host\n");
     const [path = "/", query = ""] = (req.url ?? "/").split("?");
-    if (path === "/forget" && this.source.forget !== undefined) return this.forget(req, res, query);
-    if (path === "/notify/test" && this.source.notifyTest !== undefined)
-      return this.notifyTest(req, res, query);
-    const known = READ_PATHS.has(path) && (path !== "/metrics" || this.metrics !== undefined);
+    const action = ACTION_AT.get(path);
+    if (action !== undefined && this.handlers[action] !== undefined) return this.act(req, res, action, query);
+    const known = DOCUMENTS.includes(path) && (path !== "/metrics" || this.metrics !== undefined);
     if (!known) return send(res, 404, "not found\n");
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("allow", "GET, HEAD");
-      return send(res, 405, "method not allowed\n");
-    }
-    const length = req.headers["content-length"];
-    if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
-      res.shouldKeepAlive = false;
-      return send(res, 413, "request bodies are not accepted\n");
-    }
+    if (!this.acceptable(req, res, "GET") || !bodiless(req, res)) return;
     const params = new URLSearchParams(query);
-    if (path === "/status/reload")
-      return send(res, 200, JSON.stringify(this.source.reloadStatus()) + "\n", "application/json");
     if (path === "/metrics") {
       this.metrics!.body(!params.getAll("nodes").includes("0")).then(
         (body) => this.stream(res, this.metrics!.contentType, body),
@@ -156,51 +155,41 @@ export class StatusServer {
     this.stream(res, "application/json", this.source.statusBody(nodeQuery));
   }
 
-  /**
-   * An operator's action (POST, its own header, no Origin, no body): false when the request was
-   * refused, and answered so.
-   */
-  private action(req: IncomingMessage, res: ServerResponse, name: string, header: string): boolean {
-    if (req.method !== "POST") {
-      res.setHeader("allow", "POST");
+  /** The method is `method` (or HEAD for GET) and there is no body; false when refused, and answered so. */
+  private acceptable(req: IncomingMessage, res: ServerResponse, method: "GET" | "POST"): boolean {
+    if (method === "GET" ? req.method !== "GET" && req.method !== "HEAD" : req.method !== method) {
+      res.setHeader("allow", method === "GET" ? "GET, HEAD" : method);
       send(res, 405, "method not allowed\n");
-      return false;
-    }
-    if (req.headers[header] === undefined || req.headers.origin !== undefined) {
-      send(res, 403, `${name} needs the ${header} header, and no Origin\n`);
-      return false;
-    }
-    const length = req.headers["content-length"];
-    if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
-      res.shouldKeepAlive = false;
-      send(res, 413, "request bodies are not accepted\n");
       return false;
     }
     return true;
   }
 
-  private notifyTest(req: IncomingMessage, res: ServerResponse, query: string): void {
-    if (!this.action(req, res, "notify test", NOTIFY_TEST_HEADER)) return;
-    const output = new URLSearchParams(query).get("output") ?? "";
-    if (!ID.test(output)) return send(res, 400, "output: not an output name\n");
+  /** One action of the table: its method, header (and no Origin), no body, its argument; then its handler. */
+  private act(req: IncomingMessage, res: ServerResponse, name: ActionName, query: string): void {
+    // Each handler's result goes to its own action's reply (Handlers ties the two by name).
+    const action: Action<unknown, unknown> = ACTIONS[name];
+    if (!this.acceptable(req, res, action.method)) return;
+    if (
+      action.header !== null &&
+      (req.headers[action.header] === undefined || req.headers.origin !== undefined)
+    )
+      return send(res, 403, `${action.name} needs the ${action.header} header, and no Origin\n`);
+    if (!bodiless(req, res)) return;
+    let arg = "";
+    if (action.param !== null) {
+      arg = new URLSearchParams(query).get(action.param.name) ?? "";
+      if (!ACTION_ID.test(arg)) return send(res, 400, `${action.param.name}: not ${action.param.what}\n`);
+    }
+    const answer = (result: unknown): void => {
+      const reply = action.reply(arg, result);
+      send(res, reply.status, JSON.stringify(reply.body) + "\n", "application/json");
+    };
     // A hook may run for its whole timeout: waiting for it is not an idle connection.
-    res.socket?.setTimeout(0);
-    this.source.notifyTest!(output).then(
-      (outcome) => {
-        if (outcome === null)
-          return send(res, 404, JSON.stringify({ output, outcome: null }) + "\n", "application/json");
-        send(res, 200, JSON.stringify({ output, ...outcome }) + "\n", "application/json");
-      },
-      () => send(res, 500, "notify test failed\n"),
-    );
-  }
-
-  private forget(req: IncomingMessage, res: ServerResponse, query: string): void {
-    if (!this.action(req, res, "forget", FORGET_HEADER)) return;
-    const node = new URLSearchParams(query).get("node") ?? "";
-    if (!ID.test(node)) return send(res, 400, "node: not a node id\n");
-    const forgotten = this.source.forget!(node);
-    send(res, forgotten ? 200 : 404, JSON.stringify({ node, forgotten }) + "\n", "application/json");
+    if (action.waits) res.socket?.setTimeout(0);
+    const result = this.handlers[name]!.call(this.source, arg);
+    if (!(result instanceof Promise)) return answer(result);
+    result.then(answer, () => send(res, 500, `${action.name} failed\n`));
   }
 
   /** Loopback and IP literals, `localhost` and the configured host: a page elsewhere cannot rebind to us. */

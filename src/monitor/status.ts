@@ -3,27 +3,14 @@
 // against: fields are added, never renamed. The document is written a piece at a time, nodes in
 // display order, so that a million nodes never hold the event loop in one go.
 
+import type { ReloadState } from "../actions.js";
 import type { ClusterView } from "./peers.js";
 import type { StateName } from "../events.js";
 import type { RejectReason } from "./admit.js";
 import type { NodeOrder } from "./node-order.js";
 import { compareIds, type Counts, type NodeReader, type NodeView } from "./views.js";
 
-export interface ReloadState {
-  /** How many reloads were attempted (accepted or rejected) since start. */
-  generation: number;
-  ok: boolean | null;
-  at: number | null;
-  changes: string[];
-  errors: string[];
-}
-
-/** GET /status/reload: what `hb reload` polls, without counting or listing any node. */
-export interface ReloadStatus {
-  version: string;
-  pid: number;
-  reload: ReloadState;
-}
+export type { ReloadState, ReloadStatus } from "../actions.js";
 
 export interface StatusDocument {
   version: string;

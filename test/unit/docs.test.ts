@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { ACTIONS } from "../../src/actions.js";
 import { COMMANDS } from "../../src/cli/main.js";
 import { ErrorCode, ExitCode } from "../../src/errors.js";
 import { EVENT_LEVELS, NOTIFY_BY_DEFAULT } from "../../src/events.js";
@@ -173,6 +174,21 @@ describe("docs/status.md", () => {
     expect(rows).toEqual(ROUTES.map((r) => ({ methods: [...r.methods], path: r.path })));
     for (const route of ROUTES.filter((r) => r.methods.includes("POST")))
       expect(() => section("docs/status.md", `POST ${route.path}`)).not.toThrow();
+  });
+
+  it("documents each operator action of the table in its own section: header, argument and status codes", () => {
+    for (const action of Object.values(ACTIONS)) {
+      const text = section("docs/status.md", `${action.method} ${action.path}`);
+      const refusals = [
+        413,
+        ...(action.header === null ? [] : [403]),
+        ...(action.param === null ? [] : [400]),
+      ];
+      for (const code of [...action.answers, ...refusals])
+        expect(text, `${action.path}`).toMatch(new RegExp(`\\b${code}\\b`));
+      if (action.header !== null) expect(text).toContain(`\`${action.header}\``);
+      if (action.param !== null) expect(text).toContain(`${action.path}?${action.param.name}=`);
+    }
   });
 
   it("is what SECURITY.md says the status server answers", () => {

@@ -32,6 +32,9 @@ describe("the layout rules", () => {
     ["src/monitor/probe.ts", "../node/sender.js"],
     ["src/probe.ts", "./monitor/monitor.js"],
     ["src/cli/probe.ts", "../bin/hb.js"],
+    ["src/monitor/probe.ts", "../daemon/assemble.js"],
+    ["src/notify/probe.ts", "../daemon/assemble.js"],
+    ["src/daemon/probe.ts", "../cli/main.js"],
   ])("refuse %s importing %s", async (path, target) => {
     expect(await ruleIds(path, `import * as m from "${target}";\nexport { m };\n`)).toContain(
       "import-x/no-restricted-paths",
@@ -44,6 +47,8 @@ describe("the layout rules", () => {
     ["src/node/probe.ts", "../wire/protocol.js"],
     ["src/config/probe.ts", "../wire/address.js"],
     ["src/bin/probe.ts", "../cli/main.js"],
+    ["src/cli/probe.ts", "../daemon/assemble.js"],
+    ["src/daemon/probe.ts", "../notify/notify.js"],
   ])("allow %s importing %s", async (path, target) => {
     expect(await ruleIds(path, `import * as m from "${target}";\nexport { m };\n`)).toEqual([]);
   });

@@ -1,0 +1,151 @@
+// The operator's actions on a running monitor, as one table that the status server
+// (monitor/http.ts) serves and the client (cli/status-client.ts) sends: each action's method,
+// path, header and argument (in the query: no route takes a body), and how its reply is written and read back. Pure data and
+// small codecs, so that `hb forget` can import it without evaluating the monitor.
+
+/** How many reloads were attempted (accepted or rejected) since start, and the last one's outcome. */
+export interface ReloadState {
+  generation: number;
+  ok: boolean | null;
+  at: number | null;
+  changes: string[];
+  errors: string[];
+}
+
+/** GET /status/reload: what `hb reload` polls, without counting or listing any node. */
+export interface ReloadStatus {
+  version: string;
+  pid: number;
+  reload: ReloadState;
+}
+
+/** `hb notify test`: how the test notice went. */
+export interface NotifyTestAnswer {
+  readonly ok: boolean;
+  readonly reason?: string;
+  readonly detail?: string;
+}
+
+/** A reply as the server writes it: a status code and a JSON body. */
+export interface ActionReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** The one argument an action takes, as `?NAME=VALUE`: a node or output id. */
+export interface ActionParam {
+  readonly name: string;
+  /** What a valid value is, for the 400 text ("node: not a node id"). */
+  readonly what: string;
+}
+
+/**
+ * One action. `Result` is what the monitor's handler returns, `Answer` what the client makes of
+ * the reply. A POST action's header keeps browsers out: a web page cannot add a custom header to a
+ * request to another origin without a CORS preflight, which the server never grants.
+ */
+export interface Action<Result, Answer> {
+  /** How the server's refusals name it ("forget needs the x-hb-forget header"). */
+  readonly name: string;
+  readonly method: "GET" | "POST";
+  readonly path: string;
+  /** Asked under the client's status path (`--url http://h/x/status` asks `/x/status/reload`). */
+  readonly underStatus: boolean;
+  /** The header a request must carry (any value), with no Origin; null: none. */
+  readonly header: string | null;
+  readonly param: ActionParam | null;
+  /** The handler may take long (a hook's whole timeout): the connection does not idle out meanwhile. */
+  readonly waits: boolean;
+  /** How long the client waits for the reply; null: its default. */
+  readonly timeoutMs: number | null;
+  /** Status codes whose JSON body is an answer; any other is a failure. */
+  readonly answers: readonly number[];
+  /** What the client calls its answer when the body is not one ("an hb reload status"). */
+  readonly answerName: string;
+  reply(arg: string, result: Result): ActionReply;
+  /** The client's answer from a reply's body; undefined when it is not one. */
+  read(arg: string, body: unknown): Answer | undefined;
+}
+
+/** Node and output ids, as the wire carries them (wire/protocol.ts's ID_PATTERN, 64 bytes at most). */
+export const ACTION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A test notice waits for its delivery, which may take a hook's whole timeout. */
+const NOTIFY_TEST_TIMEOUT_MS = 15 * 60_000;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const reloadStatus: Action<unknown, ReloadStatus> = {
+  name: "reload status",
+  method: "GET",
+  path: "/status/reload",
+  underStatus: true,
+  header: null,
+  param: null,
+  waits: false,
+  timeoutMs: null,
+  answers: [200],
+  answerName: "an hb reload status",
+  reply: (_arg, status) => ({ status: 200, body: status }),
+  read(_arg, doc) {
+    const reload = isRecord(doc) ? doc.reload : undefined;
+    if (
+      !isRecord(doc) ||
+      typeof doc.pid !== "number" ||
+      !isRecord(reload) ||
+      typeof reload.generation !== "number" ||
+      !(typeof reload.ok === "boolean" || reload.ok === null) ||
+      !Array.isArray(reload.changes) ||
+      !Array.isArray(reload.errors)
+    )
+      return undefined;
+    return doc as unknown as ReloadStatus;
+  },
+};
+
+const forget: Action<boolean, boolean> = {
+  name: "forget",
+  method: "POST",
+  path: "/forget",
+  underStatus: false,
+  header: "x-hb-forget",
+  param: { name: "node", what: "a node id" },
+  waits: false,
+  timeoutMs: null,
+  answers: [200, 404],
+  answerName: "a forget outcome",
+  reply: (node, forgotten) => ({ status: forgotten ? 200 : 404, body: { node, forgotten } }),
+  read: (_node, body) => isRecord(body) && body.forgotten === true,
+};
+
+const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
+  name: "notify test",
+  method: "POST",
+  path: "/notify/test",
+  underStatus: false,
+  header: "x-hb-notify-test",
+  param: { name: "output", what: "an output name" },
+  waits: true,
+  timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
+  answers: [200, 404],
+  answerName: "a notify test outcome",
+  reply: (output, outcome) =>
+    outcome === null
+      ? { status: 404, body: { output, outcome: null } }
+      : { status: 200, body: { output, ...outcome } },
+  read(output, body) {
+    if (!isRecord(body) || body.output !== output) return undefined;
+    return body.outcome === null ? null : (body as unknown as NotifyTestAnswer);
+  },
+};
+
+/**
+ * Every action, by the name of the status source's method that serves it (monitor/http.ts). A new
+ * action is an entry here, its handler, its command and its row in docs/status.md.
+ */
+export const ACTIONS = { reloadStatus, forget, notifyTest } as const;
+
+export type ActionName = keyof typeof ACTIONS;
+export type ResultOf<K extends ActionName> = (typeof ACTIONS)[K] extends Action<infer R, unknown> ? R : never;
+export type AnswerOf<K extends ActionName> = (typeof ACTIONS)[K] extends Action<never, infer A> ? A : never;
