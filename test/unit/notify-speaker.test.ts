@@ -77,7 +77,7 @@ function monitor(
   const ids = () => [...nodes.keys()];
   const notify = new Notify({
     clock,
-    log: (event, fields) => journal.push({ event, fields: fields as unknown as Record<string, unknown> }),
+    log: (event, fields) => journal.push({ event, fields }),
     monitor: name,
     facts: (node) => facts(nodes.get(node)),
     isDown: (node) => nodes.get(node)?.state === "down",
