@@ -1,27 +1,21 @@
 // The alertmanager output: the alerts this monitor has raised, pushed to every Alertmanager of the
-// site (POST /api/v2/alerts) and sent again every `resendMs` while they matter, as Prometheus'
-// notifier does. Alertmanager resolves a firing alert at its endsAt unless it is sent again: it is
-// set a few resends ahead, so that the alerts of a monitor that died resolve themselves. Many
-// alerts go MAX_ALERTS_PER_POST at a time, each body built only when it is sent, so that a resend
-// never blocks the event loop for long; on reload the held alerts pass to the output that replaces
-// this one. Which notice raises or ends which alert is alerts.ts's; this file holds the alerts,
-// the resend timer and the HTTP.
+// site and sent again every `resendMs` while they matter, as Prometheus' notifier does.
+// Alertmanager resolves a firing alert at its endsAt unless it is sent again: it is set a few
+// resends ahead, so that the alerts of a monitor that died, or that stopped speaking (its output
+// is closed then), resolve themselves. On reload the held alerts pass to the output that replaces
+// this one. Which notice raises or ends which alert is alerts.ts's; the HTTP is alertmanager-api.ts's.
 
 import type { Clock, Timer } from "../clock.js";
 import type { AlertmanagerOutputSpec } from "../config/types.js";
-import { VERSION } from "../version.js";
-import { alertChange, type AlertChange } from "./alerts.js";
+import { AlertPoster, combine, type Entry as Sent } from "./alertmanager-api.js";
+import { alertChange, alertEvent, type AlertChange } from "./alerts.js";
 import type { Notice } from "./notice.js";
-import { DELIVERED, failed, type Outcome, type Output } from "./output.js";
+import { DELIVERED, errorText, failed, type Outcome, type Output } from "./output.js";
 
 /** How long a resolved alert is still sent: as Prometheus, so that an Alertmanager that missed it hears it. */
 export const RESOLVED_RESEND_MS = 15 * 60_000;
 /** A firing alert's endsAt is this many resend periods ahead: a few lost resends do not resolve it. */
 export const FIRING_RESENDS = 4;
-/** Most alerts in one POST: a body of 100 000 alerts is tens of MB, built in hundreds of ms. */
-export const MAX_ALERTS_PER_POST = 1000;
-/** Most of a refusing Alertmanager's answer kept in a failure's detail. */
-const MAX_BODY_EXCERPT_CHARS = 300;
 
 export interface AlertmanagerDeps {
   readonly clock: Clock;
@@ -29,7 +23,8 @@ export interface AlertmanagerDeps {
   readonly statusUrl: string | null;
   /**
    * Asked before each resend about every firing alert that does not end on its own: false
-   * resolves it (its node was removed by a reload, say), since no notice will.
+   * resolves it (its node was removed by a reload, say), since no notice will. The monitor's
+   * rule is alerts.ts's firingWhileDown.
    */
   readonly stillFiring?: (key: string, node: string | null) => boolean;
 }
@@ -57,26 +52,14 @@ interface Held {
   dropAtMonoMs: number;
 }
 
-type Failure = Extract<Outcome, { ok: false }>;
-
 /** A held alert and its key, taken when a send begins; its slice is built from what is held by then. */
-type Entry = readonly [key: string, alert: Held];
-
-/** One POST's body; null when none of its alerts could be built. */
-interface Slice {
-  readonly body: string | null;
-  /** Why an alert of it could not be built (an invalid date); null when all were. */
-  readonly error: string | null;
-}
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+type Entry = Sent<Held>;
 
 export class AlertmanagerOutput implements Output {
   readonly kind = "alertmanager" as const;
   readonly name: string;
   private readonly held = new Map<string, Held>();
-  private readonly inFlight = new Set<AbortController>();
-  private readonly pending = new Set<Promise<Outcome>>();
+  private readonly poster: AlertPoster;
   private readonly generatorBase: string | null;
   private timer: Timer | null = null;
   private resending = false;
@@ -92,6 +75,7 @@ export class AlertmanagerOutput implements Output {
     private readonly deps: AlertmanagerDeps,
   ) {
     this.name = spec.name;
+    this.poster = new AlertPoster(spec, deps.clock);
     this.generatorBase = (spec.generatorUrl ?? deps.statusUrl)?.replace(/\/+$/, "") ?? null;
   }
 
@@ -137,13 +121,17 @@ export class AlertmanagerOutput implements Output {
     }
   }
 
+  /** The events that raise or end alerts, whatever `on:` would say (it may not be set). */
+  accepts(event: string, fields: Readonly<Record<string, unknown>>): boolean {
+    return alertEvent(event, fields);
+  }
+
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.stopTimer();
-      for (const controller of this.inFlight) controller.abort();
     }
-    await Promise.all(this.pending);
+    await this.poster.close();
   }
 
   /**
@@ -295,134 +283,14 @@ export class AlertmanagerOutput implements Output {
     return entries;
   }
 
-  /** Sends `entries` to every Alertmanager, all at once; one outcome per Alertmanager, never a rejection. */
+  /** Sends `entries` to every Alertmanager; a resend ends between slices once this output handed over. */
   private send(entries: readonly Entry[], resend: boolean): Promise<Outcome[]> {
-    const slice = this.slicer(entries, this.spec.urls.length);
-    const count = Math.ceil(entries.length / MAX_ALERTS_PER_POST);
-    return Promise.all(
-      this.spec.urls.map((url) => {
-        const outcome = this.sendTo(`${url}/api/v2/alerts`, slice, count, resend);
-        this.pending.add(outcome);
-        void outcome.finally(() => this.pending.delete(outcome));
-        return outcome;
-      }),
+    return this.poster.send(
+      entries,
+      // As it is now: a notice may have changed it since the send began.
+      (key, sent, nowMs) => JSON.stringify(this.postable(this.held.get(key) ?? sent, nowMs)),
+      // Handed over: its successor sends them all now.
+      () => resend && this.successor !== null,
     );
   }
-
-  /**
-   * The slices to one Alertmanager, one after the other with a turn of the event loop between:
-   * a network failure or a timeout ends them (the Alertmanager is away; the next resend or retry
-   * tries again), a 4xx does not (Alertmanager still takes the valid alerts of a refused body).
-   */
-  private async sendTo(
-    endpoint: string,
-    slice: (index: number) => Slice,
-    count: number,
-    resend: boolean,
-  ): Promise<Outcome> {
-    const outcomes: Outcome[] = [];
-    try {
-      for (let index = 0; index < count; index++) {
-        if (index > 0) await new Promise<void>((resolve) => this.deps.clock.setImmediate(resolve));
-        if (this.closed)
-          return combine([...outcomes, failed(false, "closed", `${endpoint}: the output was closed`)]);
-        // Handed over: its successor sends them all now.
-        if (resend && this.successor !== null) break;
-        const { body, error } = slice(index);
-        if (error !== null) outcomes.push(failed(false, "internal", error));
-        if (body === null) continue;
-        const outcome = await this.post(endpoint, body);
-        outcomes.push(outcome);
-        if (!outcome.ok && outcome.retry) break;
-      }
-    } catch (err) {
-      outcomes.push(failed(false, "internal", `${endpoint}: ${errorText(err)}`));
-    }
-    return combine(outcomes);
-  }
-
-  /**
-   * Slice `index` of `entries`, built when first asked for and kept until each of `takers` has
-   * taken it, so that every Alertmanager gets the same body and a large send is never built whole.
-   */
-  private slicer(entries: readonly Entry[], takers: number): (index: number) => Slice {
-    const built = new Map<number, { slice: Slice; left: number }>();
-    return (index) => {
-      let kept = built.get(index);
-      if (kept === undefined) {
-        const from = index * MAX_ALERTS_PER_POST;
-        kept = { slice: this.build(entries.slice(from, from + MAX_ALERTS_PER_POST)), left: takers };
-        built.set(index, kept);
-      }
-      if (--kept.left === 0) built.delete(index);
-      return kept.slice;
-    };
-  }
-
-  private build(entries: readonly Entry[]): Slice {
-    const nowMs = this.deps.clock.wallMs();
-    const parts: string[] = [];
-    let error: string | null = null;
-    for (const [key, sent] of entries)
-      try {
-        // As it is now: a notice may have changed it since the send began.
-        parts.push(JSON.stringify(this.postable(this.held.get(key) ?? sent, nowMs)));
-      } catch (err) {
-        error ??= `alert ${key}: ${errorText(err)}`;
-      }
-    return { body: parts.length === 0 ? null : `[${parts.join(",")}]`, error };
-  }
-
-  private async post(endpoint: string, body: string): Promise<Outcome> {
-    const controller = new AbortController();
-    this.inFlight.add(controller);
-    let timedOut = false;
-    const timer = this.deps.clock.setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.spec.timeoutMs);
-    try {
-      const response = await fetch(endpoint, {
-        method: "POST",
-        headers: { "content-type": "application/json", "user-agent": `hb/${VERSION}` },
-        body,
-        signal: controller.signal,
-      });
-      // Read to the end, also when it is not needed: the connection goes back to the pool.
-      const text = await response.text();
-      if (response.ok) return DELIVERED;
-      const detail = `${endpoint}: ${response.status} ${excerpt(text)}`;
-      // A 4xx is the same answer next time, except "too many requests", which asks for later.
-      const retry = response.status >= 500 || response.status === 429;
-      return failed(retry, `http_${response.status}`, detail);
-    } catch (err) {
-      if (timedOut) return failed(true, "timeout", `${endpoint}: no answer within ${this.spec.timeoutMs} ms`);
-      if (this.closed) return failed(false, "closed", `${endpoint}: the output was closed`);
-      const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-      const code = typeof cause?.code === "string" ? cause.code : null;
-      const message = typeof cause?.message === "string" ? cause.message : String(err);
-      return failed(true, code === "ECONNREFUSED" ? "refused" : "network", `${endpoint}: ${message}`);
-    } finally {
-      this.deps.clock.clearTimeout(timer);
-      this.inFlight.delete(controller);
-    }
-  }
-}
-
-function excerpt(text: string): string {
-  const line = text.trim().replace(/\s+/g, " ");
-  return line.length > MAX_BODY_EXCERPT_CHARS ? `${line.slice(0, MAX_BODY_EXCERPT_CHARS)}…` : line;
-}
-
-/**
- * One outcome for all Alertmanagers, or all slices: delivered when every one went. A refusal
- * anywhere is final: a retry would be refused again, and the others get the alerts at the next
- * resend anyway.
- */
-function combine(outcomes: readonly Outcome[]): Outcome {
-  const failures = outcomes.filter((o): o is Failure => !o.ok);
-  const first = failures.find((f) => !f.retry) ?? failures[0];
-  if (first === undefined) return DELIVERED;
-  // An alert that cannot be built fails alike at every Alertmanager: said once.
-  return failed(first.retry, first.reason, [...new Set(failures.map((f) => f.detail))].join("; "));
 }

@@ -30,6 +30,39 @@ export interface AlertChange {
 /** How long a monitor's own problem (a stall, an overload) stays firing unless raised again. */
 export const MONITOR_ALERT_MS = 5 * 60_000;
 
+/** The alertname of a node's down, the one alert a resend may resolve by itself. */
+const NODE_DOWN = "HbNodeDown";
+
+/** The events that may raise or end an alert. */
+const ALERT_EVENTS: ReadonlySet<string> = new Set([
+  "node.down",
+  "node.up",
+  "node.left",
+  "node.forgotten",
+  "node.flapping",
+  "peer.down",
+  "peer.up",
+  "peer.left",
+  "monitor.stalled",
+  "monitor.overloaded",
+]);
+
+/** Whether an event may raise or end an alert: a first contact never does. */
+export function alertEvent(event: string, fields: Readonly<Record<string, unknown>>): boolean {
+  return ALERT_EVENTS.has(event) && fields.previous !== "new";
+}
+
+/**
+ * Asked before each resend about a held alert that does not end on its own: a node's down alert
+ * fires only while the node is down (a reload may have removed the node, and then no notice
+ * ends its alert); any other fires until a notice ends it.
+ */
+export function firingWhileDown(
+  isDown: (node: string) => boolean,
+): (key: string, node: string | null) => boolean {
+  return (key, node) => !key.startsWith(`${NODE_DOWN}/`) || node === null || isDown(node);
+}
+
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 function nodeAlert(
@@ -106,18 +139,18 @@ export function alertChange(n: Notice): AlertChange | null {
     switch (n.event) {
       case "node.down":
         return withDescription(
-          nodeAlert(n, "HbNodeDown", "critical", true, `node ${n.node} is down${test}`),
+          nodeAlert(n, NODE_DOWN, "critical", true, `node ${n.node} is down${test}`),
           `no heartbeat for ${seconds(f.silentMs)} (timeout ${seconds(f.timeoutMs)})`,
         );
       case "node.up":
         // Only a return from down ends an alert: a late node that recovers never had one.
         if (n.previous !== "down") return null;
-        return nodeAlert(n, "HbNodeDown", "critical", false, `node ${n.node} is up again${test}`);
+        return nodeAlert(n, NODE_DOWN, "critical", false, `node ${n.node} is up again${test}`);
       case "node.left":
       case "node.forgotten":
         return nodeAlert(
           n,
-          "HbNodeDown",
+          NODE_DOWN,
           "critical",
           false,
           `node ${n.node} ${n.event === "node.left" ? "left" : "was forgotten"}${test}`,

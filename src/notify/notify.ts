@@ -3,19 +3,16 @@
 // offered (a notice is made only when some output carries it), so detection never waits on a
 // delivery. `hb notify test` and the metrics reach the outputs through here.
 
-import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { Clock } from "../clock.js";
 import type { Keyring } from "../config/load.js";
 import type { NotifySpec } from "../config/types.js";
 import type { Emit, EventName } from "../events.js";
-import { VERSION } from "../version.js";
-import { AlertmanagerOutput } from "./alertmanager.js";
-import { Dispatcher, type LaneStats } from "./dispatcher.js";
-import { ExecOutput } from "./exec.js";
+import { Dispatcher } from "./dispatcher.js";
+import type { LaneStats } from "./lane.js";
 import { NoticeMaker, type NodeFacts } from "./notices.js";
 import type { Outcome, Output } from "./output.js";
-import { WebhookOutput } from "./webhook.js";
+import { makeOutput, outputIdentity, type OutputContext } from "./outputs.js";
 
 export interface NotifyDeps {
   clock: Clock;
@@ -40,6 +37,8 @@ export interface NotifyDeps {
     max: number,
     visit: (id: string, state: string, lastSeenWallMs: number | null) => void,
   ): number;
+  /** Makes the output of a `notify:` entry; by default the one of its kind (outputs.ts). */
+  makeOutput?: (spec: NotifySpec, context: OutputContext) => Output;
 }
 
 /** Nodes looked at per turn of the loop while down nodes are said again. */
@@ -57,7 +56,6 @@ export class Notify {
   private readonly notices: NoticeMaker;
   private readonly dispatcher: Dispatcher;
   private keyring: Keyring = new Map();
-  private specs: readonly NotifySpec[] = [];
   /** Whether this monitor spoke as last told (speakingChanged); null: not told yet. */
   private speakingBefore: boolean | null = null;
 
@@ -119,16 +117,11 @@ export class Notify {
    * every state that needs attention (nodes and monitors down), with the same dedup keys as when
    * they began: a node that died while the previous speaker was dying is still reported.
    * Duplicates are possible in a hand-over; silence is not. One that stops drops what it was
-   * about to send and starts afresh, so that it resends nothing (its alerts end by themselves
-   * unless the new speaker keeps them).
+   * about to send and starts afresh, so that it sends nothing more, not even an output's resends.
    */
   speakingChanged(speaking: boolean): void {
     this.speakingBefore = speaking;
-    if (!speaking) {
-      this.dispatcher.configure([]);
-      this.dispatcher.configure(this.specs, this.identity);
-      return;
-    }
+    if (!speaking) return this.dispatcher.restart();
     for (const fields of this.deps.cluster?.downPeers() ?? []) this.offerAgain("peer.down", fields);
     const deps = this.deps;
     if (deps.forEachNode === undefined) return;
@@ -161,37 +154,19 @@ export class Notify {
   /** The outputs of a (re)loaded config, with the keys a webhook may sign with. */
   configure(specs: readonly NotifySpec[], keyring: Keyring): void {
     this.keyring = keyring;
-    this.specs = specs;
-    this.dispatcher.configure(specs, this.identity);
+    this.dispatcher.configure(specs, (spec) => outputIdentity(spec, this.keyring));
   }
 
-  /** A webhook whose key file was rotated is a changed output: its next requests use the new key. */
-  private readonly identity = (spec: NotifySpec): string => {
-    const key =
-      spec.kind === "webhook" && spec.signWith !== null ? this.keyring.get(spec.signWith) : undefined;
-    return key === undefined ? "" : createHash("sha256").update(key.export()).digest("hex");
-  };
-
   private output(spec: NotifySpec): Output {
-    const clock = this.deps.clock;
-    switch (spec.kind) {
-      case "exec":
-        return new ExecOutput(spec, { clock, monitor: this.monitor });
-      case "webhook":
-        return new WebhookOutput(spec, {
-          clock,
-          key: spec.signWith === null ? null : (this.keyring.get(spec.signWith) ?? null),
-          userAgent: `hb/${VERSION}`,
-          ...(this.deps.statusUrl() === null ? {} : { externalUrl: this.deps.statusUrl()! }),
-        });
-      case "alertmanager":
-        return new AlertmanagerOutput(spec, {
-          clock,
-          statusUrl: this.deps.statusUrl(),
-          stillFiring: (key, node) =>
-            !key.startsWith("HbNodeDown/") || node === null || this.deps.isDown(node),
-        });
-    }
+    const deps = this.deps;
+    const context: OutputContext = {
+      clock: deps.clock,
+      monitor: this.monitor,
+      keyring: this.keyring,
+      statusUrl: deps.statusUrl(),
+      isDown: (node) => deps.isDown(node),
+    };
+    return (deps.makeOutput ?? makeOutput)(spec, context);
   }
 
   /**

@@ -1,6 +1,6 @@
 // What every notify output is to the dispatcher: something that delivers a batch of notices once
-// and says how it went. Queueing, ordering, batching and retrying are the dispatcher's
-// (dispatcher.ts); an output only delivers, and never throws.
+// and says how it went. Queueing, ordering, batching and retrying are the dispatcher's (lane.ts,
+// queue.ts, retry.ts); an output only delivers, and never throws.
 
 import type { Notice } from "./notice.js";
 
@@ -33,6 +33,11 @@ export interface Output {
    * must outlive the change (alerts still firing), and stop sending on its own.
    */
   handOver?(next: Output): void;
+  /**
+   * Whether the output carries `event`, when it is not the spec's `on:` list that says so (an
+   * alertmanager output takes the events that raise or end its alerts).
+   */
+  accepts?(event: string, fields: Readonly<Record<string, unknown>>): boolean;
 }
 
 /** Longest `detail` an output reports. */
@@ -48,3 +53,5 @@ export function failed(retry: boolean, reason: string, detail: string): Outcome 
 }
 
 export const DELIVERED: Outcome = Object.freeze({ ok: true });
+
+export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

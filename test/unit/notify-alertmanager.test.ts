@@ -8,10 +8,10 @@ import type { AlertmanagerOutputSpec } from "../../src/config/types.js";
 import {
   AlertmanagerOutput,
   FIRING_RESENDS,
-  MAX_ALERTS_PER_POST,
   RESOLVED_RESEND_MS,
   type AlertmanagerDeps,
 } from "../../src/notify/alertmanager.js";
+import { MAX_ALERTS_PER_POST } from "../../src/notify/alertmanager-api.js";
 import type { Notice } from "../../src/notify/notice.js";
 import { DELIVERED, type Outcome, type Output } from "../../src/notify/output.js";
 import type { Timer } from "../../src/clock.js";

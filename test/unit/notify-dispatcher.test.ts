@@ -4,19 +4,13 @@
 import { describe, expect, it } from "vitest";
 import type { NotifySpec } from "../../src/config/types.js";
 import type { EventFields, EventName } from "../../src/events.js";
-import {
-  BATCH_WAIT_MS,
-  DROP_REPORT_MS,
-  Dispatcher,
-  MAX_BATCH,
-  MAX_PARALLEL,
-  FAILURE_REPORT_MS,
-  RETRY_BASE_MS,
-  RETRY_CAP_MS,
-} from "../../src/notify/dispatcher.js";
+import { Dispatcher } from "../../src/notify/dispatcher.js";
+import { BATCH_WAIT_MS, MAX_BATCH, MAX_PARALLEL } from "../../src/notify/lane.js";
 import type { Notice } from "../../src/notify/notice.js";
 import { wanted } from "../../src/notify/notices.js";
 import { DELIVERED, failed, type Outcome, type Output } from "../../src/notify/output.js";
+import { DROP_REPORT_MS } from "../../src/notify/queue.js";
+import { FAILURE_REPORT_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "../../src/notify/retry.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 interface Call {
