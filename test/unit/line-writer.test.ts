@@ -2,12 +2,23 @@
 // paused journald is: the event loop keeps running, memory stays bounded, nothing is reordered,
 // what did not fit is counted in one `log.dropped` line, and a clean end writes what is queued.
 // A non-blocking descriptor that is full is written again later; a reader that is gone ends it.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { lineWriter, type LineWriter } from "../../src/line-writer.js";
-import { stalledFifo, type StalledFifo } from "../support/fifo.js";
+import { stalledFifo as openStalledFifo, type StalledFifo } from "../support/fifo.js";
 
+// After each test its FIFOs' readers are closed, so that a write still blocked in the thread pool
+// ends (EPIPE); their write ends are closed only once every test has run, so that a writer a test
+// left with a write in flight cannot find its descriptor's number reused by the next test's FIFO
+// and write the rest of its line there.
 const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((f) => f()));
+const fifos: StalledFifo[] = [];
+afterEach(() => fifos.forEach((fifo) => fifo.closeReader()));
+afterAll(() => cleanups.splice(0).forEach((f) => f()));
+function stalledFifo(nonBlocking = false): StalledFifo {
+  const fifo = openStalledFifo(nonBlocking);
+  fifos.push(fifo);
+  return fifo;
+}
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
 const line = (i: number): string => `{"n":${i},"pad":"${"x".repeat(90)}"}\n`;
 
