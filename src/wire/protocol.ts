@@ -86,6 +86,15 @@ export function emptyDatagram(): Datagram {
 /** Node ids and key ids: letters, digits, '.', '_', '-'; they double as systemd instance names. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/**
+ * The one check of an id's text (node, key, monitor, output): 1 to `maxBytes` of ID_PATTERN.
+ * The decoder checks the same rule on the bytes (isIdByte), without making a string.
+ */
+export function isId(text: string, maxBytes = MAX_ID_BYTES): boolean {
+  // ID_PATTERN admits ASCII only, so characters are bytes.
+  return text.length <= maxBytes && ID_PATTERN.test(text);
+}
+
 function isIdByte(b: number, first: boolean): boolean {
   return (
     (b >= 0x30 && b <= 0x39) ||
@@ -191,7 +200,7 @@ function writeU64(buf: Buffer, offset: number, value: number, min: number): void
 }
 
 function checkId(what: string, id: string, maxBytes: number): void {
-  if (id.length === 0 || id.length > maxBytes || !ID_PATTERN.test(id)) {
+  if (!isId(id, maxBytes)) {
     throw new RangeError(`${what} must be 1-${maxBytes} of [A-Za-z0-9._-], starting alphanumeric: "${id}"`);
   }
 }
