@@ -4,7 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { HbError } from "../../src/errors.js";
+import { ReplayMarks, type ReplayMark } from "../../src/monitor/replay-marks.js";
 import { StateDir, type StateFs } from "../../src/monitor/state-dir.js";
+import type { EventFields } from "../../src/events.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { config } from "../support/monitor-harness.js";
 
 const root = mkdtempSync(join(tmpdir(), "hb-state-dir-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -136,5 +140,57 @@ describe("the state directory", () => {
   it("hands out one file per name, so that saves from different owners are coalesced too", () => {
     const state = new StateDir(freshDir());
     expect(state.file(SPEC)).toBe(state.file({ ...SPEC }));
+  });
+});
+
+describe("the replay marks in the state directory", () => {
+  const holder = (marks: [string, ReplayMark][] = []) => ({
+    restored: [] as [string, ReplayMark][],
+    marks: () => marks,
+    restoreMarks(these: Iterable<[string, ReplayMark]>) {
+      this.restored.push(...these);
+    },
+  });
+  const mark = (incarnation: number, sequence: number): ReplayMark => ({
+    incarnation,
+    sequence,
+    signed: true,
+    left: false,
+  });
+  const signed = config(`auth: optional\nkeys: { k1: /dev/null }`);
+
+  it("are kept only when datagrams are signed, though the state directory is there either way", () => {
+    const deps = { clock: new FakeClock(), emit: () => {}, nodes: holder(), peers: null };
+    const state = new StateDir(freshDir());
+    expect(ReplayMarks.keep(state, config(""), { ...deps, config: () => config("") })).toBeNull();
+    expect(ReplayMarks.keep(state, signed, { ...deps, config: () => signed })).not.toBeNull();
+    expect(ReplayMarks.keep(null, signed, { ...deps, config: () => signed })).toBeNull();
+  });
+
+  it("are saved and taken up again by the next run", async () => {
+    const dir = freshDir();
+    const before = holder([["a", mark(7, 3)]]);
+    const deps = { clock: new FakeClock(), emit: () => {}, config: () => signed, peers: null };
+    await ReplayMarks.keep(new StateDir(dir), signed, { ...deps, nodes: before })!.close();
+    const after = holder();
+    await ReplayMarks.keep(new StateDir(dir), signed, { ...deps, nodes: after })!.load();
+    expect(after.restored).toEqual([["a", mark(7, 3)]]);
+  });
+
+  it("warn once per failed write, however many saves shared it", async () => {
+    const warnings: EventFields["monitor.warning"][] = [];
+    const broken = new StateDir(freshDir(), countingFs(true));
+    const marks = ReplayMarks.keep(broken, signed, {
+      clock: new FakeClock(),
+      emit: (event, fields) => {
+        if (event === "monitor.warning") warnings.push(fields as EventFields["monitor.warning"]);
+      },
+      config: () => signed,
+      nodes: holder([["a", mark(1, 1)]]),
+      peers: null,
+    })!;
+    await Promise.all([marks.save(), marks.save(), marks.save()]);
+    expect(warnings).toMatchObject([{ problem: "replay_marks" }]);
+    expect(warnings[0]!.detail).toContain("no space left on device");
   });
 });
