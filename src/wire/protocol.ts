@@ -86,15 +86,7 @@ export function emptyDatagram(): Datagram {
 /** Node ids and key ids: letters, digits, '.', '_', '-'; they double as systemd instance names. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/**
- * The one check of an id's text (node, key, monitor, output): 1 to `maxBytes` of ID_PATTERN.
- * The decoder checks the same rule on the bytes (isIdByte), without making a string.
- */
-export function isId(text: string, maxBytes = MAX_ID_BYTES): boolean {
-  // ID_PATTERN admits ASCII only, so characters are bytes.
-  return text.length <= maxBytes && ID_PATTERN.test(text);
-}
-
+/** ID_PATTERN, one byte (or character code) at a time: the first is a letter or a digit. */
 function isIdByte(b: number, first: boolean): boolean {
   return (
     (b >= 0x30 && b <= 0x39) ||
@@ -102,6 +94,16 @@ function isIdByte(b: number, first: boolean): boolean {
     (b >= 0x61 && b <= 0x7a) ||
     (!first && (b === 0x2e || b === 0x5f || b === 0x2d))
   );
+}
+
+/**
+ * The one check of an id (node, key, monitor, output name): 1 to `maxBytes` characters of
+ * ID_PATTERN, all ASCII, so characters are bytes. The decoder checks the bytes the same way.
+ */
+export function isId(text: string, maxBytes = MAX_ID_BYTES): boolean {
+  if (text.length === 0 || text.length > maxBytes) return false;
+  for (let i = 0; i < text.length; i++) if (!isIdByte(text.charCodeAt(i), i === 0)) return false;
+  return true;
 }
 
 function validIdBytes(buf: Uint8Array, start: number, end: number): boolean {
