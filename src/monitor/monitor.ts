@@ -108,7 +108,7 @@ export class Monitor {
     this.marks = ReplayMarks.keep(stateDir, this.config, { clock, emit, config, nodes: detector, peers });
     this.receiver = new Receiver({
       config,
-      monoMs: () => clock.monoMs(),
+      clock,
       admission,
       detector,
       judge: this.judge,

@@ -3,6 +3,7 @@
 // config is applied, what arrives is held back instead (reload.ts) and taken in afterwards.
 // Nothing here allocates per datagram: one scratch Datagram is decoded into again and again.
 
+import type { Clock } from "../clock.js";
 import type { Config } from "../config/types.js";
 import { emptyDatagram } from "../wire/protocol.js";
 import type { RemoteInfo } from "../wire/udp.js";
@@ -18,8 +19,8 @@ import type { ReplayMarks } from "./replay-marks.js";
 export interface ReceiverDeps {
   /** The config now (a reload swaps it). */
   config: () => Config;
-  /** Monotonic ms: the arrival time, read once per datagram. */
-  monoMs: () => number;
+  /** Read once per datagram: its arrival time. */
+  clock: Clock;
   admission: Admission;
   detector: Detector;
   judge: Judge;
@@ -33,11 +34,13 @@ export class Receiver {
   /** While a reload's config is applied: what arrives, held until it is whole. */
   held: HeldBack | null = null;
   private readonly scratch = emptyDatagram();
+  private readonly clock: Clock;
   private readonly counters: Counters;
   private readonly admission: Admission;
   private readonly detector: Detector;
 
   constructor(private readonly deps: ReceiverDeps) {
+    this.clock = deps.clock;
     this.counters = deps.counters;
     this.admission = deps.admission;
     this.detector = deps.detector;
@@ -49,7 +52,7 @@ export class Receiver {
   }
 
   handle(msg: Buffer, from: RemoteInfo): void {
-    const now = this.deps.monoMs();
+    const now = this.clock.monoMs();
     this.counters.received++;
     if (this.held !== null) return this.held.datagram(msg, from, now);
     this.process(msg, from, now);
