@@ -1,7 +1,9 @@
 // The one registry of log events: every event name hb writes, its level, and its fields.
 // Names are a stable interface (operators filter on them); docs/events.md lists exactly these.
 
-export type StateName = "new" | "up" | "late" | "down" | "left" | "paused";
+import type { StateName } from "./states.js";
+
+export type { StateName };
 export type Level = "info" | "warn" | "error";
 
 export interface EventFields {

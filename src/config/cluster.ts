@@ -5,7 +5,7 @@
 import { isMap, type Node, type Pair } from "yaml";
 import { formatDuration } from "../duration.js";
 import { parseHostPort, type HostPort } from "../wire/address.js";
-import { ID_PATTERN, MAX_ID_BYTES } from "../wire/protocol.js";
+import { MAX_ID_BYTES, isId } from "../wire/protocol.js";
 import type { Reader } from "./reader.js";
 import { quote } from "./reader.js";
 import type { ClusterSpec } from "./types.js";
@@ -48,7 +48,7 @@ export function parseCluster(r: Reader, pair: Pair): ParsedCluster | undefined {
   const selfPair = fields.get("self");
   if (selfPair !== undefined) {
     const text = r.string(selfPair, "cluster.self");
-    if (text !== undefined && (Buffer.byteLength(text) > MAX_ID_BYTES || !ID_PATTERN.test(text)))
+    if (text !== undefined && !isId(text))
       r.report(
         selfPair.value as Node,
         `cluster.self ${quote(text)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-]`,
@@ -67,7 +67,7 @@ export function parseCluster(r: Reader, pair: Pair): ParsedCluster | undefined {
       "cluster.monitors",
     )) {
       const at = monitorPair.key as Node;
-      if (Buffer.byteLength(id) > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
+      if (!isId(id)) {
         r.report(at, `cluster.monitors: ${quote(id)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-]`);
         continue;
       }
@@ -159,7 +159,7 @@ function parseUpstream(
   if (typeof monitor === "string")
     r.report(monitorPair.value as Node, `cluster.upstream.monitor: ${monitor}`);
   const id = r.string(idPair, "cluster.upstream.id");
-  if (id !== undefined && (Buffer.byteLength(id) > MAX_ID_BYTES || !ID_PATTERN.test(id)))
+  if (id !== undefined && !isId(id))
     r.report(
       idPair.value as Node,
       `cluster.upstream.id ${quote(id)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-]`,

@@ -4,7 +4,7 @@
 
 import { isMap, isScalar, isSeq, type Node, type Pair } from "yaml";
 import { EVENT_LEVELS } from "../events.js";
-import { ID_PATTERN } from "../wire/protocol.js";
+import { isId } from "../wire/protocol.js";
 import type { Reader } from "./reader.js";
 import { quote } from "./reader.js";
 import type { NotifySpec } from "./types.js";
@@ -110,7 +110,7 @@ function parseOutput(
   const namePair = fields.get("name");
   const name = namePair === undefined ? undefined : r.string(namePair, `${where}.name`);
   if (namePair === undefined) r.report(item, `${where} needs a name`);
-  else if (name !== undefined && (Buffer.byteLength(name) > MAX_NAME_BYTES || !ID_PATTERN.test(name))) {
+  else if (name !== undefined && !isId(name, MAX_NAME_BYTES)) {
     r.report(
       namePair.value as Node,
       `${where}.name ${quote(name)} must be 1-${MAX_NAME_BYTES} of [A-Za-z0-9._-]`,

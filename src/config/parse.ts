@@ -5,13 +5,7 @@
 
 import { LineCounter, isScalar, parseDocument, type Node, type Pair } from "yaml";
 import { parseHostPort, type HostPort } from "../wire/address.js";
-import {
-  DEFAULT_INTERVAL_MS,
-  DEFAULT_PORT,
-  ID_PATTERN,
-  MAX_ID_BYTES,
-  MAX_KEY_ID_BYTES,
-} from "../wire/protocol.js";
+import { DEFAULT_INTERVAL_MS, DEFAULT_PORT, isId, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "../wire/protocol.js";
 import { CLUSTER_KEYS, UPSTREAM_KEYS, parseCluster, type ParsedCluster } from "./cluster.js";
 import { NOTIFY_KEYS, parseLabels, parseNotify } from "./notify.js";
 import { Reader, quote, type PartialThresholds } from "./reader.js";
@@ -152,7 +146,7 @@ export function parseConfig(text: string, file: string): ParseResult {
       case "keys":
         for (const [id, keyPair] of r.pairs(pair.value, pair.key as Node, "keys")) {
           const keyNode = keyPair.key as Node;
-          if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
+          if (!isId(id, MAX_KEY_ID_BYTES)) {
             r.report(keyNode, `key id ${quote(id)} must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-]`);
             continue;
           }
@@ -209,7 +203,7 @@ export function parseConfig(text: string, file: string): ParseResult {
   if (nodesPair !== undefined) {
     for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
       const keyNode = pair.key as Node;
-      if (id.length > MAX_ID_BYTES || !ID_PATTERN.test(id)) {
+      if (!isId(id)) {
         r.report(
           keyNode,
           `node id ${quote(id)} must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,

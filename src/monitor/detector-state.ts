@@ -5,7 +5,7 @@
 // which a monitor stall holds judgement back.
 
 import type { AuthMode, Thresholds, UnknownNodes } from "../config/types.js";
-import type { StateName } from "../events.js";
+import type { StateName } from "../states.js";
 import { DeadlineHeap } from "./deadline-heap.js";
 import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, S_DOWN, S_LATE, SlotList } from "./node-table.js";
 import { ReplayGuard } from "./replay-guard.js";

@@ -7,6 +7,7 @@
 import type { Config } from "../config/types.js";
 import type { Sliced } from "../slices.js";
 import type { Emit } from "../events.js";
+import { STATES, type Counts } from "../states.js";
 import { Kind, nodeIdOf, type Datagram } from "../wire/protocol.js";
 import { DetectorState, L_FORGET, L_LATE, L_UP } from "./detector-state.js";
 import {
@@ -17,7 +18,6 @@ import {
   F_UNNUMBERED,
   NEVER,
   NONE,
-  STATE_NAMES,
   S_DOWN,
   S_LATE,
   S_LEFT,
@@ -29,8 +29,8 @@ import { FLAP_CHANGES, FLAP_WINDOW_MS, Flapping } from "./flapping.js";
 import { drop, evict, forgetNode, marksOf, restoreMarks, takeFloor } from "./membership.js";
 import { commitSteps, reconfigure, stage, type Staged } from "./reconfigure.js";
 import type { LeapReason } from "./replay-guard.js";
-import type { ReplayMark } from "./replay-marks.js";
-import { NodeReader, countStates, viewNodes, type Counts, type NodeView } from "./views.js";
+import { isReplay, type ReplayMark } from "./replay-marks.js";
+import { NodeReader, countStates, viewNodes, type NodeView } from "./views.js";
 
 export type DetectorReason = "replay" | "unknown_node" | "too_many_nodes" | "unauthenticated" | LeapReason;
 
@@ -44,12 +44,6 @@ export interface DetectorOptions {
   emit: Emit;
   /** Epoch milliseconds of a monotonic instant (display only). */
   toWall: (monoMs: number) => number;
-}
-
-function isReplay(dg: Datagram, mark: ReplayMark): boolean {
-  return (
-    dg.incarnation < mark.incarnation || (dg.incarnation === mark.incarnation && dg.sequence <= mark.sequence)
-  );
 }
 
 /**
@@ -194,7 +188,7 @@ export class Detector {
 
   private reportUp(slot: number, nowMs: number, origin: Origin): void {
     const t = this.s.t;
-    const previous = STATE_NAMES[t.reported[slot]!]!;
+    const previous = STATES[t.reported[slot]!]!;
     t.reported[slot] = S_UP;
     t.setFrom(slot, origin.address, origin.port);
     if (previous !== "new" && !this.loud(slot, nowMs)) return;
@@ -257,7 +251,7 @@ export class Detector {
       emit("node.forgotten", { node, silentMs, by: "forget_after" });
     }
     this.flapping.settle(nowMs, (slot, changes) => {
-      const state = STATE_NAMES[t.reported[slot]!]!;
+      const state = STATES[t.reported[slot]!]!;
       emit("node.flapping", { node: t.ids[slot]!, changes, windowMs: FLAP_WINDOW_MS, settled: true, state });
       // The down it settled in was kept quiet: the page goes out now.
       if (t.reported[slot] === S_DOWN) this.emitDown(slot, t.downAt[slot]!, nowMs);
@@ -306,7 +300,7 @@ export class Detector {
         changes: FLAP_CHANGES + 1,
         windowMs: FLAP_WINDOW_MS,
         settled: false,
-        state: STATE_NAMES[t.reported[slot]!]!,
+        state: STATES[t.reported[slot]!]!,
       });
     }
     return false;

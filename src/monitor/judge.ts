@@ -6,12 +6,20 @@
 // fell since are held back, never blamed on the nodes.
 
 import type { Clock, Timer } from "../clock.js";
+import type { Config } from "../config/types.js";
 import type { Emit } from "../events.js";
 import { READS_PER_TURN } from "../wire/udp.js";
 import type { Detector } from "./detector.js";
 
 /** A deadline timer later than this (or than half the smallest `late`) means the monitor stalled. */
 export const MAX_STALL_THRESHOLD_MS = 1000;
+
+/** After a stall every node gets two of its intervals to be heard before anyone is judged. */
+export function stallHoldMs(config: Config): number {
+  let interval = config.defaults.intervalMs;
+  for (const node of config.nodes.values()) interval = Math.max(interval, node.intervalMs);
+  return 2 * interval;
+}
 
 export interface JudgeDeps {
   clock: Clock;

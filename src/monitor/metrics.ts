@@ -6,15 +6,14 @@
 
 import { readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { StateName } from "../events.js";
+import { STATES, zeroCounts, type Counts, type StateName } from "../states.js";
 
-const STATES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
 /** Nodes written between two chances to give the event loop a turn. */
 const NODES_PER_PIECE = 2048;
 
 export interface MetricsSource {
   /** Adds a slice of nodes' states to `counts`; returns where to go on, or -1 at the end. */
-  countSlice(counts: Record<StateName, number>, fromSlot: number): number;
+  countSlice(counts: Counts, fromSlot: number): number;
   datagramCounters(): { received: number; accepted: number; rejected: Readonly<Record<string, number>> };
   kernelDrops(): number | null;
   /** The largest delay of the deadline timer since the last call, in ms; resets it. */
@@ -75,7 +74,7 @@ export class Metrics {
       labelNames: ["state"],
       registers: [r],
       async collect() {
-        const counts: Record<StateName, number> = { new: 0, up: 0, late: 0, down: 0, left: 0, paused: 0 };
+        const counts = zeroCounts();
         // A million nodes are counted a slice at a time, with the loop free in between.
         for (let slot = source.countSlice(counts, 0); slot >= 0; slot = source.countSlice(counts, slot))
           await new Promise((resolve) => setImmediate(resolve));

@@ -4,20 +4,18 @@
 // doubly-linked deadline lists are links between slots, so a heartbeat moves its node to the
 // tail of a list in O(1) without allocating. Sender addresses are interned (fleets share a few).
 
-import type { StateName } from "../events.js";
 import { IdIndex } from "./id-index.js";
 
 export const NEVER = Number.NEGATIVE_INFINITY;
 export const NONE = -1;
 
-/** State codes, in the order of STATE_NAMES. */
+/** State codes: indexes into STATES (states.ts), the one list of states. */
 export const S_NEW = 0;
 export const S_UP = 1;
 export const S_LATE = 2;
 export const S_DOWN = 3;
 export const S_LEFT = 4;
 export const S_PAUSED = 5;
-export const STATE_NAMES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
 
 export const F_EXPECTED = 1;
 export const F_PAUSED = 2;

@@ -8,14 +8,14 @@
 import type { KeyObject } from "node:crypto";
 import type { Clock, Timer, WallTime } from "../clock.js";
 import type { ClusterSpec, Config } from "../config/types.js";
-import type { Emit, EventFields, EventName, StateName } from "../events.js";
+import type { Emit, EventFields, EventName } from "../events.js";
+import type { NodeFacts } from "../facts.js";
 import { Kind, encode, type Datagram } from "../wire/protocol.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
-import { formatHostPort } from "../wire/address.js";
 import { Detector, type DetectorReason } from "./detector.js";
 import { Judge } from "./judge.js";
+import { clusterView, downPeers, type ClusterView } from "./peer-views.js";
 import type { ReplayMark } from "./replay-marks.js";
-import type { NoticeFacts } from "./views.js";
 
 /** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
 const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
@@ -25,23 +25,6 @@ const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
   "node.left": "peer.left",
   "node.restarted": "peer.restarted",
 };
-
-export interface PeerView {
-  readonly peer: string;
-  readonly address: string;
-  readonly state: StateName;
-  /** Epoch ms of its last heartbeat; null when never heard. */
-  readonly lastSeen: number | null;
-}
-
-export interface ClusterView {
-  readonly self: string;
-  readonly speak: "leader" | "all";
-  /** Who speaks in this monitor's view (speak: leader); with speak: all, every monitor does. */
-  readonly speaker: string | null;
-  readonly speaking: boolean;
-  readonly peers: readonly PeerView[];
-}
 
 export interface PeersDeps {
   clock: Clock;
@@ -303,14 +286,7 @@ export class Peers {
   wentSilent(): boolean {
     const now = this.deps.clock.monoMs();
     if (now - this.settleFromMs < this.cluster.settleMs) return false;
-    const reader = this.detector.reader();
-    let last = Number.NEGATIVE_INFINITY;
-    for (const peer of this.peerIds()) {
-      const slot = reader.slotOf(peer);
-      const seen = slot === undefined ? null : reader.lastSeen(slot);
-      if (seen !== null) last = Math.max(last, seen);
-    }
-    const silentMs = now - last;
+    const silentMs = now - (this.lastHeardMs() ?? Number.NEGATIVE_INFINITY);
     return silentMs >= this.cluster.lateMs && silentMs < this.cluster.lateMs + 2 * this.cluster.timeoutMs;
   }
 
@@ -332,58 +308,19 @@ export class Peers {
 
   /** The peers that are down now, with what a `peer.down` said of them (to say it again). */
   downPeers(): EventFields["peer.down"][] {
-    const reader = this.detector.reader();
     const now = this.deps.clock.monoMs();
-    const out: EventFields["peer.down"][] = [];
-    for (const peer of this.peerIds()) {
-      const slot = reader.slotOf(peer);
-      if (slot === undefined || reader.state(slot, now) !== "down") continue;
-      const view = reader.view(slot, now);
-      const lastSeenMono = reader.lastSeen(slot);
-      out.push({
-        peer,
-        lastSeen: view.lastSeen,
-        silentMs: view.silentMs ?? Math.round(now - this.startedMs),
-        timeoutMs: view.timeoutMs,
-        at: this.deps.wall.of((lastSeenMono ?? this.startedMs) + view.timeoutMs),
-      });
-    }
-    return out;
+    return downPeers(this.detector.reader(), this.peerIds(), this.deps.wall, this.startedMs, now);
   }
 
   /** What a notice about `peer` says of it (its last datagram), as Monitor.facts does of a node. */
-  facts(peer: string): NoticeFacts | null {
-    const reader = this.detector.reader();
-    const slot = reader.slotOf(peer);
-    if (slot === undefined) return null;
-    return {
-      labels: null,
-      ...reader.arrival(slot),
-      lateMs: this.cluster.lateMs,
-      timeoutMs: this.cluster.timeoutMs,
-    };
+  facts(peer: string): NodeFacts | null {
+    return this.detector.reader().facts(peer, null, this.cluster);
   }
 
   view(): ClusterView {
-    const reader = this.detector.reader();
+    const speech = { self: this.self, speaker: this.speaker(), speaking: this.speaking() };
     const now = this.deps.clock.monoMs();
-    const address = new Map(this.cluster.monitors.map((m) => [m.id, formatHostPort(m.address)]));
-    return {
-      self: this.self,
-      speak: this.cluster.speak,
-      speaker: this.speaker(),
-      speaking: this.speaking(),
-      peers: this.peerIds().map((peer) => {
-        const slot = reader.slotOf(peer);
-        const view = slot === undefined ? null : reader.view(slot, now);
-        return {
-          peer,
-          address: address.get(peer)!,
-          state: view?.state ?? "new",
-          lastSeen: view?.lastSeen ?? null,
-        };
-      }),
-    };
+    return clusterView(this.detector.reader(), this.cluster, this.peerIds(), speech, now);
   }
 
   /**

@@ -4,11 +4,11 @@
 // display order, so that a million nodes never hold the event loop in one go.
 
 import type { ReloadState } from "../actions.js";
-import type { ClusterView } from "./peers.js";
-import type { StateName } from "../events.js";
+import type { ClusterView } from "./peer-views.js";
+import { STATES, isState, type Counts, type StateName } from "../states.js";
 import type { RejectReason } from "./admit.js";
 import type { NodeOrder } from "./node-order.js";
-import { compareIds, type Counts, type NodeReader, type NodeView } from "./views.js";
+import { compareIds, type NodeReader, type NodeView } from "./views.js";
 
 export type { ReloadState, ReloadStatus } from "../actions.js";
 
@@ -41,17 +41,14 @@ export interface NodeQuery {
 
 export const ALL_NODES: NodeQuery = { states: null, ids: null, limit: Number.POSITIVE_INFINITY };
 
-const STATE_NAMES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
-
 /** The query a request's parameters ask for, or what is wrong with them. */
 export function parseNodeQuery(params: URLSearchParams): NodeQuery | string {
   let states: Set<StateName> | null = null;
   for (const value of params.getAll("state")) {
     states ??= new Set();
     for (const name of value.split(",")) {
-      if (!(STATE_NAMES as readonly string[]).includes(name))
-        return `state: "${name}" is not one of ${STATE_NAMES.join(", ")}`;
-      states.add(name as StateName);
+      if (!isState(name)) return `state: "${name}" is not one of ${STATES.join(", ")}`;
+      states.add(name);
     }
   }
   const nodeValues = params.getAll("node");

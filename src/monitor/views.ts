@@ -3,7 +3,8 @@
 // at a time. Node ids sort in display order: code units, with runs of digits compared as numbers.
 // Nothing here changes the detector's memory.
 
-import type { StateName } from "../events.js";
+import type { NodeFacts } from "../facts.js";
+import { zeroCounts, type Counts, type StateName } from "../states.js";
 import type { DetectorState } from "./detector-state.js";
 import { F_EXPECTED, F_LEFT, F_PAUSED, NEVER, S_DOWN } from "./node-table.js";
 
@@ -24,21 +25,6 @@ export interface NodeView {
   incarnation: number | null;
   from: string | null;
 }
-
-export type Counts = Record<StateName, number>;
-
-/** What a notice says of a node (or another monitor) when it is written: see NodeReader.arrival. */
-export interface NoticeFacts {
-  readonly labels: Readonly<Record<string, string>> | null;
-  readonly incarnation: number | null;
-  readonly sequence: number | null;
-  /** Epoch ms of its last arrival; null when never heard. */
-  readonly lastSeen: number | null;
-  readonly lateMs: number;
-  readonly timeoutMs: number;
-}
-
-export const zeroCounts = (): Counts => ({ new: 0, up: 0, late: 0, down: 0, left: 0, paused: 0 });
 
 /** Adds the states of the nodes in `count` slots from `fromSlot` on; returns where to go on, or -1. */
 export function countStatesFrom(
@@ -114,6 +100,20 @@ export class NodeReader {
       sequence: incarnation < 0 ? null : t.sequence[slot]!,
       lastSeen: seen === NEVER ? null : this.s.toWall(seen),
     };
+  }
+
+  /**
+   * What a notice about `id` says of it: its last datagram, with what the config says of it;
+   * null when it is not tracked.
+   */
+  facts(
+    id: string,
+    labels: NodeFacts["labels"],
+    thresholds: { readonly lateMs: number; readonly timeoutMs: number },
+  ): NodeFacts | null {
+    const slot = this.slotOf(id);
+    if (slot === undefined) return null;
+    return { labels, ...this.arrival(slot), lateMs: thresholds.lateMs, timeoutMs: thresholds.timeoutMs };
   }
 
   /**

@@ -86,6 +86,7 @@ export function emptyDatagram(): Datagram {
 /** Node ids and key ids: letters, digits, '.', '_', '-'; they double as systemd instance names. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** ID_PATTERN, one byte (or character code) at a time: the first is a letter or a digit. */
 function isIdByte(b: number, first: boolean): boolean {
   return (
     (b >= 0x30 && b <= 0x39) ||
@@ -93,6 +94,16 @@ function isIdByte(b: number, first: boolean): boolean {
     (b >= 0x61 && b <= 0x7a) ||
     (!first && (b === 0x2e || b === 0x5f || b === 0x2d))
   );
+}
+
+/**
+ * The one check of an id (node, key, monitor, output name): 1 to `maxBytes` characters of
+ * ID_PATTERN, all ASCII, so characters are bytes. The decoder checks the bytes the same way.
+ */
+export function isId(text: string, maxBytes = MAX_ID_BYTES): boolean {
+  if (text.length === 0 || text.length > maxBytes) return false;
+  for (let i = 0; i < text.length; i++) if (!isIdByte(text.charCodeAt(i), i === 0)) return false;
+  return true;
 }
 
 function validIdBytes(buf: Uint8Array, start: number, end: number): boolean {
@@ -191,7 +202,7 @@ function writeU64(buf: Buffer, offset: number, value: number, min: number): void
 }
 
 function checkId(what: string, id: string, maxBytes: number): void {
-  if (id.length === 0 || id.length > maxBytes || !ID_PATTERN.test(id)) {
+  if (!isId(id, maxBytes)) {
     throw new RangeError(`${what} must be 1-${maxBytes} of [A-Za-z0-9._-], starting alphanumeric: "${id}"`);
   }
 }

@@ -4,12 +4,16 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   DECODE_REASONS,
+  HEADER_BYTES,
+  ID_PATTERN,
   Kind,
   MAX_DATAGRAM_BYTES,
+  MAX_ID_BYTES,
   decode,
   emptyDatagram,
   nodeIdOf,
   encode,
+  isId,
 } from "../../src/wire/protocol.js";
 import { Harness, TEST_KEY } from "../support/monitor-harness.js";
 
@@ -113,6 +117,25 @@ describe("authenticated datagrams (property-based)", () => {
         expect(h.monitor.status().datagrams.accepted).toBe(1);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("the id check", () => {
+  it("takes as an id exactly the text that ID_PATTERN and the length allow, and the decoder takes its bytes alike", () => {
+    const idChars = fc.constantFrom(..."aZ09._-é ".split(""));
+    fc.assert(
+      fc.property(fc.string({ unit: idChars, minLength: 0, maxLength: MAX_ID_BYTES + 2 }), (text) => {
+        const expected = text.length <= MAX_ID_BYTES && ID_PATTERN.test(text);
+        expect(isId(text)).toBe(expected);
+        // The same id as the decoder reads it: a datagram with it is refused as bad_node_id or not.
+        const bytes = Buffer.from(text, "latin1");
+        if (bytes.length === 0 || bytes.length > MAX_ID_BYTES) return;
+        const good = encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence: 1 });
+        const buf = Buffer.concat([good.subarray(0, HEADER_BYTES), Buffer.from([bytes.length]), bytes]);
+        expect(decode(buf, emptyDatagram()) === "bad_node_id").toBe(!expected);
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -1,0 +1,14 @@
+// What a notice says of a node (or of another monitor) when one of its events is written: read
+// from the monitor at that moment, and the same at every monitor that heard the same datagrams.
+// The monitor answers with it; the notify outputs write it.
+
+export interface NodeFacts {
+  readonly labels: Readonly<Record<string, string>> | null;
+  /** Of the node's last accepted datagram; null when never heard. */
+  readonly incarnation: number | null;
+  readonly sequence: number | null;
+  /** Epoch ms of its last arrival; null when never heard. */
+  readonly lastSeen: number | null;
+  readonly lateMs: number;
+  readonly timeoutMs: number;
+}
