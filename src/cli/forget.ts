@@ -4,7 +4,7 @@
 // Exit 0 when it was forgotten, 1 when the monitor knows no such node, 69 when unreachable.
 
 import { ExitCode } from "../errors.js";
-import { ID_PATTERN, MAX_ID_BYTES } from "../wire/protocol.js";
+import { MAX_ID_BYTES, isId } from "../wire/protocol.js";
 import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 import { DEFAULT_STATUS_URL, ENDPOINT_FLAGS, endpointFromFlags, forgetNode } from "./status-client.js";
@@ -22,7 +22,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(args, flags, usage, true);
   const [node, ...rest] = positionals;
   if (node === undefined || rest.length > 0) throw usageError("give exactly one node id", usage);
-  if (node.length > MAX_ID_BYTES || !ID_PATTERN.test(node))
+  if (!isId(node))
     throw usageError(`"${node}" is not a node id (1-${MAX_ID_BYTES} of [A-Za-z0-9._-])`, usage);
   const endpoint = await endpointFromFlags(values, io.env);
   if (endpoint === null) throw usageError(`${String(values.config)}: the status endpoint is off`, usage);

@@ -6,7 +6,7 @@ import { basename } from "node:path";
 import { HbError } from "../errors.js";
 import type { SenderOptions } from "../node/sender.js";
 import { readKeyFile } from "../wire/key-file.js";
-import { ID_PATTERN, MAX_ID_BYTES, MAX_KEY_ID_BYTES, type SigningKey } from "../wire/protocol.js";
+import { MAX_ID_BYTES, MAX_KEY_ID_BYTES, isId, type SigningKey } from "../wire/protocol.js";
 import { addressFlag, flagOrEnv, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 
@@ -24,7 +24,7 @@ export async function senderOptions(
 ): Promise<Omit<SenderOptions, "incarnation" | "intervalMs">> {
   const nodeId = flagOrEnv(values.id, io.env, "HB_NODE_ID");
   if (nodeId === undefined) throw usageError("--id (or HB_NODE_ID) is required", usage);
-  if (nodeId.length > MAX_ID_BYTES || !ID_PATTERN.test(nodeId)) {
+  if (!isId(nodeId)) {
     throw usageError(
       `--id: "${nodeId}" must be 1-${MAX_ID_BYTES} of [A-Za-z0-9._-], starting alphanumeric`,
       usage,
@@ -40,7 +40,7 @@ export async function senderOptions(
   const keyFile = flagOrEnv(values["key-file"], io.env, "HB_KEY_FILE");
   if (keyFile !== undefined) {
     const id = flagOrEnv(values["key-id"], io.env, "HB_KEY_ID") ?? basename(keyFile).replace(/\.key$/, "");
-    if (id.length > MAX_KEY_ID_BYTES || !ID_PATTERN.test(id)) {
+    if (!isId(id, MAX_KEY_ID_BYTES)) {
       throw usageError(
         `key id "${id}" must be 1-${MAX_KEY_ID_BYTES} of [A-Za-z0-9._-] (set --key-id)`,
         usage,

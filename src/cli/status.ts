@@ -3,7 +3,7 @@
 // The exit code comes from the counts, which cover every node whatever the filters list.
 
 import { ExitCode } from "../errors.js";
-import type { StateName } from "../events.js";
+import { STATES, type StateName } from "../states.js";
 import type { StatusDocument } from "../monitor/status.js";
 import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
@@ -26,8 +26,6 @@ export const usage = `usage: hb status [--json] [--state S,S] [--node ID] [--lim
   --node ID      list only this node (or several: a,b)
   --limit N      list at most N nodes
   --json         print the monitor's JSON document instead of a table`;
-
-const STATES: readonly StateName[] = ["new", "up", "late", "down", "left", "paused"];
 
 export function exitCodeFor(doc: StatusDocument): number {
   return doc.counts.late > 0 || doc.counts.down > 0 ? ExitCode.NOT_ALL_UP : ExitCode.OK;

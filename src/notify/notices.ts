@@ -6,17 +6,8 @@
 import { EVENT_LEVELS, NOTIFY_BY_DEFAULT, type EventName, type StateName } from "../events.js";
 import type { Notice } from "./notice.js";
 
-/** What the monitor knows of a node when one of its events is written. */
-export interface NodeFacts {
-  readonly labels: Readonly<Record<string, string>> | null;
-  /** Of the node's last accepted datagram; null when never heard. */
-  readonly incarnation: number | null;
-  readonly sequence: number | null;
-  /** Epoch ms of its last arrival; null when never heard. */
-  readonly lastSeen: number | null;
-  readonly lateMs: number;
-  readonly timeoutMs: number;
-}
+import type { NodeFacts } from "../facts.js";
+export type { NodeFacts } from "../facts.js";
 
 export interface NoticeSource {
   /** The monitor's name in notices (host name, or cluster.self). */
