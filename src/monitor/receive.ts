@@ -38,12 +38,18 @@ export class Receiver {
   private readonly counters: Counters;
   private readonly admission: Admission;
   private readonly detector: Detector;
+  private readonly judge: Judge;
+  private readonly peers: Peers | null;
+  private readonly marks: ReplayMarks | null;
 
   constructor(private readonly deps: ReceiverDeps) {
     this.clock = deps.clock;
     this.counters = deps.counters;
     this.admission = deps.admission;
     this.detector = deps.detector;
+    this.judge = deps.judge;
+    this.peers = deps.peers;
+    this.marks = deps.marks;
   }
 
   /** Datagrams read from the socket so far. */
@@ -66,7 +72,7 @@ export class Receiver {
       if (reason === "key_not_allowed") this.deps.sameId?.refused(dg);
       return this.reject(reason);
     }
-    const { peers, marks } = this.deps;
+    const { peers, marks } = this;
     if (peers !== null && this.admission.fromPeer(dg)) {
       const refused = peers.observe(dg, arrivalMs, from);
       if (refused !== null) return this.reject(refused);
@@ -77,7 +83,7 @@ export class Receiver {
     const verdict = this.detector.observe(dg, arrivalMs, from, signed);
     if (verdict !== null) return this.reject(verdict);
     this.counters.accepted++;
-    this.deps.judge.heard(arrivalMs);
+    this.judge.heard(arrivalMs);
     marks?.accepted();
   }
 
