@@ -191,7 +191,7 @@ export class Detector {
     const previous = STATES[t.reported[slot]!]!;
     t.reported[slot] = S_UP;
     t.setFrom(slot, origin.address, origin.port);
-    if (previous !== "new" && !this.loud(slot, nowMs)) return;
+    if (previous !== "new" && !this.loud(slot, nowMs, previous === "down")) return;
     const node = t.ids[slot]!;
     const from = t.from(slot)!;
     if (previous === "down") {
@@ -253,8 +253,6 @@ export class Detector {
     this.flapping.settle(nowMs, (slot, changes) => {
       const state = STATES[t.reported[slot]!]!;
       emit("node.flapping", { node: t.ids[slot]!, changes, windowMs: FLAP_WINDOW_MS, settled: true, state });
-      // The down it settled in was kept quiet: the page goes out now.
-      if (t.reported[slot] === S_DOWN) this.emitDown(slot, t.downAt[slot]!, nowMs);
     });
   }
 
@@ -288,9 +286,10 @@ export class Detector {
 
   /**
    * Whether a transition of `slot` goes to the journal now, or is kept quiet because the node is
-   * flapping (said once, when it starts: the transition it is making is in `state`).
+   * flapping (said once, when it starts: the transition it is making is in `state`). `always`: a
+   * transition to or from down, which counts toward flapping but is never kept quiet.
    */
-  private loud(slot: number, nowMs: number): boolean {
+  private loud(slot: number, nowMs: number, always = false): boolean {
     const verdict = this.flapping.change(slot, nowMs);
     if (verdict === "report") return true;
     if (verdict === "started") {
@@ -303,7 +302,7 @@ export class Detector {
         state: STATES[t.reported[slot]!]!,
       });
     }
-    return false;
+    return always;
   }
 
   private reportDown(slot: number, deadline: number, nowMs: number): void {
@@ -312,7 +311,7 @@ export class Detector {
     t.reported[slot] = S_DOWN;
     t.downAt[slot] = deadline;
     if ((t.flags[slot]! & F_EXPECTED) === 0) this.forgetLater(slot, nowMs);
-    if (first || this.loud(slot, nowMs)) this.emitDown(slot, deadline, nowMs);
+    if (first || this.loud(slot, nowMs, true)) this.emitDown(slot, deadline, nowMs);
   }
 
   private emitDown(slot: number, deadline: number, nowMs: number): void {

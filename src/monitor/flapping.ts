@@ -1,8 +1,10 @@
 // Flap damping: a node that changes state more than FLAP_CHANGES times within FLAP_WINDOW_MS
-// (crash-looping, a flaky link, up/left alternating) is reported once as `node.flapping`, its
-// transitions are then kept out of the journal, and it is reported again only when it has been
-// quiet for a window. Its state is still tracked exactly (status and metrics stay true), so
-// journal lines are bounded by nodes and windows, never by datagrams.
+// (crash-looping, a flaky link, up/left alternating) is reported once as `node.flapping`, and
+// again only when it has been quiet for a window. Meanwhile the changes nothing else bounds
+// (late and back up, restarts, leaves and returns) are kept out of the journal; a down, and the
+// return from one, are always written (each takes a timeout of silence). Its state is still
+// tracked exactly (status and metrics stay true), so journal lines are bounded by nodes,
+// windows and timeouts, never by datagrams.
 
 import { DeadlineHeap } from "./deadline-heap.js";
 import type { DetectorState } from "./detector-state.js";
@@ -19,7 +21,7 @@ export class Flapping {
 
   /**
    * A transition of `slot` is about to be reported at `nowMs`. Returns "report", "quiet" (it is
-   * flapping), or "started" (this change makes it flapping: report `node.flapping` instead).
+   * flapping), or "started" (this change makes it flapping: `node.flapping` is said first).
    */
   change(slot: number, nowMs: number): "report" | "quiet" | "started" {
     const t = this.s.t;

@@ -22,7 +22,7 @@ export const F_PAUSED = 2;
 export const F_LEFT = 4;
 /** Heard with a verified tag: under `auth: optional` it may not fall back to unsigned datagrams. */
 export const F_SIGNED = 8;
-/** Changing state too often: transitions are kept out of the journal until it settles. */
+/** Changing state too often: all but its downs and returns from down are kept quiet until it settles. */
 export const F_FLAPPING = 16;
 /** The last datagram accepted was unnumbered (`hb send`): its sequence is a clock in ms. */
 export const F_UNNUMBERED = 32;

@@ -171,7 +171,8 @@ export class Peers {
   private send(kind: Kind): Promise<void>[] {
     if (kind === Kind.BEAT) {
       // Who speaks is looked at every interval too: a peer's state can change without an event
-      // (a flapping peer's down is kept quiet), and the hand-over must not wait for one.
+      // (a flapping peer's restarts, leaves and returns from them are kept quiet), and the
+      // hand-over must not wait for one.
       this.deps.onSpeakerChange();
       if (!this.stopped)
         this.beat = this.deps.clock.setTimeout(

@@ -127,6 +127,25 @@ describe("monitors that watch each other", () => {
     expect(h.speaking).toEqual([false, true, false]);
   });
 
+  it("writes a flapping peer's every peer.down and return from down, and the voice moves with each", async () => {
+    const h = new ClusterHarness("mon-b");
+    await h.monitor.listen();
+    h.run(1000, ["mon-a", "mon-c", "n1", "n2"]);
+    // mon-a is silent for 700 ms, then beats for 700 ms, six times: late, down, up each time.
+    for (let cycle = 0; cycle < 6; cycle++) {
+      h.run(700, ["mon-c", "n1", "n2"]);
+      h.run(700, ["mon-a", "mon-c", "n1", "n2"]);
+    }
+    expect(h.of("peer.down")).toHaveLength(6);
+    expect(h.of("peer.up").filter((e) => e.previous === "down")).toHaveLength(6);
+    expect(h.of("peer.late").length).toBeLessThan(6);
+    // Down: this monitor speaks; back and up for the settle time: mon-a speaks again.
+    expect(h.speaking).toEqual([false, ...Array.from({ length: 6 }, () => [true, false]).flat()]);
+    const voice = h.names().filter((e) => e === "peer.down" || e === "peer.up" || e === "monitor.speaking");
+    const cycle = ["peer.down", "monitor.speaking", "peer.up", "monitor.speaking"];
+    expect(voice.slice(voice.indexOf("peer.down"))).toEqual(Array.from({ length: 6 }, () => cycle).flat());
+  });
+
   it("does not speak after a start until it has heard the monitors ranked before it, or the settle time passed", async () => {
     const h = new ClusterHarness("mon-b", "  settle: 800ms");
     await h.monitor.listen();
