@@ -68,7 +68,7 @@ export const layout = {
 const pure = [
   "src/wire/protocol.ts",
   "src/selectors.ts",
-  "src/config/{types,parse,reader,diff,schedule}.ts",
+  "src/config/{types,parse,reader,diff,parents,schedule,maintenance}.ts",
   "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap}.ts",
 ];
 
