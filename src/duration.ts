@@ -1,8 +1,8 @@
-// Durations as operators write them ("250ms", "1s", "1.5s", "2m", "1h") to whole milliseconds,
-// and back to the shortest exact spelling for display.
+// Durations as operators write them ("250ms", "1s", "1.5s", "2m", "1h", "7d") to whole
+// milliseconds, and back to the shortest exact spelling for display.
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
 /** Returns whole milliseconds, or undefined when `text` is not a positive-or-zero duration. */
 export function parseDuration(text: string): number | undefined {
@@ -14,6 +14,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 export function formatDuration(ms: number): string {
+  if (ms !== 0 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   if (ms !== 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms !== 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1000 && ms % 100 === 0) return `${ms / 1000}s`;

@@ -4,6 +4,7 @@
 
 import { DEFAULT_CONFIG_PATH } from "../config/load.js";
 import { loadConfigOnTwoThreads } from "../config/load-off-thread.js";
+import { nextOccurrence, parseSchedule, type Schedule } from "../config/schedule.js";
 import { formatStatusAddress } from "../config/types.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode, HbError } from "../errors.js";
@@ -14,6 +15,11 @@ import type { Io } from "./io.js";
 export const usage = `usage: hb check-config [PATH]   (default ${DEFAULT_CONFIG_PATH})`;
 
 export const flags = {} as const;
+
+/** 2026-03-31 00:00 UTC */
+function utc(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
 
 export async function run(args: readonly string[], io: Io): Promise<number> {
   const { positionals } = parseFlags(args, flags, usage, true);
@@ -35,7 +41,16 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   ];
   for (const node of config.nodes.values()) {
     lines.push(
-      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}`,
+      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}${node.parents.length === 0 ? "" : `, parents ${node.parents.join(",")}`}`,
+    );
+  }
+  const { maintenance } = config;
+  lines.push(`  maintenance: hb maint windows at most ${formatDuration(maintenance.maxDurationMs)}`);
+  for (const window of maintenance.windows) {
+    // The next start, in UTC: what the schedule means in its time zone, seen from here.
+    const next = nextOccurrence(parseSchedule(window.schedule) as Schedule, window.timezone, Date.now());
+    lines.push(
+      `  window ${window.name}: ${window.schedule} ${window.timezone} (next ${utc(next.startsAt)} to ${utc(next.endsAt)}), match ${window.match.join(",")}`,
     );
   }
   for (const output of config.notify) {

@@ -10,6 +10,10 @@ import { formatStatusAddress, type Config, type StatusAddress } from "./types.js
 
 /** Where a key is written in the file is not what it configures. */
 const POSITION_FIELDS: ReadonlySet<string> = new Set(["line", "col"]);
+/** Derived from other fields, whose changes are listed (a parent's children: the nodes' parents). */
+const DERIVED_FIELDS: ReadonlySet<string> = new Set(["children"]);
+/** What tells the items of a collection apart, named in each line rather than among the fields. */
+const ITEM_KEYS: ReadonlySet<string> = new Set(["id", "name"]);
 /** Read once, when the monitor starts. */
 const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiveBufferBytes"]);
 /** How a null reads, where it means something other than "none". */
@@ -49,6 +53,13 @@ function asCollection(value: unknown): Map<string, Fields> | null {
     return new Map((value as Fields[]).map((item) => [item.name as string, item]));
   }
   return null;
+}
+
+/** A list of named items (notify outputs, maintenance windows) inside a section, by name. */
+function asNamed(value: unknown): Map<string, Fields> | null {
+  if (!Array.isArray(value) || !value.every((item) => isRecord(item) && typeof item.name === "string"))
+    return null;
+  return new Map((value as Fields[]).map((item) => [item.name as string, item]));
 }
 
 /** A URL as the journal may show it: a webhook's path or query often holds its secret token. */
@@ -103,7 +114,8 @@ function describe(item: Fields): string {
   const out: string[] = [];
   for (const f in item) {
     const value = item[f];
-    if (f === "id" || POSITION_FIELDS.has(f) || value === null || value === false) continue;
+    if (ITEM_KEYS.has(f) || POSITION_FIELDS.has(f) || value === null || value === false) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
     out.push(value === true ? configKey(f) : `${configKey(f)} ${show(f, value)}`);
   }
   return out.join(", ");
@@ -194,6 +206,25 @@ function* diffCollection(
   }
 }
 
+/**
+ * A section (`maintenance`, `cluster`): its plain fields in one line, `maintenance: max_duration
+ * 7d -> 1d`, and each list of named items in it as a collection, `maintenance.windows.NAME: ...`.
+ */
+function* diffSection(key: string, before: Fields, after: Fields, changes: string[]): Sliced<void> {
+  const plain: string[] = [];
+  const lists: [string, Map<string, Fields>, Map<string, Fields>][] = [];
+  for (const f of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (POSITION_FIELDS.has(f)) continue;
+    const was = asNamed(before[f]);
+    const is = asNamed(after[f]);
+    if (was !== null && is !== null) lists.push([f, was, is]);
+    else if (!same(f, before[f], after[f]))
+      plain.push(`${configKey(f)} ${show(f, before[f])} -> ${show(f, after[f])}`);
+  }
+  if (plain.length > 0) changes.push(`${key}: ${plain.join(", ")}`);
+  for (const [f, was, is] of lists) yield* diffCollection(`${key}.${configKey(f)}`, was, is, changes);
+}
+
 export function diffConfigs(before: Config, after: Config): string[] {
   return finish(diffSteps(before, after));
 }
@@ -204,14 +235,14 @@ export function* diffSteps(before: Config, after: Config): Sliced<string[]> {
   const a = before as unknown as Fields;
   const b = after as unknown as Fields;
   for (const field of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (DERIVED_FIELDS.has(field)) continue;
     const key = configKey(field);
     const was = asCollection(a[field]);
     const is = asCollection(b[field]);
     if (was !== null && is !== null) {
       yield* diffCollection(key, was, is, changes);
     } else if (isRecord(a[field]) && isRecord(b[field]) && !isAddress(a[field]) && !isAddress(b[field])) {
-      const diff = changedFields(a[field], b[field]);
-      if (diff !== "") changes.push(`${key}: ${diff}`);
+      yield* diffSection(key, a[field], b[field], changes);
     } else if (!same(field, a[field], b[field])) {
       const note = RESTART_FIELDS.has(field) ? " (takes effect on restart)" : "";
       changes.push(`${key}: ${show(field, a[field])} -> ${show(field, b[field])}${note}`);

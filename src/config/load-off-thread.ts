@@ -72,11 +72,11 @@ export async function loadConfigOnTwoThreads(entry: URL, path: string): Promise<
   let warnings: string[] = [];
   if (halves !== null) {
     const other = parseInWorker(entry, { path, text: halves[1] }, false).catch(() => null);
-    const first = parseConfig(halves[0], path);
+    const first = parseConfig(halves[0], path, { half: true });
     const second = await other;
     if (first.ok && second?.ok === true) {
       const rest = await decodeConfig(second.data, Number.POSITIVE_INFINITY, () => Promise.resolve());
-      config = mergeHalves(first.config, rest);
+      config = mergeHalves(first.config, rest, [...(first.unresolved ?? []), ...second.unresolved]);
       warnings = [...new Set([...first.warnings.map((w) => formatProblem(path, w)), ...second.warnings])];
     }
   }

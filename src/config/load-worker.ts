@@ -14,14 +14,14 @@ import { encodeConfig, transferList, type ConfigData } from "./transfer.js";
 
 export interface WorkerJob {
   path: string;
-  /** The text to parse (one half of the file); without it, the worker reads `path`. */
+  /** The text to parse (one half of the file, see parseConfig's `half`); without it, the worker reads `path`. */
   text?: string;
   /** A reload's: the thread runs at the lowest priority, behind the monitor's own. */
   background?: boolean;
 }
 
 export type WorkerReply =
-  | { ok: true; data: ConfigData; warnings: string[] }
+  | { ok: true; data: ConfigData; warnings: string[]; unresolved: string[] }
   | { ok: false; code: ErrorCode; message: string; details: string[] };
 
 /** Marks the workerData of a config job, so that the entry file knows what the thread is for. */
@@ -50,9 +50,12 @@ export async function serveConfigJob(): Promise<void> {
     return;
   }
   try {
-    const { config, warnings } = parseOrThrow(text ?? (await readConfigText(path)), path);
+    const { config, warnings, unresolved } =
+      text === undefined
+        ? parseOrThrow(await readConfigText(path), path)
+        : parseOrThrow(text, path, { half: true });
     const data = encodeConfig(config);
-    reply = { ok: true, data, warnings };
+    reply = { ok: true, data, warnings, unresolved };
     transfer = transferList(data);
   } catch (err) {
     reply =

@@ -11,7 +11,7 @@ import { dirname, resolve } from "node:path";
 import { HbError } from "../errors.js";
 import { readKeyFile } from "../wire/key-file.js";
 import { hookFileProblem } from "./hook-file.js";
-import { parseConfig } from "./parse.js";
+import { parseConfig, type ParseOptions } from "./parse.js";
 import { formatProblem, type Config, type ConfigProblem, type KeySpec } from "./types.js";
 
 /** Where the monitor's config is installed (`hb monitor`, `hb reload`, `hb check-config`). */
@@ -120,10 +120,18 @@ function decodeText(path: string, bytes: Buffer): string {
 }
 
 /** The parsed config of `text`, or HB_ERR_CONFIG with every problem. */
-export function parseOrThrow(text: string, path: string): { config: Config; warnings: string[] } {
-  const parsed = parseConfig(text, path);
+export function parseOrThrow(
+  text: string,
+  path: string,
+  options: ParseOptions = {},
+): { config: Config; warnings: string[]; unresolved: string[] } {
+  const parsed = parseConfig(text, path, options);
   if (!parsed.ok) throw configError(path, parsed.problems);
-  return { config: parsed.config, warnings: parsed.warnings.map((w) => formatProblem(path, w)) };
+  return {
+    config: parsed.config,
+    warnings: parsed.warnings.map((w) => formatProblem(path, w)),
+    unresolved: parsed.unresolved ?? [],
+  };
 }
 
 /** Reads, parses and validates a config and its key files, on this thread. */

@@ -1,13 +1,16 @@
 // YAML text -> validated, defaulted, frozen Config. Every problem is reported with the file,
 // line and column of the key at fault, all at once (not just the first). Unknown keys are errors.
 // A value a node leaves out is derived from what that node does set (timeout = 10 x interval,
-// late = timeout / 2); only what it derives from nothing comes from `defaults`.
+// late = timeout / 2); only what it derives from nothing comes from `defaults`. Checks that need
+// every node (parents) are left out for one half of a file, whose merge makes them (split.ts).
 
 import { LineCounter, isScalar, parseDocument, type Node, type Pair } from "yaml";
 import { parseHostPort, type HostPort } from "../wire/address.js";
 import { DEFAULT_INTERVAL_MS, DEFAULT_PORT, isId, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "../wire/protocol.js";
 import { CLUSTER_KEYS, UPSTREAM_KEYS, parseCluster, type ParsedCluster } from "./cluster.js";
+import { MAINTENANCE_KEYS, NO_MAINTENANCE, WINDOW_KEYS, parseMaintenance } from "./maintenance.js";
 import { NOTIFY_KEYS, parseLabels, parseNotify } from "./notify.js";
+import { NO_PARENTS, childrenOf, findCycles, parentsOf, readParents } from "./parents.js";
 import { Reader, quote, type PartialThresholds } from "./reader.js";
 import {
   DEFAULT_FORGET_AFTER_MS,
@@ -19,6 +22,7 @@ import {
   type Config,
   type ConfigProblem,
   type KeySpec,
+  type MaintenanceSpec,
   type NodeSpec,
   type ParseResult,
   type StatusAddress,
@@ -41,9 +45,11 @@ export const TOP_KEYS: readonly string[] = [
   "nodes",
   "notify",
   "cluster",
+  "maintenance",
 ];
 export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
-export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels"];
+export const DEFAULTS_KEYS: readonly string[] = [...THRESHOLD_KEYS, "parents"];
+export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels", "parents"];
 
 /**
  * Every key the config accepts, as a path: `defaults.late`, `nodes.ID.paused`, `notify[].on`,
@@ -52,11 +58,13 @@ export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys"
  */
 export const CONFIG_KEYS: readonly string[] = [
   ...TOP_KEYS,
-  ...THRESHOLD_KEYS.map((k) => `defaults.${k}`),
+  ...DEFAULTS_KEYS.map((k) => `defaults.${k}`),
   ...NODE_KEYS.map((k) => `nodes.ID.${k}`),
   ...NOTIFY_KEYS.map((k) => `notify[].${k}`),
   ...CLUSTER_KEYS.map((k) => `cluster.${k}`),
   ...UPSTREAM_KEYS.map((k) => `cluster.upstream.${k}`),
+  ...MAINTENANCE_KEYS.map((k) => `maintenance.${k}`),
+  ...WINDOW_KEYS.map((k) => `maintenance.windows[].${k}`),
 ];
 
 function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
@@ -74,7 +82,15 @@ const BUILT_IN: Thresholds = {
   lateMs: (TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS) / 2,
 };
 
-export function parseConfig(text: string, file: string): ParseResult {
+export interface ParseOptions {
+  /**
+   * `text` is one half of a file (config/split.ts): parents listed in the other half are not
+   * problems here but `unresolved` in the result, for the merge to check with the cycles.
+   */
+  readonly half?: boolean;
+}
+
+export function parseConfig(text: string, file: string, options: ParseOptions = {}): ParseResult {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const r = new Reader(text, lines);
@@ -100,6 +116,9 @@ export function parseConfig(text: string, file: string): ParseResult {
   let nodesPair: Pair | undefined;
   let notifyPair: Pair | undefined;
   let clusterPair: Pair | undefined;
+  let maintenance: MaintenanceSpec = NO_MAINTENANCE;
+  let defaultParents: readonly string[] = NO_PARENTS;
+  let defaultParentsAt: readonly Node[] = [];
 
   for (const [name, pair] of r.pairs(doc.contents, null, "the config", TOP_KEYS)) {
     switch (name) {
@@ -130,8 +149,13 @@ export function parseConfig(text: string, file: string): ParseResult {
       }
       case "defaults":
         defaultsAt = pair.key as Node;
-        for (const [key, keyPair] of r.pairs(pair.value, defaultsAt, "defaults", THRESHOLD_KEYS))
-          r.threshold(ownDefaults, key as keyof PartialThresholds, keyPair, "defaults");
+        for (const [key, keyPair] of r.pairs(pair.value, defaultsAt, "defaults", DEFAULTS_KEYS)) {
+          if (key === "parents") {
+            const { ids, at } = readParents(r, keyPair, "defaults.parents", null);
+            defaultParents = Object.freeze(ids);
+            defaultParentsAt = at;
+          } else r.threshold(ownDefaults, key as keyof PartialThresholds, keyPair, "defaults");
+        }
         break;
       case "startup_grace":
         startupGraceMs = r.duration(pair, name);
@@ -163,6 +187,9 @@ export function parseConfig(text: string, file: string): ParseResult {
         break;
       case "cluster":
         clusterPair = pair;
+        break;
+      case "maintenance":
+        maintenance = parseMaintenance(r, pair);
         break;
     }
   }
@@ -198,8 +225,11 @@ export function parseConfig(text: string, file: string): ParseResult {
       authAt,
       `auth: ${auth} needs at least one key under keys${signingKeys.size > 0 ? " that no webhook signs with" : ""}`,
     );
-  // A fleet's nodes mostly share a few label sets: one object each.
+  // A fleet's nodes mostly share a few label sets and parent lists: one object each.
   const labelSets = new Map<string, Readonly<Record<string, string>>>();
+  const parentLists = new Map<string, readonly string[]>();
+  /** Where the parents of each node that lists its own are written. */
+  const ownParentsAt = new Map<string, readonly Node[]>();
   if (nodesPair !== undefined) {
     for (const [id, pair] of r.pairs(nodesPair.value, nodesPair.key as Node, "nodes")) {
       const keyNode = pair.key as Node;
@@ -215,6 +245,7 @@ export function parseConfig(text: string, file: string): ParseResult {
       let paused = false;
       let nodeKeys: Set<string> | null = null;
       let labels: Readonly<Record<string, string>> | null = null;
+      let ownParents: readonly string[] | undefined;
       for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what, NODE_KEYS)) {
         if (field === "interval" || field === "timeout" || field === "late") {
           r.threshold(own, field, fieldPair, what);
@@ -241,17 +272,42 @@ export function parseConfig(text: string, file: string): ParseResult {
             labels = labelSets.get(key) ?? own;
             labelSets.set(key, labels);
           }
+        } else if (field === "parents") {
+          const { ids, at } = readParents(r, fieldPair, `${what}.parents`, id);
+          const key = ids.join(",");
+          ownParents = parentLists.get(key) ?? Object.freeze(ids);
+          parentLists.set(key, ownParents);
+          ownParentsAt.set(id, at);
         }
       }
       const thresholds = resolve(own, defaults);
       r.checkThresholds(thresholds, own, keyNode, what);
-      nodes.set(id, Object.freeze({ id, ...thresholds, paused, keys: nodeKeys, labels }));
+      const parents = parentsOf(id, ownParents, defaultParents);
+      nodes.set(id, Object.freeze({ id, ...thresholds, paused, keys: nodeKeys, labels, parents }));
     }
   }
 
   for (const [id, at] of cluster?.at.monitors ?? [])
     if (nodes.has(id))
       r.report(at, `cluster.monitors: ${quote(id)} is also a node under nodes; ids must differ`);
+
+  // Parents are listed nodes; in one half of a file, those of the other half are left to the merge.
+  const unresolved = new Set<string>();
+  const unknownParent = (id: string, at: Node, list: string): void => {
+    if (nodes.has(id)) return;
+    if (options.half === true) unresolved.add(id);
+    else r.report(at, `${list}: unknown parent ${quote(id)} (not a node under nodes)`);
+  };
+  defaultParents.forEach((id, i) => unknownParent(id, defaultParentsAt[i]!, "defaults.parents"));
+  for (const [child, at] of ownParentsAt)
+    nodes.get(child)!.parents.forEach((id, i) => unknownParent(id, at[i]!, `nodes.${child}.parents`));
+  if (options.half !== true)
+    r.problems.push(
+      ...findCycles(nodes, (child, index) =>
+        r.position((ownParentsAt.get(child) ?? defaultParentsAt)[index]),
+      ),
+    );
+
   if (r.problems.length > 0)
     return { ok: false, problems: r.problems.sort((a, b) => a.line - b.line || a.col - b.col) };
 
@@ -274,6 +330,8 @@ export function parseConfig(text: string, file: string): ParseResult {
     receiveBufferBytes,
     notify: Object.freeze(notify),
     cluster: cluster?.spec ?? null,
+    children: childrenOf(nodes),
+    maintenance,
   };
   const warnings: ConfigProblem[] = [];
   const exposed = exposureWarning(config);
@@ -281,7 +339,12 @@ export function parseConfig(text: string, file: string): ParseResult {
     const pos = lines.linePos(listenAt?.range?.[0] ?? 0);
     warnings.push({ line: pos.line, col: pos.col, message: exposed });
   }
-  return { ok: true, config: Object.freeze(config), warnings };
+  return {
+    ok: true,
+    config: Object.freeze(config),
+    warnings,
+    ...(options.half === true ? { unresolved: [...unresolved] } : {}),
+  };
 }
 
 function isLoopback(host: string): boolean {

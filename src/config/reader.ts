@@ -149,6 +149,27 @@ export class Reader {
     return value.items.map((item) => ({ id: isScalar(item) ? String(item.value) : "", at: item as Node }));
   }
 
+  /**
+   * The items of a list of names, each as written (an unquoted 007 is "007", as a node id is);
+   * reports a value that is not a list and an item that is not a name.
+   */
+  nameList(pair: Pair, name: string, example: string): { name: string; at: Node }[] {
+    const value = pair.value as Node | null;
+    if (!isSeq(value)) {
+      this.report(value ?? (pair.key as Node), `${name} must be a list, e.g. ${example}`);
+      return [];
+    }
+    const out: { name: string; at: Node }[] = [];
+    for (const item of value.items as (Node | null)[]) {
+      if (isScalar(item) && typeof item.value === "number")
+        out.push({ name: this.text.slice(item.range![0], item.range![1]), at: item });
+      else if (isScalar(item) && typeof item.value === "string" && item.value !== "")
+        out.push({ name: item.value, at: item });
+      else this.report(item ?? value, `${name} must be a list of names, e.g. ${example}`);
+    }
+    return out;
+  }
+
   address(pair: Pair, name: string, allowOff: boolean): HostPort | null | undefined {
     const value = pair.value as Node | null;
     if (allowOff && isScalar(value) && (value.value === "off" || value.value === false)) return null;

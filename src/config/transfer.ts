@@ -2,6 +2,7 @@
 // objects costs the receiving thread most of a second; a few strings and typed arrays cost it
 // nothing, and the receiver rebuilds the nodes in slices small enough to keep its loop free.
 
+import { NO_PARENTS } from "./parents.js";
 import type { Config, NodeSpec } from "./types.js";
 
 /** Node ids and key ids never hold this (see ID_PATTERN in wire/protocol.ts). */
@@ -12,8 +13,8 @@ const ANY_KEY = "*";
 const THRESHOLD_COLUMNS = 3;
 
 export interface ConfigData {
-  /** Every field but `nodes`: small, plain, structured-clonable. */
-  readonly rest: Omit<Config, "nodes">;
+  /** Every field but `nodes` and `children`: small, plain, structured-clonable. */
+  readonly rest: Omit<Config, "nodes" | "children">;
   readonly ids: string;
   readonly thresholds: Float64Array;
   readonly paused: Uint8Array;
@@ -23,10 +24,14 @@ export interface ConfigData {
   readonly labelSets: string;
   /** Per node, 1 + its label set's index in `labelSets`, 0 for none. */
   readonly labels: Uint32Array;
+  /** Per node, its parents joined by ","; "" when no node has any. */
+  readonly parents: string;
+  /** Per parent, `parent=child,child...`: as sorted as in the config, so not sorted again. */
+  readonly children: string;
 }
 
 export function encodeConfig(config: Config): ConfigData {
-  const { nodes, ...rest } = config;
+  const { nodes, children, ...rest } = config;
   const thresholds = new Float64Array(nodes.size * THRESHOLD_COLUMNS);
   const paused = new Uint8Array(nodes.size);
   const keys: string[] = [];
@@ -34,6 +39,8 @@ export function encodeConfig(config: Config): ConfigData {
   const labels = new Uint32Array(nodes.size);
   // Label sets are shared objects (parse.ts): one entry each, found by identity.
   const labelSets = new Map<Readonly<Record<string, string>>, number>();
+  const parents: string[] = [];
+  let anyParents = false;
   let i = 0;
   for (const node of nodes.values()) {
     thresholds[i * THRESHOLD_COLUMNS] = node.intervalMs;
@@ -47,6 +54,8 @@ export function encodeConfig(config: Config): ConfigData {
       if (set === undefined) labelSets.set(node.labels, (set = labelSets.size + 1));
       labels[i] = set;
     }
+    parents.push(node.parents.join(","));
+    if (node.parents.length > 0) anyParents = true;
     i++;
   }
   return {
@@ -57,6 +66,8 @@ export function encodeConfig(config: Config): ConfigData {
     keys: anyRestricted ? keys.join(SEPARATOR) : "",
     labelSets: labelSets.size === 0 ? "" : JSON.stringify([...labelSets.keys()]),
     labels,
+    parents: anyParents ? parents.join(SEPARATOR) : "",
+    children: [...children].map(([parent, list]) => `${parent}=${list.join(",")}`).join(SEPARATOR),
   };
 }
 
@@ -84,6 +95,9 @@ export async function decodeConfig(
   const keys = data.keys === "" ? null : data.keys.split(SEPARATOR);
   const labelSets = (data.labelSets === "" ? [] : JSON.parse(data.labelSets)) as Record<string, string>[];
   labelSets.forEach((set) => Object.freeze(set));
+  const parents = data.parents === "" ? null : data.parents.split(SEPARATOR);
+  // Nodes mostly share a few parent lists (the defaults'): one array each.
+  const parentLists = new Map<string, readonly string[]>([["", NO_PARENTS]]);
   const nodes = new Map<string, NodeSpec>();
   for (let start = 0; start < ids.length; start += sliceSize) {
     if (start > 0) await pause();
@@ -91,6 +105,10 @@ export async function decodeConfig(
     for (let i = start; i < end; i++) {
       const id = ids[i]!;
       const own = keys?.[i] ?? ANY_KEY;
+      const written = parents?.[i] ?? "";
+      let parentList = parentLists.get(written);
+      if (parentList === undefined)
+        parentLists.set(written, (parentList = Object.freeze(written.split(","))));
       const node: NodeSpec = {
         id,
         intervalMs: data.thresholds[i * THRESHOLD_COLUMNS]!,
@@ -99,12 +117,18 @@ export async function decodeConfig(
         paused: data.paused[i] === 1,
         keys: own === ANY_KEY ? null : new Set(own === "" ? [] : own.split(",")),
         labels: data.labels[i] === 0 ? null : labelSets[data.labels[i]! - 1]!,
+        parents: parentList,
       };
       const old = previous?.get(id);
       nodes.set(id, old !== undefined && sameFields(old, node) ? old : Object.freeze(node));
     }
   }
-  return Object.freeze({ ...deepFreeze(data.rest), nodes });
+  const children = new Map<string, readonly string[]>();
+  for (const entry of data.children === "" ? [] : data.children.split(SEPARATOR)) {
+    const eq = entry.indexOf("=");
+    children.set(entry.slice(0, eq), Object.freeze(entry.slice(eq + 1).split(",")));
+  }
+  return Object.freeze({ ...deepFreeze(data.rest), nodes, children });
 }
 
 function sameFields(a: NodeSpec, b: NodeSpec): boolean {
@@ -115,6 +139,8 @@ function sameFields(a: NodeSpec, b: NodeSpec): boolean {
     const v = y[f];
     if (u === v) continue;
     if (f === "labels" && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v)) continue;
+    if (Array.isArray(u) && Array.isArray(v) && u.length === v.length && u.every((x, j) => x === v[j]))
+      continue;
     if (!(u instanceof Set && v instanceof Set && u.size === v.size)) return false;
     for (const item of u) if (!v.has(item)) return false;
   }

@@ -10,6 +10,8 @@ export const DEFAULT_FORGET_AFTER_MS = 3_600_000;
 export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 /** A node's timeout when nothing sets it: this many intervals. */
 export const TIMEOUT_INTERVALS = 10;
+/** The longest a maintenance window (`hb maint`) may last when `maintenance.max_duration` is not set. */
+export const DEFAULT_MAX_MAINTENANCE_MS = 7 * 86_400_000;
 
 /** A Unix socket for the status endpoint (`status: /run/hb/status.sock` or `unix:PATH`). */
 export interface SocketPath {
@@ -34,6 +36,11 @@ export interface NodeSpec extends Thresholds {
   readonly keys: ReadonlySet<string> | null;
   /** Travel with every notice about the node (`nodes.ID.labels`); null when it has none. */
   readonly labels: Readonly<Record<string, string>> | null;
+  /**
+   * The listed nodes this one depends on (`nodes.ID.parents`, else `defaults.parents`): while one
+   * of them is down, flapping or just back, this node's down does not page. Empty when none.
+   */
+  readonly parents: readonly string[];
 }
 
 export interface KeySpec {
@@ -64,6 +71,29 @@ export interface Config {
   readonly notify: readonly NotifySpec[];
   /** The monitors of the site, when there are several. */
   readonly cluster: ClusterSpec | null;
+  /** For each node that is a parent, the listed nodes that have it among their parents, by id. */
+  readonly children: ReadonlyMap<string, readonly string[]>;
+  readonly maintenance: MaintenanceSpec;
+}
+
+/** `maintenance:`: the bound on runtime windows, and the recurring windows. */
+export interface MaintenanceSpec {
+  /** The longest a window made with `hb maint` may last. */
+  readonly maxDurationMs: number;
+  readonly windows: readonly RecurringWindowSpec[];
+}
+
+/** A window that comes back on a schedule (`maintenance.windows`). */
+export interface RecurringWindowSpec {
+  readonly name: string;
+  /** Selector texts (see selectors.ts), each checked with parseSelector. */
+  readonly match: readonly string[];
+  /** As written; config/schedule.ts's parseSchedule reads it. */
+  readonly schedule: string;
+  /** The IANA time zone the schedule is read in. */
+  readonly timezone: string;
+  readonly line: number;
+  readonly col: number;
 }
 
 /** What every notify output has, whatever it delivers to. */
@@ -115,7 +145,14 @@ export interface ConfigProblem {
 }
 
 export type ParseResult =
-  { ok: true; config: Config; warnings: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
+  | {
+      ok: true;
+      config: Config;
+      warnings: ConfigProblem[];
+      /** Parsing one half of a file: the parents it names that it does not list. */
+      unresolved?: string[];
+    }
+  | { ok: false; problems: ConfigProblem[] };
 
 export function formatProblem(file: string, problem: ConfigProblem): string {
   return `${file}:${problem.line}:${problem.col}: ${problem.message}`;

@@ -51,7 +51,7 @@ function peerConfig(base: Config, cluster: ClusterSpec, self: string): Config {
       .filter((m) => m.id !== self)
       .map((m) => [
         m.id,
-        Object.freeze({ id: m.id, ...thresholds, paused: false, keys: null, labels: null }),
+        Object.freeze({ id: m.id, ...thresholds, paused: false, keys: null, labels: null, parents: [] }),
       ]),
   );
   return Object.freeze({

@@ -12,6 +12,12 @@ describe("hb check-config", () => {
     const r = runHb(["check-config", new URL("../../heartbeat.yaml", import.meta.url).pathname]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("node logs-1: interval 500ms, late 2.5s, timeout 5s");
+    expect(r.stdout).toContain("node web-7: interval 1s, late 5s, timeout 10s, parents sw-1");
+    expect(r.stdout).toContain("maintenance: hb maint windows at most 7d");
+    // The next Tuesday 02:00 in Paris: 01:00 UTC in winter, 00:00 in summer.
+    expect(r.stdout).toMatch(
+      /window patch-tuesday: Tue 02:00-04:00 Europe\/Paris \(next \d{4}-\d\d-\d\d 0[01]:00 UTC to \d{4}-\d\d-\d\d 0[23]:00 UTC\), match web-\*/,
+    );
   });
 
   it("finds the repository's heartbeat.yaml, which install.sh installs, safe as it is: loopback only, no warning", () => {
@@ -32,7 +38,7 @@ describe("hb check-config", () => {
       `${path}:1:9: listen: "nowhere" is not host:port (IPv6 goes in brackets: [::1]:26722)`,
       `${path}:2:1: defaults: timeout (1s) must be more than 2 x interval (1s)`,
       `${path}:5:3: nodes.a: late (9s) must be less than timeout (1s)`,
-      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused, keys, labels)`,
+      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused, keys, labels, parents)`,
     ]);
     expect(r.stderr).toContain("[HB_ERR_CONFIG]");
   });

@@ -16,6 +16,12 @@ afterAll(() => dir.remove());
 const NOBODY = 65534;
 const KEY = "0123456789abcdef0123456789abcdef\n";
 
+/** A config with one recurring window (line 3) of this schedule, and `zone` as its last key. */
+function window(schedule: string, zone = ""): string {
+  const last = zone === "" ? "" : `, ${zone}`;
+  return `maintenance:\n  windows:\n    - { name: w, match: ["web-*"], schedule: "${schedule}"${last} }\n`;
+}
+
 function garbage(bytes: number): Buffer {
   const data = randomFillSync(Buffer.alloc(bytes));
   data[10] = 0; // random bytes may happen to decode; a NUL never is a YAML text
@@ -81,6 +87,37 @@ const cases: { name: string; path: () => string; code: number; says: RegExp }[] 
     },
     code: 78,
     says: /short-key\.yaml:1:9: key k1: \S*\/short\.key holds 5 bytes/,
+  },
+  {
+    name: "a dependency cycle",
+    path: () =>
+      dir.file("cycle.yaml", "nodes:\n  a: { parents: [b] }\n  b: { parents: [c] }\n  c: { parents: [a] }\n"),
+    code: 78,
+    says: /cycle\.yaml:4:18: dependency cycle: a -> b -> c -> a/,
+  },
+  {
+    name: "an unknown parent",
+    path: () => dir.file("parent.yaml", "nodes:\n  sw-1: {}\n  web-7: { parents: [sw-1, sw-3] }\n"),
+    code: 78,
+    says: /parent\.yaml:3:28: nodes\.web-7\.parents: unknown parent "sw-3"/,
+  },
+  {
+    name: "a bad schedule",
+    path: () => dir.file("schedule.yaml", window("Tue 2:00-04:00", "timezone: UTC")),
+    code: 78,
+    says: /schedule\.yaml:3:46: maintenance\.windows\.w\.schedule: "Tue 2:00-04:00": "2:00" is not a time of day .*a schedule is DAYS HH:MM-HH:MM/,
+  },
+  {
+    name: "a window without a time zone",
+    path: () => dir.file("no-zone.yaml", window("Tue 02:00-04:00")),
+    code: 78,
+    says: /no-zone\.yaml:3:7: maintenance\.windows\.w: timezone is required: a window's schedule is read in an explicit timezone, e\.g\. Europe\/Paris or UTC/,
+  },
+  {
+    name: "a window in an unknown time zone",
+    path: () => dir.file("zone.yaml", window("Tue 02:00-04:00", "timezone: Europe/Lutetia")),
+    code: 78,
+    says: /zone\.yaml:3:75: maintenance\.windows\.w\.timezone: "Europe\/Lutetia" is not a time zone/,
   },
 ];
 

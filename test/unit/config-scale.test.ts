@@ -46,12 +46,15 @@ describe("a large config parsed in two halves", () => {
   function halves(text: string): [ParseResult, ParseResult] {
     const split = splitNodes(text);
     if (split === null) throw new Error("not split");
-    return [parseConfig(split[0], "fleet.yaml"), parseConfig(split[1], "fleet.yaml")];
+    return [
+      parseConfig(split[0], "fleet.yaml", { half: true }),
+      parseConfig(split[1], "fleet.yaml", { half: true }),
+    ];
   }
   function merged(text: string): Config | null {
     const [first, second] = halves(text);
     if (!first.ok || !second.ok) throw new Error("a half has problems");
-    return mergeHalves(first.config, second.config);
+    return mergeHalves(first.config, second.config, [...first.unresolved!, ...second.unresolved!]);
   }
 
   const block = [
@@ -82,6 +85,10 @@ describe("a large config parsed in two halves", () => {
     ["block and flow entries, comments, blank lines, keys after the nodes", block],
     ["CRLF line ends", block.replaceAll("\n", "\r\n")],
     ["a generated fleet", fleet(1000)],
+    [
+      "parents in the other half, and a recurring window",
+      `${fleet(1000).replace("defaults: { interval: 1s }", "defaults: { interval: 1s, parents: [n999] }").replace("  n1: {}", "  n1: { parents: [n998, n2] }")}maintenance:\n  windows: [{ name: w, match: [n1*], schedule: "daily 01:00-02:00", timezone: UTC }]\n`,
+    ],
   ])("gives what one parse gives: %s", (_, text) => {
     const whole = parseConfig(text, "fleet.yaml");
     if (!whole.ok) throw new Error(whole.problems.map((p) => formatProblem("fleet.yaml", p)).join("\n"));

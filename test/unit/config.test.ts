@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { MessageChannel } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { diffConfigs } from "../../src/config/diff.js";
-import { NODE_KEYS, THRESHOLD_KEYS, TOP_KEYS, parseConfig } from "../../src/config/parse.js";
+import { DEFAULTS_KEYS, NODE_KEYS, THRESHOLD_KEYS, TOP_KEYS, parseConfig } from "../../src/config/parse.js";
 import { decodeConfig, encodeConfig, transferList, type ConfigData } from "../../src/config/transfer.js";
 import { formatProblem, type Config } from "../../src/config/types.js";
 
@@ -35,10 +35,23 @@ describe("the repository's heartbeat.yaml", () => {
       "payments-1": [1000, 10_000, 30_000, false],
       "logs-1": [500, 2500, 5000, false],
       "db-2": [1000, 5000, 10_000, true],
+      "sw-1": [1000, 5000, 10_000, false],
+      "web-7": [1000, 5000, 10_000, false],
     });
     expect(config.startupGraceMs).toBe(60_000);
     expect(config.unknownNodes).toBe("accept");
     expect(config.auth).toBe("off");
+  });
+
+  it("gives an example of each: a node's parents and a recurring maintenance window", () => {
+    expect(config.nodes.get("web-7")!.parents).toEqual(["sw-1"]);
+    expect(config.children).toEqual(new Map([["sw-1", ["web-7"]]]));
+    expect(config.maintenance).toMatchObject({
+      maxDurationMs: 7 * 86_400_000,
+      windows: [
+        { name: "patch-tuesday", match: ["web-*"], schedule: "Tue 02:00-04:00", timezone: "Europe/Paris" },
+      ],
+    });
   });
 
   it("is frozen", () => {
@@ -101,13 +114,13 @@ describe("problems", () => {
       ),
     ).toEqual([
       'hb.yaml:1:9: listen: "127.0.0.1" is not host:port (IPv6 goes in brackets: [::1]:26722)',
-      'hb.yaml:4:3: unknown key "timout" in defaults (expected one of: interval, timeout, late)',
+      'hb.yaml:4:3: unknown key "timout" in defaults (expected one of: interval, timeout, late, parents)',
       "hb.yaml:5:16: unknown_nodes must be one of: accept, ignore",
       "hb.yaml:7:3: nodes.a: timeout (2s) must be more than 2 x interval (1s)",
       "hb.yaml:8:3: nodes.b: late (10s) must be less than timeout (10s)",
       'hb.yaml:9:18: nodes.c.interval must be a duration with a unit, e.g. "1s" or "250ms"',
       "hb.yaml:10:16: nodes.d.paused must be true or false",
-      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes, notify, cluster)',
+      'hb.yaml:11:1: unknown key "extra" in the config (expected one of: listen, status, defaults, startup_grace, unknown_nodes, max_nodes, forget_after, receive_buffer, auth, keys, nodes, notify, cluster, maintenance)',
     ]);
   });
 
@@ -186,9 +199,12 @@ describe("the reload diff", () => {
     receive_buffer: "8MiB",
     auth: "optional",
     keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, kc: /etc/hb/keys/kc }",
-    nodes: "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1], labels: { team: a } } }",
+    nodes:
+      "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1], labels: { team: a }, parents: [] }, z: { interval: 1s, timeout: 10s, late: 5s } }",
     notify: "[{ name: pager, exec: [/bin/true], timeout: 5s }]",
     cluster: "{ monitors: { m1: '127.0.0.1:1', m2: '127.0.0.1:2' }, key: kc }",
+    maintenance:
+      "{ max_duration: 7d, windows: [{ name: w, match: [a], schedule: 'Tue 02:00-04:00', timezone: UTC }] }",
   };
   const TOP_CHANGES: Record<string, string> = {
     listen: "127.0.0.1:26724",
@@ -204,6 +220,8 @@ describe("the reload diff", () => {
     nodes: `${BASE.nodes!.slice(0, -2)}, b: {} }`,
     notify: "[{ name: pager, exec: [/bin/true], timeout: 6s }]",
     cluster: "{ monitors: { m1: '127.0.0.1:1', m2: '127.0.0.1:2' }, key: kc, speak: all }",
+    maintenance:
+      "{ max_duration: 1d, windows: [{ name: w, match: [a], schedule: 'Tue 02:00-04:00', timezone: UTC }] }",
   };
   const DEFAULTS_CHANGES: Record<string, string> = { interval: "2s", timeout: "12s", late: "4s" };
   const NODE_CHANGES: Record<string, string> = {
@@ -213,6 +231,7 @@ describe("the reload diff", () => {
     paused: "true",
     keys: "[k1, k2]",
     labels: "{ team: b }",
+    parents: "[z]",
   };
 
   const yaml = (values: Record<string, string>): string =>
@@ -224,6 +243,7 @@ describe("the reload diff", () => {
   it("has a change to try for every key the parser accepts", () => {
     expect(Object.keys(TOP_CHANGES)).toEqual([...TOP_KEYS]);
     expect(Object.keys(DEFAULTS_CHANGES)).toEqual([...THRESHOLD_KEYS]);
+    expect(DEFAULTS_KEYS).toEqual([...THRESHOLD_KEYS, "parents"]); // defaults.parents: below
     expect(Object.keys(NODE_CHANGES)).toEqual([...NODE_KEYS]);
   });
 
@@ -274,11 +294,56 @@ describe("the reload diff", () => {
       "status: 127.0.0.1:26723 -> off (takes effect on restart)",
       "nodes.a: paused false -> true, keys k1 -> any, labels team=a -> none",
       "nodes.b: added (interval 500ms, timeout 5s, late 2.5s, keys k2)",
+      "nodes.z: removed",
       "receive_buffer: 8MiB -> 512KiB (takes effect on restart)",
     ]);
     expect(
-      diff({ ...BASE, keys: "{ k2: /etc/hb/keys/k2, k1: /etc/hb/k1, kc: /etc/hb/keys/kc }", nodes: "{}" }),
+      diff({
+        ...BASE,
+        keys: "{ k2: /etc/hb/keys/k2, k1: /etc/hb/k1, kc: /etc/hb/keys/kc }",
+        nodes: "{ z: { interval: 1s, timeout: 10s, late: 5s } }",
+      }),
     ).toEqual(["keys.k1: path /etc/hb/keys/k1 -> /etc/hb/k1", "nodes.a: removed"]);
+  });
+
+  it("shows a change of parents on each node it changes, the defaults' on the nodes that take them", () => {
+    const before = ok("defaults: { parents: [sw] }\nnodes: { sw: {}, a: {}, b: { parents: [] }, c: {} }");
+    expect(
+      diffConfigs(
+        before,
+        ok("defaults: { parents: [sw] }\nnodes: { sw: {}, a: {}, b: { parents: [a, sw] }, c: {} }"),
+      ),
+    ).toEqual(["nodes.b: parents none -> a,sw"]);
+    expect(
+      diffConfigs(
+        before,
+        ok("defaults: { parents: [sw, a] }\nnodes: { sw: {}, a: {}, b: { parents: [] }, c: {} }"),
+      ),
+    ).toEqual(["nodes.a: parents sw -> none", "nodes.c: parents sw -> sw,a"]);
+  });
+
+  it("shows maintenance changes: max_duration, and each window added, removed or changed, by name", () => {
+    const window = (name: string, schedule: string, match = "[web-*]") =>
+      `{ name: ${name}, match: ${match}, schedule: '${schedule}', timezone: Europe/Paris }`;
+    const text = `maintenance:\n  windows:\n    - ${window("a", "Tue 02:00-04:00")}\n    - ${window("b", "Wed 02:00-04:00")}`;
+    const before = ok(text);
+    const after = ok(
+      [
+        "maintenance:",
+        "  max_duration: 12h",
+        "  windows:",
+        `    - ${window("c", "daily 23:00-01:00", "['label:team=payments', db-1]")}`,
+        `    - ${window("a", "Tue 03:00-04:00", "[web-*, api-*]")}`,
+      ].join("\n"),
+    );
+    expect(diffConfigs(before, after)).toEqual([
+      "maintenance: max_duration 7d -> 12h",
+      "maintenance.windows.c: added (match label:team=payments,db-1, schedule daily 23:00-01:00, timezone Europe/Paris)",
+      "maintenance.windows.a: match web-* -> web-*,api-*, schedule Tue 02:00-04:00 -> Tue 03:00-04:00",
+      "maintenance.windows.b: removed",
+    ]);
+    // A window moved to another line of the file is the same window.
+    expect(diffConfigs(before, ok(`# moved\n\n${text}`))).toEqual([]);
   });
 
   it("finds the same nodes listed in another order unchanged, and what moved and changed", () => {
@@ -299,7 +364,7 @@ describe("the reload diff", () => {
     const many = `{ ${Array.from({ length: 250 }, (_, i) => `n${i}: {}`).join(", ")} }`;
     const changes = diff({ ...BASE, nodes: many });
     expect(changes).toHaveLength(101);
-    expect(changes[100]).toBe("nodes: 151 more changes not listed (250 added, 1 removed, 0 changed in all)");
+    expect(changes[100]).toBe("nodes: 152 more changes not listed (250 added, 2 removed, 0 changed in all)");
   });
 });
 

@@ -161,6 +161,17 @@ describe("docs/configuration.md", () => {
     expect([...rows].sort()).toEqual([...CONFIG_KEYS].sort());
     for (const key of CONFIG_KEYS) expect(text).toContain(`\`${key}\``);
   });
+
+  it("gives examples of parents and recurring windows that the config reader takes", () => {
+    const page = "docs/configuration.md";
+    const top = parseConfig(yamlBlock(read(page), "listen:"), page);
+    expect(top.ok && top.config.nodes.get("web-7")?.parents).toEqual(["sw-1"]);
+    const windows = parseConfig(yamlBlock(read(page), "nightly-backup"), page);
+    expect(windows.ok && windows.config.maintenance.windows.map((w) => w.name)).toEqual([
+      "patch-tuesday",
+      "nightly-backup",
+    ]);
+  });
 });
 
 describe("docs/status.md", () => {
