@@ -3,9 +3,9 @@ import { createTypeScriptImportResolver } from "eslint-import-resolver-typescrip
 import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
-const folders = ["bin", "cli", "daemon", "monitor", "notify", "node", "config", "wire"];
+const folders = ["bin", "cli", "daemon", "monitor", "notify", "policy", "node", "config", "wire"];
 const src = (folder) => `./src/${folder}`;
-/** `target` may import none of `forbidden`: dependencies point bin -> cli -> daemon -> monitor | notify | node -> config -> wire -> shared. */
+/** `target` may import none of `forbidden`: dependencies point bin -> cli -> daemon -> monitor | notify | policy | node -> config -> wire -> shared. */
 const zone = (target, forbidden, why) => ({ target, from: forbidden.map(src), message: why });
 
 /**
@@ -29,28 +29,33 @@ export const layout = {
           zone("./src/*.ts", folders, "the shared modules at src/ import no folder of src/"),
           zone(
             src("wire"),
-            ["bin", "cli", "daemon", "monitor", "node", "config"],
+            ["bin", "cli", "daemon", "monitor", "notify", "policy", "node", "config"],
             "wire/ (the bytes) imports only the shared modules",
           ),
           zone(
             src("config"),
-            ["bin", "cli", "daemon", "monitor", "node"],
+            ["bin", "cli", "daemon", "monitor", "notify", "policy", "node"],
             "config/ imports only wire/ and the shared modules",
           ),
           zone(
             src("node"),
-            ["bin", "cli", "daemon", "monitor", "config"],
+            ["bin", "cli", "daemon", "monitor", "notify", "policy", "config"],
             "node/ (the sender) imports only wire/ and the shared modules",
           ),
           zone(
             src("monitor"),
-            ["bin", "cli", "daemon", "node", "notify"],
+            ["bin", "cli", "daemon", "node", "notify", "policy"],
             "monitor/ imports config/, wire/ and the shared modules, never a command or an output",
           ),
           zone(
             src("notify"),
-            ["bin", "cli", "daemon", "node", "monitor"],
+            ["bin", "cli", "daemon", "node", "monitor", "policy"],
             "notify/ (the outputs) imports config/, wire/ and the shared modules: it is told of events, it never reads the detector",
+          ),
+          zone(
+            src("policy"),
+            ["bin", "cli", "daemon", "node", "monitor", "notify"],
+            "policy/ (what pages) imports config/, wire/ and the shared modules: it is told of events and asks through its deps",
           ),
           zone(
             src("daemon"),

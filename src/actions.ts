@@ -1,7 +1,8 @@
 // The operator's actions on a running monitor, as one table that the status server
 // (monitor/http.ts) serves and the client (cli/status-client.ts) sends: each action's method,
-// path, header and argument (in the query: no route takes a body), and how its reply is written and read back. Pure data and
-// small codecs, so that `hb forget` can import it without evaluating the monitor.
+// path, header and argument (in the query, or for `hb maint` a small JSON body), and how its reply
+// is written and read back. Pure data and small codecs, so that `hb forget` can import it without
+// evaluating the monitor.
 
 /** How many reloads were attempted (accepted or rejected) since start, and the last one's outcome. */
 export interface ReloadState {
@@ -54,6 +55,8 @@ export interface Action<Result, Answer> {
   /** The header a request must carry (any value), with no Origin; null: none. */
   readonly header: string | null;
   readonly param: ActionParam | null;
+  /** It takes a JSON object as its body (at most MAX_ACTION_BODY_BYTES); others take none. */
+  readonly body: boolean;
   /** The handler may take long (a hook's whole timeout): the connection does not idle out meanwhile. */
   readonly waits: boolean;
   /** How long the client waits for the reply; null: its default. */
@@ -71,6 +74,8 @@ export interface Action<Result, Answer> {
 export const ACTION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A test notice waits for its delivery, which may take a hook's whole timeout. */
 const NOTIFY_TEST_TIMEOUT_MS = 15 * 60_000;
+/** The largest body an action takes: a maintenance window's request is far smaller. */
+export const MAX_ACTION_BODY_BYTES = 16 * 1024;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -83,6 +88,7 @@ const reloadStatus: Action<unknown, ReloadStatus> = {
   underStatus: true,
   header: null,
   param: null,
+  body: false,
   waits: false,
   timeoutMs: null,
   answers: [200],
@@ -111,6 +117,7 @@ const forget: Action<boolean, boolean> = {
   underStatus: false,
   header: "x-hb-forget",
   param: { name: "node", what: "a node id" },
+  body: false,
   waits: false,
   timeoutMs: null,
   answers: [200, 404],
@@ -126,6 +133,7 @@ const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
   underStatus: false,
   header: "x-hb-notify-test",
   param: { name: "output", what: "an output name" },
+  body: false,
   waits: true,
   timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
   answers: [200, 404],
@@ -140,11 +148,105 @@ const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
   },
 };
 
+/** A maintenance window as `hb maint` shows it (src/policy/windows.ts's record, with its state). */
+export interface MaintWindowView {
+  readonly id: string;
+  readonly match: readonly string[];
+  readonly author: string;
+  readonly comment: string;
+  readonly startsAt: number;
+  readonly endsAt: number;
+  readonly createdAt: number;
+  readonly endedAt: number | null;
+  readonly by: string;
+  readonly state: "scheduled" | "active" | "ended" | "expired";
+}
+
+export interface RecurringWindowView {
+  readonly name: string;
+  readonly match: readonly string[];
+  readonly schedule: string;
+  readonly timezone: string;
+  readonly state: "scheduled" | "active";
+  /** The occurrence running now, or the next one (epoch ms). */
+  readonly startsAt: number;
+  readonly endsAt: number;
+}
+
+export interface MaintListAnswer {
+  readonly now: number;
+  readonly windows: readonly MaintWindowView[];
+  readonly recurring: readonly RecurringWindowView[];
+}
+
+/** What a maintenance command made of a window, or why it refused. */
+export type MaintAnswer =
+  | { readonly ok: true; readonly window: MaintWindowView }
+  | { readonly ok: false; readonly status: number; readonly error: string };
+
+type MaintResult = { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409; error: string };
+
+const maintList: Action<unknown, MaintListAnswer> = {
+  name: "maint list",
+  method: "GET",
+  path: "/maint",
+  underStatus: false,
+  header: null,
+  param: null,
+  body: false,
+  waits: false,
+  timeoutMs: null,
+  answers: [200],
+  answerName: "a list of maintenance windows",
+  reply: (_arg, list) => ({ status: 200, body: list }),
+  read: (_arg, body) =>
+    isRecord(body) && Array.isArray(body.windows) && Array.isArray(body.recurring)
+      ? (body as unknown as MaintListAnswer)
+      : undefined,
+};
+
+/** `hb maint add|extend|end`: a POST with a JSON body and the x-hb-maint header. */
+function maintChange(verb: "add" | "extend" | "end"): Action<MaintResult, MaintAnswer> {
+  return {
+    name: `maint ${verb}`,
+    method: "POST",
+    path: `/maint/${verb}`,
+    underStatus: false,
+    header: "x-hb-maint",
+    param: null,
+    body: true,
+    waits: false,
+    timeoutMs: null,
+    answers: [200, 400, 404, 409],
+    answerName: `a maint ${verb} outcome`,
+    reply: (_arg, result) =>
+      result.ok
+        ? { status: 200, body: { ok: true, window: result.window } }
+        : { status: result.status, body: { ok: false, status: result.status, error: result.error } },
+    read(_arg, body) {
+      if (!isRecord(body)) return undefined;
+      if (body.ok === true && isRecord(body.window) && typeof body.window.id === "string")
+        return body as unknown as MaintAnswer;
+      if (body.ok === false && typeof body.error === "string")
+        return { ok: false, status: typeof body.status === "number" ? body.status : 400, error: body.error };
+      return undefined;
+    },
+  };
+}
+
 /**
  * Every action, by the name of the status source's method that serves it (monitor/http.ts). A new
  * action is an entry here, its handler, its command and its row in docs/status.md.
  */
-export const ACTIONS = { reloadStatus, forget, notifyTest } as const;
+export const ACTIONS = {
+  reloadStatus,
+  forget,
+  notifyTest,
+  maintList,
+  maintAdd: maintChange("add"),
+  maintExtend: maintChange("extend"),
+  maintEnd: maintChange("end"),
+} as const;
 
 export type ActionName = keyof typeof ACTIONS;
 export type ResultOf<K extends ActionName> = (typeof ACTIONS)[K] extends Action<infer R, unknown> ? R : never;

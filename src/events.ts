@@ -53,6 +53,11 @@ export interface EventFields {
   "notify.dropped": { output: string; notices: number; windowMs: number };
   /** `hb notify test`: a marked test notice, sent through one output. */
   "notify.test": { output: string; outcome: string; detail: string };
+  /** A maintenance window was added, given a new end, ended by an operator, or ran out. */
+  "maint.added": MaintFields;
+  "maint.extended": MaintFields;
+  "maint.ended": MaintFields;
+  "maint.expired": MaintFields;
   "sender.started": {
     node: string;
     monitors: string[];
@@ -66,6 +71,17 @@ export interface EventFields {
 }
 
 export type EventName = keyof EventFields;
+
+/** A maintenance window as its events tell of it; times are epoch ms, `by` the monitor that took it. */
+export type MaintFields = {
+  id: string;
+  match: string[];
+  author: string;
+  comment: string;
+  startsAt: number;
+  endsAt: number;
+  by: string;
+};
 
 export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "node.up": "info",
@@ -95,6 +111,10 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "notify.failed": "warn",
   "notify.dropped": "warn",
   "notify.test": "info",
+  "maint.added": "info",
+  "maint.extended": "info",
+  "maint.ended": "info",
+  "maint.expired": "info",
   "sender.started": "info",
   "sender.stopping": "info",
   "sender.failed": "warn",

@@ -27,6 +27,10 @@ export const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summ
     summary: "reload the monitor's config and wait for the result",
   },
   forget: { load: () => import("./forget.js"), summary: "clear one node's replay mark and history" },
+  maint: {
+    load: () => import("./maint.js"),
+    summary: "maintenance windows: hold the notices of nodes being worked on",
+  },
   notify: {
     load: () => import("./notify.js"),
     summary: "send a test notice through one output (hb notify test NAME)",

@@ -54,6 +54,8 @@ interface CallOptions {
   answers?: readonly number[];
   /** No progress for this long and the request is given up (default TIMEOUT_MS). */
   timeoutMs?: number;
+  /** A JSON body. */
+  body?: string;
 }
 
 function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}): Promise<unknown> {
@@ -70,6 +72,12 @@ function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}):
         method: options.method ?? "GET",
         headers: {
           host: endpoint.socketPath === undefined ? endpoint.url.host : "localhost",
+          ...(options.body === undefined
+            ? {}
+            : {
+                "content-type": "application/json",
+                "content-length": String(Buffer.byteLength(options.body)),
+              }),
           ...options.headers,
         },
         timeout: options.timeoutMs ?? TIMEOUT_MS,
@@ -103,7 +111,7 @@ function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}):
     req.on("error", (err: NodeJS.ErrnoException) =>
       unavailable(`cannot reach the monitor at ${where}: ${err.code ?? err.message}`, err),
     );
-    req.end();
+    req.end(options.body);
   });
 }
 
@@ -151,6 +159,7 @@ export async function ask<K extends ActionName>(
   endpoint: StatusEndpoint,
   name: K,
   arg = "",
+  body?: unknown,
 ): Promise<AnswerOf<K>> {
   const action: Action<never, AnswerOf<K>> = ACTIONS[name] as Action<never, AnswerOf<K>>;
   const base = endpoint.url.pathname.replace(/\/+$/, "");
@@ -168,6 +177,7 @@ export async function ask<K extends ActionName>(
         headers: action.header === null ? {} : { [action.header]: "1" },
         answers: action.answers,
         ...(action.timeoutMs === null ? {} : { timeoutMs: action.timeoutMs }),
+        ...(action.body ? { body: JSON.stringify(body ?? {}) } : {}),
       },
     ),
   );

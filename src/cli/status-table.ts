@@ -25,12 +25,21 @@ function number(value: unknown, format: (n: number) => string): string {
   return typeof value === "number" && Number.isFinite(value) ? format(value) : "?";
 }
 
+/** "down", "down (via sw-3)", "down (maint m-k2x9q4ab)": the state and what keeps it from paging. */
+function stateText(n: StatusDocument["nodes"][number]): string {
+  const notes: string[] = [];
+  if (Array.isArray(n.via) && n.via.length > 0) notes.push(`via ${n.via.join(", ")}`);
+  if (Array.isArray(n.maintenance) && n.maintenance.length > 0)
+    notes.push(`maint ${n.maintenance.join(", ")}`);
+  return notes.length === 0 ? String(n.state) : `${String(n.state)} (${notes.join("; ")})`;
+}
+
 export function renderTable(doc: StatusDocument, shownOf?: number): string {
   const header = ["NODE", "STATE", "LAST HEARD", "TIMEOUT", "LOSS", "RESTARTS", "FROM"];
   const rows = doc.nodes.map((n) =>
     [
       String(n.node) + (n.expected === false ? " (unlisted)" : ""),
-      String(n.state),
+      stateText(n),
       n.silentMs === null ? "never" : `${number(n.silentMs, formatAgo)} ago`,
       number(n.timeoutMs, formatDuration),
       `${number(n.lossPct, (p) => p.toFixed(1))}%`,

@@ -11,7 +11,9 @@ import type { Emit, EventName } from "../events.js";
 import { StatusServer } from "../monitor/http.js";
 import { Metrics } from "../monitor/metrics.js";
 import { Monitor } from "../monitor/monitor.js";
-import { Notify } from "../notify/notify.js";
+import { StateDir } from "../monitor/state-dir.js";
+import { Notify, type NotifyDeps } from "../notify/notify.js";
+import { POLICY_FILE, PolicyLayer } from "../policy/layer.js";
 import { VERSION } from "../version.js";
 import { formatHostPort } from "../wire/address.js";
 import { familyOf, type DatagramSocket } from "../wire/udp.js";
@@ -39,12 +41,15 @@ export interface AssemblyDeps {
   onReload?: (phase: "start" | "done") => void;
   /** Reads the kernel's drop counter for a local UDP port (default: /proc/net/udp). */
   kernelDrops?: (port: number) => number | null;
+  /** Makes each `notify:` entry's output; by default the one of its kind. */
+  makeOutput?: NotifyDeps["makeOutput"];
 }
 
 /** A monitor put together: `bind` opens it, `start` announces it. */
 export interface AssembledMonitor {
   readonly monitor: Monitor;
   readonly notify: Notify;
+  readonly policy: PolicyLayer;
   /** The bound UDP address, host:port ("" until bound). */
   readonly listen: string;
   /** The bound status address, as configured until bound (`off` when there is none). */
@@ -91,20 +96,38 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     facts: (node) => monitor.facts(node),
     isDown: (node) => monitor.isDown(node),
     statusUrl: () => statusUrl(config.status, statusAddress),
+    ...(deps.makeOutput === undefined ? {} : { makeOutput: deps.makeOutput }),
   });
   const emit: Emit = (event, fields) => {
     notify.emit(event, fields);
     deps.onEvent?.(event);
   };
+  const stateDir = deps.stateDir === undefined ? undefined : new StateDir(deps.stateDir);
   const monitor = new Monitor(loaded, {
     clock: deps.clock,
     emit,
     socket: deps.socket(familyOf(config.listen.host)),
     pid: deps.pid,
-    stateDir: deps.stateDir,
+    stateDir,
     onSpeaking: (speaking) => notify.speakingChanged(speaking),
     ...(deps.kernelDrops === undefined ? {} : { kernelDrops: deps.kernelDrops }),
   });
+  // Between the events and the outputs: what pages. Its windows and pages are read before the
+  // socket is bound (bind below), so that a restart never pages what a window covers.
+  let current = config;
+  const policy = new PolicyLayer({
+    clock: deps.clock,
+    emit,
+    config: () => current,
+    monitor: notify.monitor,
+    file: stateDir?.file(POLICY_FILE) ?? null,
+    state: (node) => monitor.stateOf(node),
+    facts: (node) => monitor.facts(node),
+    forEachNode: (from, max, visit) => monitor.forEachNode(from, max, visit),
+    offer: (event, fields) => notify.offerLater(event, fields),
+  });
+  notify.policy = policy.policy;
+  monitor.annotate = (node, state) => policy.policy.annotate(node, state);
   let listen = "";
   let statusAddress = formatStatusAddress(config.status);
   // A status address that cannot be bound is retried with backoff: detection is the job. What
@@ -120,20 +143,41 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     reloadStatus: monitor.reloadStatus.bind(monitor),
     forget: monitor.forget.bind(monitor),
     notifyTest: (output: string) => notify.test(output),
+    maintList: () => policy.maint.list(),
+    maintAdd: (_arg: string, body: unknown) => policy.maint.add(body),
+    maintExtend: (_arg: string, body: unknown) => policy.maint.extend(body),
+    maintEnd: (_arg: string, body: unknown) => policy.maint.end(body),
   };
   const statusServer =
     config.status === null
       ? undefined
-      : new StatusServer(source, new Metrics(monitor, notify), {
-          clock: deps.clock,
-          datagramsRead: () => monitor.datagramCounters().received,
-        });
+      : new StatusServer(
+          source,
+          new Metrics(monitor, notify, {
+            suppressed: () => policy.suppressed(),
+            nodesInMaintenance: () => policy.nodesInMaintenance(),
+            windows: () => policy.windowCounts(),
+          }),
+          {
+            clock: deps.clock,
+            datagramsRead: () => monitor.datagramCounters().received,
+          },
+        );
 
-  const reloads = new Reloads(loaded, { ...deps, monitor, notify });
+  const reloads = new Reloads(loaded, {
+    ...deps,
+    monitor,
+    notify,
+    onConfig: (next) => {
+      current = next;
+      policy.configure(next);
+    },
+  });
   const summary = () => ({ listen, status: statusAddress, nodes: monitor.nodeCount, version: VERSION });
   return {
     monitor,
     notify,
+    policy,
     get listen() {
       return listen;
     },
@@ -141,6 +185,7 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
       return statusAddress;
     },
     async bind(): Promise<void> {
+      await policy.load();
       listen = formatHostPort(await monitor.listen());
       if (statusServer !== undefined && config.status !== null) {
         statusAddress =
@@ -169,7 +214,8 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     async stop(signal: string): Promise<void> {
       reloads.stopping = true;
       emit("monitor.stopping", { ...summary(), signal });
-      await Promise.all([monitor.close(), statusServer?.close(), notify.close()]);
+      policy.stop();
+      await Promise.all([monitor.close(), statusServer?.close(), notify.close(), policy.save()]);
     },
   };
 }

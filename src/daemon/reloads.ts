@@ -22,6 +22,8 @@ export interface ReloadDeps {
   monitorId: string;
   adjust?: (loaded: LoadedConfig) => void;
   onReload?: (phase: "start" | "done") => void;
+  /** Told of each config taken in (the policy's recurring windows). */
+  onConfig?: (config: Config) => void;
 }
 
 export class Reloads {
@@ -72,6 +74,7 @@ export class Reloads {
       );
       this.current = next.config;
       notify.configure(next.config.notify, next.keyring);
+      this.deps.onConfig?.(next.config);
       // A rotated cluster key signs this monitor's heartbeats from now on, as it checks theirs.
       const cluster = this.current.cluster;
       const clusterKey = cluster === null ? undefined : next.keyring.get(cluster.key);

@@ -11,7 +11,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, isIP } from "node:net";
 import { systemClock, type Clock, type Timer } from "../clock.js";
 import { formatStatusAddress, type StatusAddress } from "../config/types.js";
-import { ACTION_ID, ACTIONS, type Action, type ActionName, type ResultOf } from "../actions.js";
+import {
+  ACTION_ID,
+  ACTIONS,
+  MAX_ACTION_BODY_BYTES,
+  type Action,
+  type ActionName,
+  type ResultOf,
+} from "../actions.js";
 import { HbError } from "../errors.js";
 import type { HostPort } from "../wire/address.js";
 import { untilSocketEmpty } from "../wire/udp.js";
@@ -26,10 +33,17 @@ export interface StatusSource {
   forget?(node: string): boolean;
   /** `hb notify test`: the outcome of a test notice through one output; null when there is none. */
   notifyTest?(output: string): Promise<{ ok: boolean } | null>;
+  /** `hb maint`: the windows, and the commands that change them (a JSON body each). */
+  maintList?(): unknown;
+  maintAdd?(arg: string, body: unknown): Promise<ResultOf<"maintAdd">>;
+  maintExtend?(arg: string, body: unknown): Promise<ResultOf<"maintExtend">>;
+  maintEnd?(arg: string, body: unknown): Promise<ResultOf<"maintEnd">>;
 }
 
 /** The source's handler for each action of the table (an absent one: the path is not served). */
-type Handlers = { readonly [K in ActionName]?: (arg: string) => ResultOf<K> | Promise<ResultOf<K>> };
+type Handlers = {
+  readonly [K in ActionName]?: (arg: string, body: unknown) => ResultOf<K> | Promise<ResultOf<K>>;
+};
 
 /** The documents: what is neither an action nor unknown. */
 const DOCUMENTS = ["/status", "/", "/metrics"];
@@ -85,7 +99,7 @@ function send(res: ServerResponse, code: number, body: string, type = "text/plai
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
-/** False when the request has a body (sized or chunked), and answered so: no route takes one. */
+/** False when the request has a body (sized or chunked), and answered so: only `hb maint` takes one. */
 function bodiless(req: IncomingMessage, res: ServerResponse): boolean {
   const length = req.headers["content-length"];
   if ((length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined) return true;
@@ -175,7 +189,47 @@ export class StatusServer {
       (req.headers[action.header] === undefined || req.headers.origin !== undefined)
     )
       return send(res, 403, `${action.name} needs the ${action.header} header, and no Origin\n`);
+    if (action.body) return void this.readBody(req, res, (body) => this.run(res, name, query, body));
     if (!bodiless(req, res)) return;
+    this.run(res, name, query, undefined);
+  }
+
+  /** Reads a JSON object of at most MAX_ACTION_BODY_BYTES; anything else is answered 4xx here. */
+  private readBody(req: IncomingMessage, res: ServerResponse, then: (body: unknown) => void): void {
+    const type = req.headers["content-type"] ?? "";
+    if (!type.startsWith("application/json")) return send(res, 415, "the body must be application/json\n");
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > MAX_ACTION_BODY_BYTES) {
+      res.shouldKeepAlive = false;
+      return send(res, 413, `the body is larger than ${MAX_ACTION_BODY_BYTES} bytes\n`);
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let refused = false;
+    req.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_ACTION_BODY_BYTES && !refused) {
+        refused = true;
+        res.shouldKeepAlive = false;
+        send(res, 413, `the body is larger than ${MAX_ACTION_BODY_BYTES} bytes\n`);
+        req.destroy();
+      }
+      if (!refused) chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (refused) return;
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return send(res, 400, "the body is not JSON\n");
+      }
+      then(body);
+    });
+  }
+
+  private run(res: ServerResponse, name: ActionName, query: string, body: unknown): void {
+    const action: Action<unknown, unknown> = ACTIONS[name];
     let arg = "";
     if (action.param !== null) {
       arg = new URLSearchParams(query).get(action.param.name) ?? "";
@@ -187,7 +241,7 @@ export class StatusServer {
     };
     // A hook may run for its whole timeout: waiting for it is not an idle connection.
     if (action.waits) res.socket?.setTimeout(0);
-    const result = this.handlers[name]!.call(this.source, arg);
+    const result = this.handlers[name]!.call(this.source, arg, body);
     if (!(result instanceof Promise)) return answer(result);
     result.then(answer, () => send(res, 500, `${action.name} failed\n`));
   }

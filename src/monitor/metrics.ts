@@ -42,6 +42,16 @@ export interface NotifyStatsSource {
   onDelivery: ((output: string, seconds: number) => void) | undefined;
 }
 
+/** What the policy layer counts: notices it kept back, and the nodes in maintenance now. */
+export interface PolicyStatsSource {
+  /** Notices not sent, by the kind of reason (maint, parent, flapping, not_paged), since start. */
+  suppressed(): Readonly<Record<string, number>>;
+  /** Nodes a maintenance window covers now (looked at a slice at a time). */
+  nodesInMaintenance(): Promise<number>;
+  /** Runtime windows kept, by state. */
+  windows(): Readonly<Record<string, number>>;
+}
+
 /** Seconds: a webhook answers in milliseconds, a hook may run for its whole timeout. */
 const DELIVERY_BUCKETS = [0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60];
 
@@ -65,9 +75,11 @@ export class Metrics {
   constructor(
     private readonly source: MetricsSource,
     notify?: NotifyStatsSource,
+    policy?: PolicyStatsSource,
   ) {
     const r = this.registry;
     if (notify !== undefined) this.notifyMetrics(notify);
+    if (policy !== undefined) this.policyMetrics(policy);
     new Gauge({
       name: "hb_nodes",
       help: "Tracked nodes by state.",
@@ -163,6 +175,38 @@ export class Metrics {
       registers: [r],
       collect() {
         this.set(startTimeSeconds);
+      },
+    });
+  }
+
+  private policyMetrics(policy: PolicyStatsSource): void {
+    const r = this.registry;
+    new Counter({
+      name: "hb_notices_suppressed_total",
+      help: "Judgements that did not become notices, by reason: maint, parent, flapping, not_paged.",
+      labelNames: ["reason"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(policy.suppressed())) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: "hb_nodes_in_maintenance",
+      help: "Nodes a maintenance window covers now.",
+      registers: [r],
+      async collect() {
+        this.set(await policy.nodesInMaintenance());
+      },
+    });
+    new Gauge({
+      name: "hb_maintenance_windows",
+      help: "Maintenance windows added with hb maint and kept, by state.",
+      labelNames: ["state"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(policy.windows())) this.set({ state }, n);
       },
     });
   }

@@ -26,6 +26,7 @@ import { ReplayMarks } from "./replay-marks.js";
 import { StateDir } from "./state-dir.js";
 import type { NodeQuery, ReloadStatus, StatusDocument } from "./status.js";
 import { StatusViews } from "./status-views.js";
+import type { Annotate } from "./views.js";
 
 export interface MonitorDeps {
   clock: Clock;
@@ -60,6 +61,8 @@ export class Monitor {
   private readonly clock: Clock;
   private readonly emit: Emit;
   private bound: HostPort | undefined;
+  /** What the policy layer adds to each node's status (set once it is built). */
+  annotate: Annotate | null = null;
 
   constructor(
     loaded: LoadedConfig,
@@ -138,6 +141,7 @@ export class Monitor {
       reload: () => this.reloads.state,
       listenAddress: () => this.listenAddress,
       pid: deps.pid ?? 0,
+      annotate: () => this.annotate,
     });
   }
 
@@ -269,6 +273,11 @@ export class Monitor {
   /** What a notice about `node` says of it, read now; null when the node is not tracked. */
   facts(node: string): NodeFacts | null {
     return this.views.facts(node);
+  }
+
+  /** The node's state now; null when it is not tracked. */
+  stateOf(node: string): StateName | null {
+    return this.views.stateOf(node);
   }
 
   /** Whether `node` is down now (an alert about it may still fire). */

@@ -11,6 +11,7 @@ import { VERSION } from "../version.js";
 import type { Counters } from "./counters.js";
 import type { Detector } from "./detector.js";
 import { NodeOrder } from "./node-order.js";
+import type { Annotate, NodeView } from "./views.js";
 import type { Peers } from "./peers.js";
 import {
   ALL_NODES,
@@ -35,6 +36,8 @@ export interface StatusViewsDeps {
   reload: () => ReloadState;
   listenAddress: () => string;
   pid: number;
+  /** What the policy adds to each node's view (maintenance, via); null: nothing. */
+  annotate: () => Annotate | null;
 }
 
 export class StatusViews {
@@ -62,7 +65,12 @@ export class StatusViews {
     const reader = this.deps.detector.reader();
     const counts = zeroCounts();
     for (let slot = 0; slot >= 0; yield "") slot = reader.countFrom(counts, slot, COUNT_SLICE, now);
-    yield* statusJson(this.statusAt(now, false, counts), selectNodes(reader, this.order, query, now));
+    const selected = selectNodes(reader, this.order, query, now);
+    const annotate = this.deps.annotate();
+    yield* statusJson(
+      this.statusAt(now, false, counts),
+      annotate === null ? selected : annotated(selected, annotate),
+    );
   }
 
   /** Counts `COUNT_SLICE` slots from `fromSlot` on into `counts`; returns where to go on, or -1. */
@@ -94,8 +102,17 @@ export class StatusViews {
         rejected: { ...counters.rejections.total },
       },
       cluster: this.deps.peers?.view() ?? null,
-      nodes: nodes ? detector.view(now) : [],
+      nodes: nodes ? this.annotateAll(detector.view(now)) : [],
     };
+  }
+
+  private annotateAll(views: NodeView[]): NodeView[] {
+    const annotate = this.deps.annotate();
+    if (annotate === null) return views;
+    return views.map((view) => {
+      const extra = annotate(view.node, view.state);
+      return extra === null ? view : { ...view, ...extra };
+    });
   }
 
   /**
@@ -128,10 +145,28 @@ export class StatusViews {
     return this.deps.detector.reader().facts(node, spec?.labels ?? null, spec ?? config.defaults);
   }
 
+  /** The node's state now; null when it is not tracked. */
+  stateOf(node: string): StateName | null {
+    const reader = this.deps.detector.reader();
+    const slot = reader.slotOf(node);
+    return slot === undefined ? null : reader.state(slot, this.deps.clock.monoMs());
+  }
+
   /** Whether `node` is down now (an alert about it may still fire). */
   isDown(node: string): boolean {
     const reader = this.deps.detector.reader();
     const slot = reader.slotOf(node);
     return slot !== undefined && reader.state(slot, this.deps.clock.monoMs()) === "down";
+  }
+}
+
+function* annotated(
+  nodes: Iterator<NodeView | null, void>,
+  annotate: Annotate,
+): Generator<NodeView | null, void> {
+  for (let next = nodes.next(); next.done !== true; next = nodes.next()) {
+    const view = next.value;
+    const extra = view === null ? null : annotate(view.node, view.state);
+    yield extra === null ? view : { ...view!, ...extra };
   }
 }

@@ -24,7 +24,14 @@ export interface NodeView {
   restarts: number;
   incarnation: number | null;
   from: string | null;
+  /** The maintenance windows that cover it now (present only when some do). */
+  maintenance?: string[];
+  /** The parents that keep its down from paging (present only when it is down and some do). */
+  via?: string[];
 }
+
+/** What the policy adds to a node's view; null: nothing (the usual case). */
+export type Annotate = (node: string, state: StateName) => { maintenance?: string[]; via?: string[] } | null;
 
 /** Adds the states of the nodes in `count` slots from `fromSlot` on; returns where to go on, or -1. */
 export function countStatesFrom(

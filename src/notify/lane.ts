@@ -80,7 +80,15 @@ export class Lane {
   }
 
   accepts(event: string, fields: Readonly<Record<string, unknown>>): boolean {
+    // A down the last speaker paged already goes again only where it is deduplicated (an alert's
+    // fingerprint): a hook or a chat would say it twice.
+    if (fields.alreadyPaged === true && !this.deduplicates()) return false;
     return this.output.accepts?.(event, fields) ?? wanted(this.spec.on, event, fields);
+  }
+
+  private deduplicates(): boolean {
+    const spec = this.spec;
+    return spec.kind === "alertmanager" || (spec.kind === "webhook" && spec.format === "alertmanager");
   }
 
   /** Notices waiting: in the queue, behind their node, or for a retry. What `queue` bounds. */

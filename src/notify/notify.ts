@@ -41,6 +41,23 @@ export interface NotifyDeps {
   makeOutput?: (spec: NotifySpec, context: OutputContext) => Output;
 }
 
+/**
+ * What the policy layer decides of each event (src/policy/): whether it becomes a notice, and
+ * why not. Typed here so that notify/ needs nothing of it but this shape.
+ */
+export interface NoticePolicy {
+  decide(
+    event: string,
+    fields: Readonly<Record<string, unknown>>,
+  ):
+    | { readonly notice: "sent"; readonly extra: Readonly<Record<string, unknown>> | null }
+    | { readonly notice: "suppressed" | "held"; readonly by: readonly string[] };
+  /** A notice went out (this monitor speaks): the last state paged. */
+  offered(event: string, fields: Readonly<Record<string, unknown>>): void;
+  /** A new speaker's look at a down node: keep quiet, repeat to outputs that deduplicate, or page. */
+  reassert(node: string): "quiet" | "repeat" | "page";
+}
+
 /** Nodes looked at per turn of the loop while down nodes are said again. */
 const REASSERT_SLICE = 4096;
 
@@ -58,6 +75,8 @@ export class Notify {
   private keyring: Keyring = new Map();
   /** Whether this monitor spoke as last told (speakingChanged); null: not told yet. */
   private speakingBefore: boolean | null = null;
+  /** Set once the policy layer is built (it reads the monitor this notifies for). */
+  policy: NoticePolicy | null = null;
 
   constructor(private readonly deps: NotifyDeps) {
     this.monitor = deps.monitor ?? hostname();
@@ -79,17 +98,40 @@ export class Notify {
   /** Told of each delivery's duration (metrics). */
   onDelivery: ((output: string, seconds: number) => void) | undefined;
 
-  /** Writes the event to the journal, then hands it to the outputs that carry it. */
+  /**
+   * Writes the event to the journal, with what the policy decided when it did not become a
+   * notice, then hands it to the outputs that carry it.
+   */
   readonly emit: Emit = (event, fields) => {
-    const record = fields as unknown as Readonly<Record<string, unknown>>;
+    let record = fields as unknown as Readonly<Record<string, unknown>>;
+    const verdict = this.policy?.decide(event, record);
+    if (verdict !== undefined && verdict.notice !== "sent") {
+      const why = verdict.notice === "held" ? "heldBy" : "suppressedBy";
+      this.log(event, { ...record, notice: verdict.notice, [why]: verdict.by });
+      return;
+    }
+    if (verdict?.extra != null) record = { ...record, ...verdict.extra };
     const speaking = this.log(event, record);
     // A monitor that is not speaking still tells of recoveries it saw: the incident may have
     // been opened by a speaker that has since handed over, and a duplicate is better than an
     // incident left open.
     if (!speaking && !(isRecovery(event, record) && this.speakingBefore !== null)) return;
+    if (speaking) this.policy?.offered(event, record);
     if (this.dispatcher.size > 0 && this.dispatcher.wants(event, record))
       this.dispatcher.offer(this.notices.make(event, record));
   };
+
+  /**
+   * A notice the policy decided on later (a hold that ended, nodes settled after a window): to
+   * the outputs, not the journal, which had the event when it happened. False: not speaking.
+   */
+  offerLater(event: string, fields: Readonly<Record<string, unknown>>): boolean {
+    if (this.deps.cluster !== undefined && !this.deps.cluster.speaking()) return false;
+    this.policy?.offered(event, fields);
+    if (this.dispatcher.size > 0 && this.dispatcher.wants(event, fields))
+      this.dispatcher.offer(this.notices.make(event, fields));
+    return true;
+  }
 
   /**
    * Writes an event to the journal; with a cluster, saying which monitor wrote it and whether it
@@ -129,17 +171,22 @@ export class Notify {
       if (!(this.deps.cluster?.speaking() ?? true)) return;
       const next = deps.forEachNode!(from, REASSERT_SLICE, (node, state, lastSeen) => {
         if (state !== "down") return;
+        const verdict = this.policy?.reassert(node) ?? "repeat";
+        if (verdict === "quiet") return;
         const facts = this.deps.facts(node);
         const timeoutMs = facts?.timeoutMs ?? 0;
         const now = this.deps.clock.wallMs();
         const at = lastSeen === null ? now : lastSeen + timeoutMs;
-        this.offerAgain("node.down", {
+        const fields = {
           node,
           lastSeen,
           silentMs: lastSeen === null ? 0 : now - lastSeen,
           timeoutMs,
           at,
-        });
+          ...(verdict === "repeat" && this.policy !== null ? { alreadyPaged: true } : {}),
+        };
+        if (verdict === "page") this.policy?.offered("node.down", fields);
+        this.offerAgain("node.down", fields);
       });
       if (next >= 0) this.deps.clock.setImmediate(() => step(next));
     };

@@ -10,6 +10,16 @@ function capture(journal: boolean, create: (options: EventLogOptions) => Emit = 
 }
 
 /** One record of every event in the registry, with strings that need escaping and an optional field left out. */
+const maintSample = {
+  id: "m-k2x9q4ab",
+  match: ["web-*"],
+  author: "ops",
+  comment: "kernel upgrade",
+  startsAt: 1_796_000_000_000,
+  endsAt: 1_796_003_600_000,
+  by: "mon-a",
+};
+
 const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "node.up": { node: "web-1", from: "192.0.2.1:4000", previous: "down" },
   "node.late": { node: "web-1", silentMs: 5001, lateMs: 5000 },
@@ -63,6 +73,10 @@ const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "notify.test": { output: "pager", outcome: "delivered", detail: "" },
   "datagrams.rejected": { counts: { bad_tag: 3 }, total: 3, windowMs: 10_000 },
   "log.dropped": { lines: 12 },
+  "maint.added": maintSample,
+  "maint.extended": maintSample,
+  "maint.ended": maintSample,
+  "maint.expired": maintSample,
   "sender.started": {
     node: "web-1",
     monitors: ["192.0.2.1:26722"],

@@ -1,0 +1,394 @@
+// Maintenance windows: the runtime ones operators add with `hb maint` (kept in a SharedMap, so
+// that every monitor of a cluster holds the same list, and an ended window stays ended), and the
+// recurring ones of the config's `maintenance.windows`. It answers which windows cover a node at
+// a wall-clock instant, and tells when a window ends, by expiry or by `hb maint end`. Windows are
+// wall-clock instants: operators speak wall time, and a step of the clock moves them with it.
+
+import type { Clock, Timer } from "../clock.js";
+import type { Config, RecurringWindowSpec } from "../config/types.js";
+import { nextOccurrence, occurrenceAt, parseSchedule, type Schedule } from "../config/schedule.js";
+import type { Emit } from "../events.js";
+import { matchesAny, parseSelector, type Selector } from "../selectors.js";
+import type { MergeRule, SharedMap } from "./shared.js";
+
+export interface MaintWindow {
+  readonly id: string;
+  /** Selector texts: node ids, globs, label:KEY=VALUE. */
+  readonly match: readonly string[];
+  readonly author: string;
+  readonly comment: string;
+  /** Epoch ms. */
+  readonly startsAt: number;
+  readonly endsAt: number;
+  readonly createdAt: number;
+  /** When `hb maint end` ended it (epoch ms); null: it runs to `endsAt`. */
+  readonly endedAt: number | null;
+  /** Counts its changes: between two monitors, the later change wins. */
+  readonly rev: number;
+  /** The monitor that took the command. */
+  readonly by: string;
+}
+
+export type WindowState = "scheduled" | "active" | "ended" | "expired";
+
+/** Ended and expired windows are kept this long (for `hb maint list --expired`). */
+export const KEEP_ENDED_MS = 5 * 86_400_000;
+/** How far ahead a window may be scheduled to start. */
+export const MAX_LEAD_MS = 366 * 86_400_000;
+export const MAX_SELECTORS = 32;
+export const MAX_COMMENT_CHARS = 200;
+export const MAX_AUTHOR_CHARS = 64;
+/** Even an idle monitor looks at the wall clock this often while windows exist (a step moves them). */
+const MAX_EDGE_WAIT_MS = 60_000;
+
+/** When a window stops covering nodes (epoch ms). */
+export function windowEnd(w: MaintWindow): number {
+  return w.endedAt === null ? w.endsAt : Math.min(w.endsAt, w.endedAt);
+}
+
+export function windowState(w: MaintWindow, wallMs: number): WindowState {
+  if (w.endedAt !== null && w.endedAt <= wallMs) return "ended";
+  if (wallMs >= w.endsAt) return "expired";
+  return wallMs < w.startsAt ? "scheduled" : "active";
+}
+
+/** How two monitors' records of one window merge: an end is final; otherwise the later change. */
+export const WINDOW_RULE: MergeRule<MaintWindow> = {
+  wins(a, b) {
+    if ((a.endedAt === null) !== (b.endedAt === null)) return a.endedAt !== null;
+    if (a.rev !== b.rev) return a.rev > b.rev;
+    return JSON.stringify(a) > JSON.stringify(b);
+  },
+  keep: (w, wallMs) => wallMs < windowEnd(w) + KEEP_ENDED_MS,
+};
+
+/** A window's record as read back (state file, peer): null when it is not one. */
+export function readWindow(raw: unknown): MaintWindow | null {
+  if (typeof raw !== "object" || raw === null) return null;
+  const w = raw as Record<string, unknown>;
+  const num = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
+  if (
+    typeof w.id !== "string" ||
+    !/^m-[a-z0-9]{1,16}$/.test(w.id) ||
+    !Array.isArray(w.match) ||
+    w.match.length === 0 ||
+    !w.match.every((s) => typeof s === "string" && typeof parseSelector(s) !== "string") ||
+    typeof w.author !== "string" ||
+    typeof w.comment !== "string" ||
+    typeof w.by !== "string" ||
+    !num(w.startsAt) ||
+    !num(w.endsAt) ||
+    !num(w.createdAt) ||
+    !num(w.rev) ||
+    !(w.endedAt === null || num(w.endedAt))
+  )
+    return null;
+  return Object.freeze({
+    id: w.id,
+    match: Object.freeze([...(w.match as string[])]),
+    author: w.author,
+    comment: w.comment,
+    startsAt: w.startsAt,
+    endsAt: w.endsAt,
+    createdAt: w.createdAt,
+    endedAt: w.endedAt,
+    rev: w.rev,
+    by: w.by,
+  });
+}
+
+/** What `hb maint add` asks for, as the monitor receives it. */
+export interface WindowRequest {
+  readonly match: readonly string[];
+  readonly comment: string;
+  readonly author: string;
+  /** Epoch ms; null: now. */
+  readonly startsAt: number | null;
+  readonly endsAt: number;
+  /** The selectors may match every node. */
+  readonly all: boolean;
+}
+
+/** A window that stopped covering nodes: its nodes settle, then what differs from the last page goes out. */
+export interface EndedWindow {
+  /** `maint:ID` (or `maint:NAME` for a recurring window). */
+  readonly reason: string;
+  readonly selectors: readonly Selector[];
+  /** Epoch ms. */
+  readonly endedAt: number;
+}
+
+export interface WindowsDeps {
+  clock: Clock;
+  emit: Emit;
+  config: () => Config;
+  /** This monitor's name (`by` of the windows it takes). */
+  monitor: string;
+  shared: SharedMap<MaintWindow>;
+  /** Told when a window stops covering its nodes. */
+  ended(window: EndedWindow): void;
+  /** Told when the list changed (to be saved). */
+  changed(): void;
+}
+
+interface Recurring {
+  readonly spec: RecurringWindowSpec;
+  readonly schedule: Schedule;
+  readonly selectors: readonly Selector[];
+  /** End of the occurrence last seen running (epoch ms): its end is told once. */
+  runningUntil: number | null;
+}
+
+function selectorsOf(match: readonly string[]): Selector[] {
+  return match.map((text) => parseSelector(text)).filter((s): s is Selector => typeof s !== "string");
+}
+
+export class Windows {
+  private readonly compiled = new Map<string, readonly Selector[]>();
+  /** Windows whose end this monitor has acted on. */
+  private readonly noted = new Set<string>();
+  private recurring: Recurring[] = [];
+  private timer: Timer | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: WindowsDeps) {
+    deps.shared.onChange = (id, value, old) => this.fromPeer(id, value, old);
+    this.configure(deps.config());
+  }
+
+  /** The recurring windows of a (re)loaded config. */
+  configure(config: Config): void {
+    const before = new Map(this.recurring.map((r) => [r.spec.name, r]));
+    const now = this.deps.clock.wallMs();
+    this.recurring = config.maintenance.windows.flatMap((spec) => {
+      const schedule = parseSchedule(spec.schedule);
+      if (typeof schedule === "string") return [];
+      const old = before.get(spec.name);
+      const running = occurrenceAt(schedule, spec.timezone, now);
+      return [
+        {
+          spec,
+          schedule,
+          selectors: selectorsOf(spec.match),
+          runningUntil: old?.runningUntil ?? running?.endsAt ?? null,
+        },
+      ];
+    });
+    this.arm();
+  }
+
+  /** The windows read back at start: their ends that passed while the monitor was stopped are not told. */
+  loaded(): void {
+    const now = this.deps.clock.wallMs();
+    for (const [id, w] of this.deps.shared.entries()) if (windowEnd(w) <= now) this.noted.add(id);
+    this.arm();
+  }
+
+  private selectors(w: MaintWindow): readonly Selector[] {
+    let list = this.compiled.get(w.id);
+    if (list === undefined) this.compiled.set(w.id, (list = selectorsOf(w.match)));
+    return list;
+  }
+
+  /**
+   * The windows that cover `node` at `wallMs`, as reasons (`maint:ID`): running, or ended less
+   * than `settleMs` ago (the node's time to settle). Empty when none.
+   */
+  covering(
+    node: string,
+    labels: Readonly<Record<string, string>> | null,
+    wallMs: number,
+    settleMs: number,
+  ): string[] {
+    let reasons: string[] | undefined;
+    for (const w of this.deps.shared.entries()) {
+      const window = w[1];
+      if (wallMs < window.startsAt || wallMs >= windowEnd(window) + settleMs) continue;
+      if (matchesAny(this.selectors(window), node, labels)) (reasons ??= []).push(`maint:${window.id}`);
+    }
+    for (const r of this.recurring) {
+      const occurrence =
+        occurrenceAt(r.schedule, r.spec.timezone, wallMs) ??
+        (settleMs > 0 ? occurrenceAt(r.schedule, r.spec.timezone, wallMs - settleMs) : null);
+      if (occurrence !== null && matchesAny(r.selectors, node, labels))
+        (reasons ??= []).push(`maint:${r.spec.name}`);
+    }
+    return reasons ?? [];
+  }
+
+  /** Whether any window could cover anything near `wallMs` (a fast no for the common case). */
+  anyNear(wallMs: number, settleMs: number): boolean {
+    if (this.recurring.length > 0) return true;
+    for (const [, w] of this.deps.shared.entries())
+      if (wallMs >= w.startsAt && wallMs < windowEnd(w) + settleMs) return true;
+    return false;
+  }
+
+  get(id: string): MaintWindow | undefined {
+    return this.deps.shared.get(id);
+  }
+
+  /** Every runtime window kept, newest first, and the recurring ones with their current or next occurrence. */
+  list(): { windows: (MaintWindow & { state: WindowState })[]; recurring: RecurringView[] } {
+    const now = this.deps.clock.wallMs();
+    const windows = [...this.deps.shared.entries()]
+      .map(([, w]) => ({ ...w, state: windowState(w, now) }))
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
+    const recurring = this.recurring.map((r) => {
+      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      const next = running ?? nextOccurrence(r.schedule, r.spec.timezone, now);
+      return {
+        name: r.spec.name,
+        match: r.spec.match,
+        schedule: r.spec.schedule,
+        timezone: r.spec.timezone,
+        state: running === null ? ("scheduled" as const) : ("active" as const),
+        startsAt: next.startsAt,
+        endsAt: next.endsAt,
+      };
+    });
+    return { windows, recurring };
+  }
+
+  /** Takes a new window (already validated) and tells of it. */
+  add(w: MaintWindow): void {
+    this.deps.shared.set(w.id, w);
+    this.told("maint.added", w);
+  }
+
+  /** A new end for a window that has not ended; the record it became. */
+  extend(w: MaintWindow, endsAt: number): MaintWindow {
+    const next = Object.freeze({ ...w, endsAt, rev: w.rev + 1 });
+    this.deps.shared.set(w.id, next);
+    this.noted.delete(w.id);
+    this.told("maint.extended", next);
+    return next;
+  }
+
+  /** Ends a window now; the record it became. */
+  end(w: MaintWindow): MaintWindow {
+    const now = this.deps.clock.wallMs();
+    const next = Object.freeze({ ...w, endedAt: now, rev: w.rev + 1 });
+    this.deps.shared.set(w.id, next);
+    this.told("maint.ended", next);
+    this.endNow(next);
+    return next;
+  }
+
+  private told(
+    event: "maint.added" | "maint.extended" | "maint.ended" | "maint.expired",
+    w: MaintWindow,
+  ): void {
+    this.deps.emit(event, {
+      id: w.id,
+      match: [...w.match],
+      author: w.author,
+      comment: w.comment,
+      startsAt: w.startsAt,
+      endsAt: windowEnd(w),
+      by: w.by,
+    });
+    this.deps.changed();
+    this.arm();
+  }
+
+  /** A record taken from another monitor: told here as it was there. */
+  private fromPeer(id: string, w: MaintWindow, old: MaintWindow | undefined): void {
+    this.compiled.delete(id);
+    if (old === undefined) this.told("maint.added", w);
+    else if (w.endedAt !== null && old.endedAt === null) {
+      this.told("maint.ended", w);
+      this.endNow(w);
+    } else if (w.endsAt !== old.endsAt) {
+      this.noted.delete(id);
+      this.told("maint.extended", w);
+    } else {
+      this.deps.changed();
+      this.arm();
+    }
+  }
+
+  private endNow(w: MaintWindow): void {
+    if (this.noted.has(w.id)) return;
+    this.noted.add(w.id);
+    const now = this.deps.clock.wallMs();
+    if (w.startsAt > now) return;
+    this.deps.ended({ reason: `maint:${w.id}`, selectors: this.selectors(w), endedAt: now });
+  }
+
+  /** The ends due by now: expiries, and recurring occurrences that finished. */
+  private edges(): void {
+    const now = this.deps.clock.wallMs();
+    for (const [id, w] of this.deps.shared.entries()) {
+      if (this.noted.has(id) || windowEnd(w) > now) continue;
+      if (w.endedAt === null) this.deps.emit("maint.expired", this.fieldsOf(w));
+      this.endNow(w);
+    }
+    for (const r of this.recurring) {
+      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      if (r.runningUntil !== null && (running === null || running.endsAt !== r.runningUntil)) {
+        this.deps.ended({ reason: `maint:${r.spec.name}`, selectors: r.selectors, endedAt: now });
+      }
+      r.runningUntil = running?.endsAt ?? null;
+    }
+    this.arm();
+  }
+
+  private fieldsOf(w: MaintWindow) {
+    return {
+      id: w.id,
+      match: [...w.match],
+      author: w.author,
+      comment: w.comment,
+      startsAt: w.startsAt,
+      endsAt: windowEnd(w),
+      by: w.by,
+    };
+  }
+
+  /** One timer, at the next start or end, and at least once a minute while there are windows. */
+  private arm(): void {
+    const { clock } = this.deps;
+    if (this.timer !== undefined) clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    const now = clock.wallMs();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, w] of this.deps.shared.entries()) {
+      if (!this.noted.has(id)) next = Math.min(next, windowEnd(w));
+      if (w.startsAt > now) next = Math.min(next, w.startsAt);
+    }
+    for (const r of this.recurring) {
+      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      next = Math.min(next, running?.endsAt ?? nextOccurrence(r.schedule, r.spec.timezone, now).startsAt);
+    }
+    if (next === Number.POSITIVE_INFINITY) return;
+    const delay = Math.min(MAX_EDGE_WAIT_MS, Math.max(0, next - now));
+    this.timer = clock.setTimeout(() => this.edges(), delay);
+    this.timer.unref?.();
+  }
+
+  /** Drops ended windows kept past their time. */
+  prune(): void {
+    const now = this.deps.clock.wallMs();
+    const before = this.deps.shared.size;
+    this.deps.shared.prune(now);
+    if (this.deps.shared.size !== before) this.deps.changed();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+export interface RecurringView {
+  readonly name: string;
+  readonly match: readonly string[];
+  readonly schedule: string;
+  readonly timezone: string;
+  readonly state: "scheduled" | "active";
+  readonly startsAt: number;
+  readonly endsAt: number;
+}

@@ -1,0 +1,327 @@
+// The policy layer decides what pages, never what is recorded: a monitor put together as `hb
+// monitor` puts it (daemon/assemble.ts), on a fake clock and socket, its notices taken by an
+// output that records every batch it is given. Maintenance windows, dependencies and flap damping
+// each keep notices back, and the journal line says why.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/parse.js";
+import { assembleMonitor, type AssembledMonitor } from "../../src/daemon/assemble.js";
+import type { Notice } from "../../src/notify/notice.js";
+import { DELIVERED } from "../../src/notify/output.js";
+import { Kind, encode } from "../../src/wire/protocol.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { FakeSocket } from "../support/fake-socket.js";
+import { HB_BIN } from "../support/hb-process.js";
+
+type Logged = { event: string; t: number } & Record<string, unknown>;
+
+const ON = "[node.down, node.up, node.late, node.restarted, node.flapping]";
+
+class Site {
+  readonly clock = new FakeClock();
+  readonly socket = new FakeSocket();
+  readonly events: Logged[] = [];
+  /** Every call an output got: one array of notices per delivery. */
+  readonly deliveries: Notice[][] = [];
+  assembled!: AssembledMonitor;
+  private readonly sequences = new Map<string, number>();
+  incarnation = new Map<string, number>();
+
+  constructor(
+    private readonly yaml: string,
+    private readonly stateDir?: string,
+  ) {}
+
+  async start(): Promise<this> {
+    const parsed = parseConfig(this.yaml, "test.yaml");
+    if (!parsed.ok)
+      throw new Error(parsed.problems.map((p) => `${p.line}:${p.col}: ${p.message}`).join("\n"));
+    this.assembled = assembleMonitor(
+      { config: parsed.config, keyring: new Map() },
+      {
+        clock: this.clock,
+        log: (event, fields) => void this.events.push({ event, t: this.clock.monoMs(), ...fields }),
+        socket: () => this.socket,
+        pid: 1,
+        stateDir: this.stateDir,
+        monitorId: "mon-test",
+        configPath: "test.yaml",
+        entry: pathToFileURL(HB_BIN),
+        kernelDrops: () => 0,
+        makeOutput: (spec) => ({
+          name: spec.name,
+          kind: "exec",
+          deliver: (notices) => {
+            this.deliveries.push([...notices]);
+            return Promise.resolve(DELIVERED);
+          },
+          close: () => Promise.resolve(),
+        }),
+      },
+    );
+    await this.assembled.bind();
+    this.assembled.start();
+    return this;
+  }
+
+  beat(node: string): void {
+    const incarnation = this.incarnation.get(node) ?? 1;
+    const key = `${node}/${incarnation}`;
+    const sequence = (this.sequences.get(key) ?? 0) + 1;
+    this.sequences.set(key, sequence);
+    this.socket.deliver(encode({ kind: Kind.BEAT, nodeId: node, incarnation, sequence }));
+  }
+
+  /** The node's process starts again: a new incarnation. */
+  restart(node: string): void {
+    this.incarnation.set(node, (this.incarnation.get(node) ?? 1) + 1);
+    this.beat(node);
+  }
+
+  /** `ms` of time in which each node of `alive` beats every second. */
+  async run(ms: number, alive: Iterable<string>): Promise<void> {
+    const nodes = [...alive];
+    const end = this.clock.monoMs() + ms;
+    while (this.clock.monoMs() < end) {
+      for (const node of nodes) this.beat(node);
+      this.clock.advance(Math.min(1000, end - this.clock.monoMs()));
+      await Promise.resolve();
+    }
+    // Deliveries are promises: let them settle.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  of(event: string, node?: string): Logged[] {
+    return this.events.filter((e) => e.event === event && (node === undefined || e.node === node));
+  }
+
+  notices(event?: string, node?: string): Notice[] {
+    return this.deliveries
+      .flat()
+      .filter((n) => (event === undefined || n.event === event) && (node === undefined || n.node === node));
+  }
+
+  stop(): Promise<void> {
+    return this.assembled.stop("SIGTERM");
+  }
+}
+
+const nodes = (ids: string[], extra = ""): string =>
+  ids.map((id) => `  ${id}: {${id.startsWith("c") ? extra : ""}}`).join("\n");
+
+function yaml(ids: string[], extra = ""): string {
+  return [
+    "listen: 127.0.0.1:0",
+    "status: off",
+    "startup_grace: 3s",
+    "defaults: { interval: 1s }",
+    "nodes:",
+    nodes(ids, extra),
+    "notify:",
+    `  - { name: pager, exec: [/bin/true], on: ${ON} }`,
+    "",
+  ].join("\n");
+}
+
+const sites: Site[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const site of sites.splice(0)) await site.stop();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function site(text: string, stateDir?: string): Promise<Site> {
+  const s = await new Site(text, stateDir).start();
+  sites.push(s);
+  return s;
+}
+
+async function addWindow(s: Site, match: string[], forMs: number, all = false): Promise<string> {
+  const reply = await s.assembled.policy.maint.add({
+    match,
+    comment: "test",
+    author: "ops",
+    endsAt: s.clock.wallMs() + forMs,
+    all,
+  });
+  if (!reply.ok) throw new Error(reply.error);
+  return reply.window.id;
+}
+
+const web = Array.from({ length: 20 }, (_, i) => `web-${i + 1}`);
+
+describe("a maintenance window", () => {
+  it("keeps the downs that begin in it from paging, with the journal saying why", async () => {
+    const s = await site(yaml([...web, "db-1"]));
+    await s.run(5000, [...web, "db-1"]);
+    const id = await addWindow(s, ["web-*"], 30_000);
+    expect(s.of("maint.added")[0]).toMatchObject({ id, match: ["web-*"], author: "ops", comment: "test" });
+    const alive = new Set([...web, "db-1"]);
+    for (const node of ["web-1", "web-2", "web-3"]) alive.delete(node);
+    await s.run(15_000, alive);
+    for (const node of ["web-1", "web-2", "web-3"])
+      expect(s.of("node.down", node)).toEqual([
+        expect.objectContaining({ notice: "suppressed", suppressedBy: [`maint:${id}`] }),
+      ]);
+    expect(s.notices()).toEqual([]);
+    const status = s.assembled.monitor.status();
+    expect(status.nodes.find((n) => n.node === "web-1")).toMatchObject({ state: "down", maintenance: [id] });
+    expect(status.nodes.find((n) => n.node === "db-1")).not.toHaveProperty("maintenance");
+  });
+
+  it("pages, once its nodes have settled, only the downs that began in it and last past it", async () => {
+    const s = await site(yaml([...web, "db-1"]));
+    await s.run(5000, [...web, "db-1"]);
+    await addWindow(s, ["web-*"], 30_000);
+    const alive = new Set([...web, "db-1"]);
+    for (const node of ["web-1", "web-2", "web-3"]) alive.delete(node);
+    await s.run(15_000, alive);
+    s.restart("web-2");
+    alive.add("web-2");
+    await s.run(14_000, alive); // the window ends at 30 s: its nodes settle for their 10 s timeout
+    expect(s.notices()).toEqual([]);
+    await s.run(12_000, alive);
+    expect(
+      s
+        .notices("node.down")
+        .map((n) => n.node)
+        .sort(),
+    ).toEqual(["web-1", "web-3"]);
+    expect(s.notices()).toHaveLength(2);
+    expect(s.of("maint.expired")).toHaveLength(1);
+    await s.run(30_000, alive);
+    expect(s.notices()).toHaveLength(2);
+  });
+
+  it("lets through the recovery of a down that was paged before it began", async () => {
+    const s = await site(yaml(["db-1", "db-2"]));
+    await s.run(5000, ["db-1", "db-2"]);
+    await s.run(12_000, ["db-2"]);
+    expect(s.notices("node.down", "db-1")).toHaveLength(1);
+    await addWindow(s, ["db-1"], 60_000);
+    await s.run(3000, ["db-1", "db-2"]);
+    expect(s.of("node.up", "db-1").at(-1)).not.toHaveProperty("notice");
+    expect(s.notices("node.up", "db-1")).toHaveLength(1);
+  });
+
+  it("is silent at its end about a node that was down before it and still is", async () => {
+    const s = await site(yaml(["db-1", "db-2"]));
+    await s.run(5000, ["db-1", "db-2"]);
+    await s.run(12_000, ["db-2"]);
+    await addWindow(s, ["db-1"], 10_000);
+    await s.run(40_000, ["db-2"]);
+    expect(s.notices("node.down", "db-1")).toHaveLength(1);
+  });
+
+  it("refuses a window over every node without --all, and one longer than max_duration", async () => {
+    const s = await site(yaml(["db-1", "db-2"]));
+    await s.run(2000, ["db-1", "db-2"]);
+    const policy = s.assembled.policy.maint;
+    const now = s.clock.wallMs();
+    const base = { comment: "x", author: "ops", endsAt: now + 60_000 };
+    expect(await policy.add({ ...base, match: ["db-*"] })).toMatchObject({ ok: false, status: 400 });
+    expect(await policy.add({ ...base, match: ["*"], all: false })).toMatchObject({ ok: false });
+    expect(await policy.add({ ...base, match: ["db-*"], all: true })).toMatchObject({ ok: true });
+    expect(await policy.add({ ...base, match: ["db-1"], endsAt: now + 8 * 86_400_000 })).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("max_duration") as unknown,
+    });
+    expect(await policy.add({ ...base, match: ["db-1"], comment: " " })).toMatchObject({ ok: false });
+    expect(await policy.add({ ...base, match: ["not a selector"] })).toMatchObject({ ok: false });
+  });
+
+  it("ended early by an operator: its nodes settle and what differs from the last page goes out", async () => {
+    const s = await site(yaml(["db-1", "db-2"]));
+    await s.run(3000, ["db-1", "db-2"]);
+    const id = await addWindow(s, ["db-1"], 3_600_000);
+    await s.run(15_000, ["db-2"]);
+    const window = s.assembled.policy.windows.get(id)!;
+    const ended = await s.assembled.policy.maint.end({ id: window.id });
+    expect(ended).toMatchObject({ ok: true, window: { state: "ended" } });
+    expect(s.of("maint.ended")).toHaveLength(1);
+    expect(await s.assembled.policy.maint.end({ id })).toMatchObject({ ok: false, status: 409 });
+    await s.run(11_000, ["db-2"]);
+    expect(s.notices("node.down", "db-1")).toHaveLength(1);
+  });
+
+  it("is kept in the state directory: a restarted monitor does not page what it covers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hb-policy-"));
+    dirs.push(dir);
+    const first = await site(yaml(["db-1", "db-2"]), dir);
+    await first.run(3000, ["db-1", "db-2"]);
+    const id = await addWindow(first, ["db-1"], 120_000);
+    // As after a kill -9: the second monitor reads what the first wrote, nothing more.
+    const second = await site(yaml(["db-1", "db-2"]), dir);
+    expect(second.assembled.policy.maint.list().windows.map((w) => w.id)).toEqual([id]);
+    await second.run(30_000, ["db-2"]);
+    expect(second.of("node.down", "db-1")).toEqual([expect.objectContaining({ notice: "suppressed" })]);
+    expect(second.notices()).toEqual([]);
+  });
+});
+
+describe("dependencies", () => {
+  const children = Array.from({ length: 40 }, (_, i) => `c${i + 1}`);
+  const text = yaml(["sw", ...children], " parents: [sw] ");
+
+  async function rackDown(): Promise<Site> {
+    const s = await site(text);
+    await s.run(5000, ["sw", ...children]);
+    // The children's last beats come just before the switch's, as when a rack loses power.
+    for (const c of children) s.beat(c);
+    s.clock.advance(300);
+    s.beat("sw");
+    await s.run(15_000, []);
+    return s;
+  }
+
+  it("a rack that dies at once pages once: the parent, naming its 40 down children", async () => {
+    const s = await rackDown();
+    expect(s.of("node.down")).toHaveLength(41);
+    expect(s.notices("node.down")).toEqual([
+      expect.objectContaining({
+        node: "sw",
+        fields: expect.objectContaining({
+          children: { down: 40, ids: [...children].sort().slice(0, 20) },
+        }) as unknown,
+      }),
+    ]);
+    for (const c of children) {
+      const down = s.of("node.down", c)[0]!;
+      expect(down.notice === "suppressed" || down.notice === "held").toBe(true);
+    }
+    expect(s.assembled.monitor.status().nodes.find((n) => n.node === "c1")).toMatchObject({
+      state: "down",
+      via: ["sw"],
+    });
+  });
+
+  it("the children still down when the parent's block ends go out in one delivery", async () => {
+    const s = await rackDown();
+    s.restart("sw");
+    await s.run(3000, ["sw"]);
+    expect(s.notices("node.up", "sw")).toHaveLength(1);
+    expect(s.notices("node.down").filter((n) => n.node !== "sw")).toEqual([]);
+    await s.run(9000, ["sw"]);
+    const batch = s.deliveries.filter((d) => d.some((n) => n.node === "c1"));
+    expect(batch).toHaveLength(1);
+    expect(batch[0]!.filter((n) => n.event === "node.down")).toHaveLength(40);
+  });
+
+  it("everything back at once: recoveries only for what was paged", async () => {
+    const s = await rackDown();
+    for (const node of ["sw", ...children]) s.restart(node);
+    await s.run(15_000, ["sw", ...children]);
+    expect(s.notices("node.up").map((n) => n.node)).toEqual(["sw"]);
+    expect(s.of("node.up", "c1").at(-1)).toMatchObject({ notice: "suppressed" });
+  });
+
+  it("a child that dies alone pages as usual", async () => {
+    const s = await site(text);
+    await s.run(5000, ["sw", ...children]);
+    await s.run(15_000, ["sw", ...children.slice(1)]);
+    expect(s.notices("node.down").map((n) => n.node)).toEqual(["c1"]);
+  });
+});
