@@ -154,9 +154,14 @@ export class Policy {
 
   /** Decides what becomes of one event of the monitor, as it is written to the journal. */
   decide(event: string, fields: Fields): Verdict {
-    if (!event.startsWith("node.") || event === "node.forgotten" || typeof fields.node !== "string")
-      return SEND;
+    if (!event.startsWith("node.") || typeof fields.node !== "string") return SEND;
     const node = fields.node;
+    if (event === "node.forgotten") {
+      this.drop(node);
+      this.quiet.delete(node);
+      this.flapping.delete(node);
+      return SEND;
+    }
     const now = this.deps.clock.wallMs();
     this.track(event, node, fields, now);
     if (isRecovery(event, fields)) {
@@ -210,7 +215,7 @@ export class Policy {
     }
     if (event === "node.up" && fields.previous === "down" && this.children(node).length > 0)
       this.recovered(node, now);
-    if (event === "node.up" || event === "node.left" || event === "node.forgotten") this.drop(node);
+    if (event === "node.up" || event === "node.left") this.drop(node);
     // A node judged (down, or back) is no longer awaited: the notices waiting on it decide now.
     if (event === "node.down" || event === "node.up" || event === "node.left") this.judged(node);
   }

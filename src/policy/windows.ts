@@ -150,6 +150,8 @@ export class Windows {
   private recurring: Recurring[] = [];
   private timer: Timer | undefined;
   private stopped = false;
+  /** anyNear's answer, kept for a second (status asks it of every node): [at, settleMs, answer]. */
+  private near: [number, number, boolean] = [Number.NEGATIVE_INFINITY, 0, false];
 
   constructor(private readonly deps: WindowsDeps) {
     deps.shared.onChange = (id, value, old) => this.fromPeer(id, value, old);
@@ -218,6 +220,14 @@ export class Windows {
 
   /** Whether any window could cover anything near `wallMs` (a fast no for the common case). */
   anyNear(wallMs: number, settleMs: number): boolean {
+    const [at, settle, answer] = this.near;
+    if (settle === settleMs && wallMs >= at && wallMs - at < 1000) return answer;
+    const found = this.findNear(wallMs, settleMs);
+    this.near = [wallMs, settleMs, found];
+    return found;
+  }
+
+  private findNear(wallMs: number, settleMs: number): boolean {
     if (this.recurring.length > 0) return true;
     for (const [, w] of this.deps.shared.entries())
       if (wallMs >= w.startsAt && wallMs < windowEnd(w) + settleMs) return true;
@@ -348,6 +358,7 @@ export class Windows {
 
   /** One timer, at the next start or end, and at least once a minute while there are windows. */
   private arm(): void {
+    this.near = [Number.NEGATIVE_INFINITY, 0, false];
     const { clock } = this.deps;
     if (this.timer !== undefined) clock.clearTimeout(this.timer);
     this.timer = undefined;
