@@ -325,3 +325,67 @@ describe("dependencies", () => {
     expect(s.notices("node.down").map((n) => n.node)).toEqual(["c1"]);
   });
 });
+
+describe("flap damping", () => {
+  it("pages a flapping node once; its down is written but not paged until it settles down", async () => {
+    const s = await site(yaml(["f-1", "f-2"]));
+    await s.run(2000, ["f-1", "f-2"]);
+    // Late and back, again and again: the seventh change in a minute makes it flapping.
+    for (let i = 0; i < 4; i++) {
+      await s.run(6000, ["f-2"]);
+      await s.run(1000, ["f-1", "f-2"]);
+    }
+    expect(s.notices("node.flapping", "f-1")).toHaveLength(1);
+    const before = s.notices().length;
+    await s.run(12_000, ["f-2"]);
+    expect(s.of("node.down", "f-1")).toEqual([
+      expect.objectContaining({ notice: "suppressed", suppressedBy: ["flapping"] }),
+    ]);
+    expect(s.notices().length).toBe(before);
+    await s.run(60_000, ["f-2"]);
+    expect(s.of("node.flapping", "f-1").at(-1)).toMatchObject({ settled: true, state: "down" });
+    expect(s.notices("node.down", "f-1")).toHaveLength(1);
+  });
+
+  it("holds a flapping node's recovery until it has settled", async () => {
+    const s = await site(yaml(["f-1", "f-2"]));
+    await s.run(2000, ["f-1", "f-2"]);
+    await s.run(12_000, ["f-2"]); // down, paged
+    expect(s.notices("node.down", "f-1")).toHaveLength(1);
+    for (let i = 0; i < 3; i++) {
+      await s.run(1000, ["f-1", "f-2"]);
+      await s.run(6000, ["f-2"]);
+    }
+    expect(s.of("node.flapping", "f-1")).toHaveLength(1);
+    await s.run(6000, ["f-2"]); // down again, while flapping
+    await s.run(1000, ["f-1", "f-2"]);
+    expect(s.of("node.up", "f-1").at(-1)).toMatchObject({
+      previous: "down",
+      notice: "held",
+      heldBy: ["flapping"],
+    });
+    const ups = s.notices("node.up", "f-1").length;
+    await s.run(61_000, ["f-1", "f-2"]);
+    expect(s.of("node.flapping", "f-1").at(-1)).toMatchObject({ settled: true, state: "up" });
+    expect(s.notices("node.up", "f-1").length).toBe(ups + 1);
+  });
+});
+
+describe("a recurring window", () => {
+  it("covers its nodes whenever its schedule runs, in its timezone", async () => {
+    const text = yaml(["r-1", "r-2"]).replace(
+      "notify:",
+      'maintenance:\n  windows: [{ name: always, match: [r-1], schedule: "daily 00:00-24:00", timezone: UTC }]\nnotify:',
+    );
+    const s = await site(text);
+    await s.run(2000, ["r-1", "r-2"]);
+    await s.run(12_000, ["r-2"]);
+    expect(s.of("node.down", "r-1")).toEqual([
+      expect.objectContaining({ notice: "suppressed", suppressedBy: ["maint:always"] }),
+    ]);
+    expect(s.notices()).toEqual([]);
+    expect(s.assembled.policy.maint.list().recurring).toEqual([
+      expect.objectContaining({ name: "always", state: "active" }),
+    ]);
+  });
+});
