@@ -66,9 +66,9 @@ export const layout = {
 
 /** Modules that are pure computation: no I/O, so that they are fast and exact to test. */
 const pure = [
-  "src/wire/protocol.ts",
+  "src/wire/{protocol,sync-payload}.ts",
   "src/config/{types,parse,reader,diff}.ts",
-  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap}.ts",
+  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap,replica,sync}.ts",
 ];
 
 export default tseslint.config(
