@@ -71,10 +71,11 @@ export const layout = {
 
 /** Modules that are pure computation: no I/O, so that they are fast and exact to test. */
 const pure = [
-  "src/wire/protocol.ts",
+  "src/wire/{protocol,sync-payload}.ts",
   "src/selectors.ts",
   "src/config/{types,parse,reader,diff,parents,schedule,maintenance}.ts",
-  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap}.ts",
+  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap,replica,sync}.ts",
+  "src/policy/{policy,windows,shared}.ts",
 ];
 
 export default tseslint.config(

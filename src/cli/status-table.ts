@@ -67,9 +67,11 @@ function clusterLines(doc: StatusDocument): string[] {
   const speaking = cluster.speaking ? "speaking" : "not speaking";
   const speaker =
     cluster.speak === "all" ? "every monitor speaks" : `speaker ${cluster.speaker ?? "not known yet"}`;
-  const peers = cluster.peers.map(
-    (p) =>
-      `${p.peer} ${p.state}${p.lastSeen === null ? "" : ` (heard ${formatAgo(Math.max(0, doc.now - p.lastSeen))} ago)`}`,
-  );
+  const peers = cluster.peers.map((p) => {
+    const heard = p.lastSeen === null ? "" : ` (heard ${formatAgo(Math.max(0, doc.now - p.lastSeen))} ago)`;
+    // It beats but sends no digests, though this monitor shares state: an older version.
+    const unshared = p.shares === false && p.state === "up" ? " (shares no state: upgrade it)" : "";
+    return `${p.peer} ${p.state}${heard}${unshared}`;
+  });
   return [escapeControls(`monitor ${cluster.self} (${speaking}; ${speaker}); peers: ${peers.join(", ")}`)];
 }

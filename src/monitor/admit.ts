@@ -2,13 +2,15 @@
 // reason it is refused. It decodes (wire/protocol.ts) and then authenticates as the config
 // asks: under `required` every datagram must carry a valid tag; under `optional` an unsigned
 // one passes unless its node is bound to keys (`nodes.ID.keys`); a signed one must verify with a
-// key its node may use. Replay and capacity need the node's history: those are the detector's.
+// key its node may use. Another monitor's datagrams must verify with the cluster's key, and only
+// they may be sync datagrams. Replay and capacity need the node's history: those are the detector's.
 
 import type { Keyring, LoadedConfig } from "../config/load.js";
 import type { AuthMode } from "../config/types.js";
 import { finish, type Sliced } from "../slices.js";
 import {
   DECODE_REASONS,
+  Kind,
   decode,
   nodeIdOf,
   verifyTag,
@@ -19,6 +21,7 @@ import {
 /** Every reason a datagram is refused, here or by the detector; stable counter labels. */
 export const REJECT_REASONS = [
   ...DECODE_REASONS,
+  "not_a_monitor",
   "unauthenticated",
   "unknown_key",
   "key_not_allowed",
@@ -31,7 +34,8 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-export type AdmitReason = DecodeReason | "unauthenticated" | "unknown_key" | "key_not_allowed" | "bad_tag";
+export type AdmitReason =
+  DecodeReason | "not_a_monitor" | "unauthenticated" | "unknown_key" | "key_not_allowed" | "bad_tag";
 
 /** The other monitors of the cluster, told apart by their ids' bytes (no string per datagram). */
 export class PeerIds {
@@ -112,7 +116,7 @@ export class Admission {
     this.rules = rules;
   }
 
-  /** Whether an admitted datagram is another monitor's heartbeat (it goes to the peers). */
+  /** Whether an admitted datagram is another monitor's (it goes to the peers). */
   fromPeer(dg: Datagram): boolean {
     return this.rules.peers?.match(dg) ?? false;
   }
@@ -122,18 +126,17 @@ export class Admission {
     const reason = decode(msg, out);
     if (reason !== null) return reason;
     const { auth, boundKeys, keyring, peers } = this.rules;
-    if (peers !== null) {
-      // Another monitor's heartbeat is always signed, with the cluster's key and no other; and no
-      // node may sign with that key, whatever the auth mode.
-      if (peers.match(out)) {
-        if (out.tagOffset === 0) return "unauthenticated";
-        if (out.keyId !== peers.key) return "key_not_allowed";
-        const key = keyring.get(peers.key);
-        if (key === undefined) return "unknown_key";
-        return verifyTag(msg, out.tagOffset, key) ? null : "bad_tag";
-      }
-      if (out.tagOffset !== 0 && out.keyId === peers.key) return "key_not_allowed";
+    // Another monitor's datagram is always signed, with the cluster's key and no other; and no
+    // node may sign with that key, whatever the auth mode, nor send what only monitors send.
+    if (peers !== null && peers.match(out)) {
+      if (out.tagOffset === 0) return "unauthenticated";
+      if (out.keyId !== peers.key) return "key_not_allowed";
+      const key = keyring.get(peers.key);
+      if (key === undefined) return "unknown_key";
+      return verifyTag(msg, out.tagOffset, key) ? null : "bad_tag";
     }
+    if (out.kind === Kind.SYNC) return "not_a_monitor";
+    if (peers !== null && out.tagOffset !== 0 && out.keyId === peers.key) return "key_not_allowed";
     if (auth === "off") return null;
     // A node bound to keys must always sign, even where signing is optional.
     const allowed = boundKeys === null ? null : (boundKeys.get(nodeIdOf(out)) ?? null);

@@ -15,6 +15,11 @@ export interface PeerView {
   readonly state: StateName;
   /** Epoch ms of its last heartbeat; null when never heard. */
   readonly lastSeen: number | null;
+  /**
+   * Whether it shares the cluster's state (it sent this monitor a sync datagram lately); a peer
+   * that beats but does not is of an older version. null: this monitor shares none.
+   */
+  readonly shares: boolean | null;
 }
 
 export interface ClusterView {
@@ -32,6 +37,7 @@ export function clusterView(
   peerIds: readonly string[],
   speech: { self: string; speaker: string | null; speaking: boolean },
   nowMs: number,
+  shares: (peer: string) => boolean | null,
 ): ClusterView {
   const address = new Map(cluster.monitors.map((m) => [m.id, formatHostPort(m.address)]));
   return {
@@ -47,6 +53,7 @@ export function clusterView(
         address: address.get(peer)!,
         state: view?.state ?? "new",
         lastSeen: view?.lastSeen ?? null,
+        shares: shares(peer),
       };
     }),
   };

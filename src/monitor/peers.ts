@@ -3,19 +3,25 @@
 // monitor is reported as `peer.down` at its deadline. Who speaks is derived, never stored: with
 // `speak: leader`, the first monitor in rank order that is up in this one's view; a monitor that
 // has just started speaks only once it has heard the monitors ranked before it, or once the
-// settle time has passed.
+// settle time has passed. They also carry the cluster's replicated state: `replica(name, codec)`
+// (before start) makes a Replica that the sync engine (sync.ts) keeps alike on every monitor, in
+// sync datagrams that, like the beats, are signed with the cluster's key and numbered in one
+// sequence per peer, so that they prove life and are refused as replays as beats are.
 
 import type { KeyObject } from "node:crypto";
 import type { Clock, Timer, WallTime } from "../clock.js";
 import type { ClusterSpec, Config } from "../config/types.js";
 import type { Emit, EventFields, EventName } from "../events.js";
 import type { NodeFacts } from "../facts.js";
-import { Kind, encode, type Datagram } from "../wire/protocol.js";
+import { Kind, encode, nodeIdOf, syncPayloadCapacity, type Datagram } from "../wire/protocol.js";
+import type { HostPort } from "../wire/address.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
 import { Detector, type DetectorReason } from "./detector.js";
 import { Judge } from "./judge.js";
 import { clusterView, downPeers, type ClusterView } from "./peer-views.js";
+import { Replica, type ReplicaCodec } from "./replica.js";
 import type { ReplayMark } from "./replay-marks.js";
+import { Sync, type SyncCounts } from "./sync.js";
 
 /** A peer's events are its node events, renamed: `node.down` about a monitor is `peer.down`. */
 const PEER_EVENTS: Partial<Record<EventName, EventName>> = {
@@ -75,7 +81,12 @@ export class Peers {
   /** While this monitor finds itself cut off, it sends nothing: the others must take over. */
   private muted = false;
   private readonly incarnation: number;
-  private sequence = 0;
+  /**
+   * By peer: the last sequence sent to it. Each peer's datagrams count up without gaps, though
+   * some (records) go to one peer only: a gap it sees is loss.
+   */
+  private readonly sequences = new Map<string, number>();
+  private readonly sync: Sync;
   private beat: Timer | undefined;
   private settle: Timer | undefined;
   private stopped = false;
@@ -97,6 +108,14 @@ export class Peers {
     this.startedMs = this.settleFromMs = clock.monoMs();
     // Larger at every start, as a node's is: a restarted monitor is told apart from a replay.
     this.incarnation = clock.wallMs();
+    for (const peer of this.peerIds()) this.sequences.set(peer, 0);
+    this.sync = new Sync({
+      clock,
+      intervalMs: cluster.intervalMs,
+      peers: this.peerIds(),
+      capacity: syncPayloadCapacity(self, cluster.key),
+      send: (peer, payload) => this.sendSync(peer, payload),
+    });
     const emit: Emit = (event, fields) => this.peerEvent(event, fields);
     this.detector = new Detector(peerConfig(config, cluster, self), this.settleFromMs, {
       emit,
@@ -160,9 +179,25 @@ export class Peers {
     this.upstream = null;
   }
 
+  /**
+   * A map kept alike on every monitor of the cluster (replica.ts); made before start, so that the
+   * first digests carry it. Its name must be new.
+   */
+  replica<V>(name: string, codec: ReplicaCodec<V>): Replica<V> {
+    const replica = new Replica(name, codec);
+    this.sync.add(replica);
+    return replica;
+  }
+
+  /** The sync engine's counts since start. */
+  syncCounts(): Readonly<SyncCounts> {
+    return this.sync.counts;
+  }
+
   /** Starts beating to the other monitors and judging theirs. */
   start(): void {
     this.judge.start();
+    this.sync.start();
     void Promise.all(this.send(Kind.BEAT));
     // When the settle time ends, a monitor that heard no one ranked before it may start speaking.
     this.settle = this.deps.clock.setTimeout(() => this.deps.onSpeakerChange(), this.cluster.settleMs);
@@ -181,18 +216,32 @@ export class Peers {
         );
       if (this.muted) return [];
     }
+    const sent: Promise<void>[] = [];
+    for (const monitor of this.cluster.monitors)
+      if (monitor.id !== this.self) sent.push(this.sendTo(monitor.id, monitor.address, kind));
+    if (kind === Kind.BEAT) {
+      this.sync.beat();
+      this.beatUpstream();
+    }
+    return sent;
+  }
+
+  private sendTo(peer: string, address: HostPort, kind: Kind, payload?: Buffer): Promise<void> {
+    const sequence = this.sequences.get(peer)! + 1;
+    this.sequences.set(peer, sequence);
     const datagram = encode(
-      { kind, nodeId: this.self, incarnation: this.incarnation, sequence: ++this.sequence },
+      { kind, nodeId: this.self, incarnation: this.incarnation, sequence, payload },
       { id: this.cluster.key, secret: this.deps.key },
     );
-    const sent: Promise<void>[] = [];
-    for (const monitor of this.cluster.monitors) {
-      if (monitor.id === this.self) continue;
-      // A peer that cannot be reached is judged by its own heartbeats, not by our sends.
-      sent.push(this.deps.socket.send(datagram, monitor.address).catch(() => undefined));
-    }
-    if (kind === Kind.BEAT) this.beatUpstream();
-    return sent;
+    // A peer that cannot be reached is judged by its own heartbeats, not by our sends.
+    return this.deps.socket.send(datagram, address).catch(() => undefined);
+  }
+
+  /** The sync engine's datagrams: none while cut off or stopped, as for beats. */
+  private sendSync(peer: string, payload: Buffer): void {
+    if (this.muted || this.stopped) return;
+    const address = this.cluster.monitors.find((m) => m.id === peer)!.address;
+    void this.sendTo(peer, address, Kind.SYNC, payload);
   }
 
   /**
@@ -219,11 +268,15 @@ export class Peers {
     this.deps.socket.send(datagram, upstream.monitor).catch(() => undefined);
   }
 
-  /** A verified heartbeat of another monitor, at its arrival; why it is refused, or null. */
+  /** A verified datagram of another monitor, at its arrival; why it is refused, or null. */
   observe(dg: Datagram, nowMs: number, from: RemoteInfo): DetectorReason | null {
     const verdict = this.detector.observe(dg, nowMs, from, true);
-    if (verdict === null) this.judge.heard(nowMs);
-    return verdict;
+    if (verdict !== null) return verdict;
+    this.judge.heard(nowMs);
+    // Proof of life like a beat (above); and then what it carries.
+    if (dg.kind === Kind.SYNC)
+      this.sync.receive(nodeIdOf(dg), nowMs, dg.buf, dg.payloadOffset, dg.payloadLength);
+    return null;
   }
 
   /** The first monitor in rank order that is up (or late) in this one's view; null: none yet. */
@@ -321,7 +374,8 @@ export class Peers {
   view(): ClusterView {
     const speech = { self: this.self, speaker: this.speaker(), speaking: this.speaking() };
     const now = this.deps.clock.monoMs();
-    return clusterView(this.detector.reader(), this.cluster, this.peerIds(), speech, now);
+    const shares = (peer: string): boolean | null => this.sync.shares(peer, now, this.cluster.timeoutMs);
+    return clusterView(this.detector.reader(), this.cluster, this.peerIds(), speech, now, shares);
   }
 
   /**
@@ -335,6 +389,7 @@ export class Peers {
     if (this.beat !== undefined) clock.clearTimeout(this.beat);
     if (this.settle !== undefined) clock.clearTimeout(this.settle);
     this.judge.stop();
+    this.sync.stop();
     this.muted = false;
     await Promise.all(this.send(Kind.LEAVE));
   }

@@ -1,7 +1,8 @@
 // The hb wire format, version 1: the only module that knows the bytes (docs/PROTOCOL.md
-// documents them with test vectors). Decoding never throws and allocates nothing but the node
-// id and key id strings: it fills a caller-owned Datagram and returns null, or the reason the
-// bytes were refused. HMAC tags are computed and checked here; which key applies is the caller's.
+// documents them with test vectors). Decoding never throws and allocates nothing but the key id
+// string: it fills a caller-owned Datagram (a sync datagram's payload is an offset and a length
+// into the bytes, never a copy) and returns null, or the reason the bytes were refused. HMAC tags
+// are computed and checked here; which key applies is the caller's.
 
 import { createHmac, timingSafeEqual, type KeyObject } from "node:crypto";
 
@@ -18,8 +19,26 @@ export const MAX_KEY_ID_BYTES = 32;
 export const TAG_BYTES = 32;
 export const HEADER_BYTES = 21;
 export const MIN_DATAGRAM_BYTES = HEADER_BYTES + 2; // a one-byte node id
+/** The payload length field of a sync datagram. */
+export const PAYLOAD_LENGTH_BYTES = 2;
+/** The bytes of a sync datagram besides its payload, for a node id and a key id of these lengths. */
+function syncFrameBytes(idBytes: number, keyIdBytes: number): number {
+  return HEADER_BYTES + 1 + idBytes + PAYLOAD_LENGTH_BYTES + 1 + keyIdBytes + TAG_BYTES;
+}
 
-export const Kind = { BEAT: 1, LEAVE: 2 } as const;
+/**
+ * The payload a sync datagram can carry whatever its node id and key id (64 and 32 bytes at most):
+ * what one monitor may send, every other can.
+ */
+export const MAX_SYNC_PAYLOAD_BYTES = MAX_DATAGRAM_BYTES - syncFrameBytes(MAX_ID_BYTES, MAX_KEY_ID_BYTES);
+
+/** The payload one sync datagram from `nodeId`, signed with `keyId`, can carry. */
+export function syncPayloadCapacity(nodeId: string, keyId: string): number {
+  return MAX_DATAGRAM_BYTES - syncFrameBytes(nodeId.length, keyId.length);
+}
+
+/** Beat and leave come from nodes and monitors; sync carries state between monitors only. */
+export const Kind = { BEAT: 1, LEAVE: 2, SYNC: 3 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 const FLAG_AUTH = 0x01;
 /** The sequence only moves forward (one-shot senders use the wall clock); gaps are not loss. */
@@ -60,6 +79,9 @@ export interface Datagram {
   keyId: string;
   /** Offset of the 32-byte tag; 0 when there is none. */
   tagOffset: number;
+  /** A sync datagram's payload, in `buf`; 0 and 0 for the other kinds. */
+  payloadOffset: number;
+  payloadLength: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -80,6 +102,8 @@ export function emptyDatagram(): Datagram {
     idLength: 0,
     keyId: "",
     tagOffset: 0,
+    payloadOffset: 0,
+    payloadLength: 0,
   };
 }
 
@@ -130,10 +154,12 @@ export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
   if (buf[2] !== VERSION) return "bad_version";
   if (length < 4) return "truncated";
   const kind = buf[3]!;
-  if (kind !== Kind.BEAT && kind !== Kind.LEAVE) return "bad_kind";
+  if (kind !== Kind.BEAT && kind !== Kind.LEAVE && kind !== Kind.SYNC) return "bad_kind";
   if (length < 5) return "truncated";
   const flags = buf[4]!;
   if ((flags & ~KNOWN_FLAGS) !== 0) return "bad_flags";
+  // Only monitors send sync datagrams, and always signed and numbered.
+  if (kind === Kind.SYNC && flags !== FLAG_AUTH) return "malformed";
   if (length < 13) return "truncated";
   const incarnation = readU64(buf, 5);
   if (incarnation < 0) return "malformed";
@@ -149,14 +175,24 @@ export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
   if (idEnd > length) return "truncated";
   if (!validIdBytes(buf, idStart, idEnd)) return "bad_node_id";
 
+  let payloadOffset = 0;
+  let payloadLength = 0;
+  let end = idEnd;
+  if (kind === Kind.SYNC) {
+    if (idEnd + PAYLOAD_LENGTH_BYTES > length) return "truncated";
+    payloadLength = buf.readUInt16BE(idEnd);
+    payloadOffset = idEnd + PAYLOAD_LENGTH_BYTES;
+    end = payloadOffset + payloadLength;
+    if (end > length) return "truncated";
+  }
+
   let keyId = "";
   let tagOffset = 0;
-  let end = idEnd;
   if ((flags & FLAG_AUTH) !== 0) {
-    if (idEnd + 1 > length) return "truncated";
-    const keyIdLength = buf[idEnd]!;
+    if (end + 1 > length) return "truncated";
+    const keyIdLength = buf[end]!;
     if (keyIdLength === 0 || keyIdLength > MAX_KEY_ID_BYTES) return "bad_key_id";
-    const keyIdStart = idEnd + 1;
+    const keyIdStart = end + 1;
     tagOffset = keyIdStart + keyIdLength;
     if (tagOffset > length) return "truncated";
     if (!validIdBytes(buf, keyIdStart, tagOffset)) return "bad_key_id";
@@ -175,6 +211,8 @@ export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
   out.idLength = idLength;
   out.keyId = keyId;
   out.tagOffset = tagOffset;
+  out.payloadOffset = payloadOffset;
+  out.payloadLength = payloadLength;
   return null;
 }
 
@@ -191,6 +229,8 @@ export interface Heartbeat {
   sequence: number;
   /** The sequence only moves forward (e.g. the wall clock) instead of counting datagrams. */
   unnumbered?: boolean | undefined;
+  /** What a sync datagram carries (it must be signed); the other kinds carry none. */
+  payload?: Uint8Array | undefined;
 }
 
 function writeU64(buf: Buffer, offset: number, value: number, min: number): void {
@@ -210,8 +250,19 @@ function checkId(what: string, id: string, maxBytes: number): void {
 export function encode(hb: Heartbeat, key?: SigningKey): Buffer {
   checkId("node id", hb.nodeId, MAX_ID_BYTES);
   if (key !== undefined) checkId("key id", key.id, MAX_KEY_ID_BYTES);
+  const sync = hb.kind === Kind.SYNC;
+  const payload = hb.payload;
+  if (sync && (key === undefined || hb.unnumbered === true))
+    throw new RangeError("a sync datagram is signed and numbered");
+  if (!sync && payload !== undefined) throw new RangeError("only a sync datagram carries a payload");
+  const payloadBytes = sync ? PAYLOAD_LENGTH_BYTES + (payload?.length ?? 0) : 0;
   const authBytes = key === undefined ? 0 : 1 + key.id.length + TAG_BYTES;
-  const buf = Buffer.alloc(HEADER_BYTES + 1 + hb.nodeId.length + authBytes);
+  const size = HEADER_BYTES + 1 + hb.nodeId.length + payloadBytes + authBytes;
+  if (size > MAX_DATAGRAM_BYTES)
+    throw new RangeError(
+      `a datagram of ${size} bytes is over ${MAX_DATAGRAM_BYTES}: the payload is too large`,
+    );
+  const buf = Buffer.alloc(size);
   buf.writeUInt16BE(MAGIC, 0);
   buf[2] = VERSION;
   buf[3] = hb.kind;
@@ -220,6 +271,11 @@ export function encode(hb: Heartbeat, key?: SigningKey): Buffer {
   writeU64(buf, 13, hb.sequence, 1);
   buf[HEADER_BYTES] = hb.nodeId.length;
   let offset = buf.write(hb.nodeId, HEADER_BYTES + 1, "latin1") + HEADER_BYTES + 1;
+  if (sync) {
+    offset = buf.writeUInt16BE(payload?.length ?? 0, offset);
+    if (payload !== undefined) buf.set(payload, offset);
+    offset += payload?.length ?? 0;
+  }
   if (key !== undefined) {
     buf[offset] = key.id.length;
     offset += 1 + buf.write(key.id, offset + 1, "latin1");

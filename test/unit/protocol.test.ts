@@ -5,10 +5,12 @@ import { REJECT_REASONS } from "../../src/monitor/admit.js";
 import {
   Kind,
   MAX_DATAGRAM_BYTES,
+  MAX_SYNC_PAYLOAD_BYTES,
   decode,
   emptyDatagram,
   nodeIdOf,
   encode,
+  syncPayloadCapacity,
   verifyTag,
   type DecodeReason,
 } from "../../src/wire/protocol.js";
@@ -72,6 +74,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
 
   it("has at least a beat, a leave, an authenticated beat and vectors that must be rejected", () => {
     expect(all.map((v) => v.name)).toEqual(expect.arrayContaining(["beat", "leave", "authenticated beat"]));
+    expect(all.filter((v) => v.fields?.kind === "sync")).toHaveLength(1);
     expect(all.filter((v) => v.result !== undefined).length).toBeGreaterThanOrEqual(2);
   });
 
@@ -89,7 +92,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
     for (const [step, , , reason] of table("### Order of checks"))
       if (reason !== undefined && reason !== "—") steps.set(reason, [...(steps.get(reason) ?? []), step!]);
     const causes = new Map(table("## What the monitor refuses").map((r) => [r[0]!, r[1]!]));
-    expect(steps.get("unauthenticated")).toEqual(["14", "20"]);
+    expect(steps.get("unauthenticated")).toEqual(["18", "24"]);
     for (const [reason, at] of steps) {
       if (at.length < 2) continue;
       for (const step of at)
@@ -117,8 +120,11 @@ describe("docs/PROTOCOL.md test vectors", () => {
       expect(reason).toBeNull();
       const f = v.fields!;
       expect(nodeIdOf(dg)).toBe(f.node);
+      const kinds: Record<string, Kind> = { beat: Kind.BEAT, leave: Kind.LEAVE, sync: Kind.SYNC };
+      const payload = dg.buf.subarray(dg.payloadOffset, dg.payloadOffset + dg.payloadLength);
+      expect(payload.toString()).toBe(f.payload ?? "");
       expect(dg).toMatchObject({
-        kind: f.kind === "leave" ? Kind.LEAVE : Kind.BEAT,
+        kind: kinds[f.kind!],
         incarnation: Number(f.incarnation),
         sequence: Number(f.sequence),
         keyId: f.key ?? "",
@@ -132,6 +138,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
           incarnation: dg.incarnation,
           sequence: dg.sequence,
           unnumbered: dg.unnumbered,
+          ...(dg.kind === Kind.SYNC ? { payload } : {}),
         },
         f.key === undefined ? undefined : KEY,
       );
@@ -216,13 +223,13 @@ describe("the order of checks in docs/PROTOCOL.md", () => {
     [3, [2, 3]],
     [4, [3, 4]],
     [5, [4, 5]],
-    [6, [5, 13]],
-    [7, [13, 21]],
-    [8, [21, 22]],
-    [9, [22, 28]],
-    [10, [28, 29]],
-    [11, [29, 31]],
-    [12, [31, 63]],
+    [7, [5, 13]],
+    [8, [13, 21]],
+    [9, [21, 22]],
+    [10, [22, 28]],
+    [13, [28, 29]],
+    [14, [29, 31]],
+    [15, [31, 63]],
   ]);
   const set =
     (offset: number, ...bytes: number[]) =>
@@ -235,22 +242,22 @@ describe("the order of checks in docs/PROTOCOL.md", () => {
     [4, "kind 7", set(3, 7)],
     [5, "flag bit 7", set(4, 0x81)],
     [5, "flag bit 2", set(4, 0x05)],
-    [6, "incarnation 2^56", set(5, 1)],
-    [7, "sequence 2^64 - 1", set(13, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)],
-    [7, "sequence 0", set(13, 0, 0, 0, 0, 0, 0, 0, 0)],
-    [8, "node id length 0", set(21, 0)],
-    [8, "node id length 65", set(21, 65)],
-    [9, "node id starting with '-'", set(22, 0x2d)],
-    [9, "node id with a space", set(25, 0x20)],
-    [10, "key id length 0", set(28, 0)],
-    [10, "key id length 33", set(28, 33)],
-    [11, "key id starting with '.'", set(29, 0x2e)],
-    [11, "key id with a '/'", set(30, 0x2f)],
+    [7, "incarnation 2^56", set(5, 1)],
+    [8, "sequence 2^64 - 1", set(13, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)],
+    [8, "sequence 0", set(13, 0, 0, 0, 0, 0, 0, 0, 0)],
+    [9, "node id length 0", set(21, 0)],
+    [9, "node id length 65", set(21, 65)],
+    [10, "node id starting with '-'", set(22, 0x2d)],
+    [10, "node id with a space", set(25, 0x20)],
+    [13, "key id length 0", set(28, 0)],
+    [13, "key id length 33", set(28, 33)],
+    [14, "key id starting with '.'", set(29, 0x2e)],
+    [14, "key id with a '/'", set(30, 0x2f)],
   ];
   /** Faults that change the datagram's length: applied after the byte patches. */
   const shapes: [number, string, (b: Buffer) => Buffer][] = [
     [1, "513 bytes", (b) => Buffer.concat([b, Buffer.alloc(513 - b.length)])],
-    [13, "a trailing byte", (b) => Buffer.concat([b, Buffer.from([0])])],
+    [16, "a trailing byte", (b) => Buffer.concat([b, Buffer.from([0])])],
   ];
   for (const [step, [start, end]] of fields) {
     shapes.push([step - 0.5, `cut before step ${step}`, (b) => b.subarray(0, start)]);
@@ -261,7 +268,7 @@ describe("the order of checks in docs/PROTOCOL.md", () => {
   it("documents a reason for every decoding step this test injects", () => {
     for (const [step] of [...wrong, ...shapes]) expect(reasonOf(step), `step ${step}`).toMatch(/^[a-z_]+$/);
     expect(reasonOf(1)).toBe("oversized");
-    expect(documented.get(12)).toBe("—");
+    expect(documented.get(15)).toBe("—");
   });
 
   it("refuses each single fault with the documented reason", () => {
@@ -294,6 +301,69 @@ describe("the order of checks in docs/PROTOCOL.md", () => {
       }
     }
     expect(pairs).toBeGreaterThan(300);
+  });
+});
+
+describe("sync datagrams", () => {
+  const payload = Buffer.from("{}");
+  // node id "mon-a" (L = 5), payload length at 27-28, payload at 29-30, key id "k1" at 31-33, tag 34-65.
+  const good = encode({ kind: Kind.SYNC, nodeId: "mon-a", incarnation: 5, sequence: 9, payload }, KEY);
+  const reject = (bytes: Buffer): DecodeReason | null => decode(bytes, emptyDatagram());
+
+  it("expose their payload as an offset and a length into the datagram, without a copy", () => {
+    const dg = emptyDatagram();
+    expect(decode(good, dg)).toBeNull();
+    expect(good.length).toBe(66);
+    expect(dg).toMatchObject({
+      kind: Kind.SYNC,
+      payloadOffset: 29,
+      payloadLength: 2,
+      keyId: "k1",
+      tagOffset: 34,
+    });
+    expect(dg.buf).toBe(good);
+    expect(verifyTag(good, dg.tagOffset, KEY.secret)).toBe(true);
+    // A beat decoded into the same datagram carries none.
+    expect(decode(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence: 1 }), dg)).toBeNull();
+    expect(dg).toMatchObject({ payloadOffset: 0, payloadLength: 0 });
+  });
+
+  it("fill a datagram to 512 bytes with the longest ids and MAX_SYNC_PAYLOAD_BYTES, and no further", () => {
+    const big = Buffer.alloc(MAX_SYNC_PAYLOAD_BYTES, 0x61);
+    const key = { id: "k".repeat(32), secret: KEY.secret };
+    const full = encode(
+      { kind: Kind.SYNC, nodeId: "n".repeat(64), incarnation: 1, sequence: 1, payload: big },
+      key,
+    );
+    expect(full.length).toBe(MAX_DATAGRAM_BYTES);
+    expect(syncPayloadCapacity("n".repeat(64), key.id)).toBe(MAX_SYNC_PAYLOAD_BYTES);
+    const dg = emptyDatagram();
+    expect(decode(full, dg)).toBeNull();
+    expect(dg.payloadLength).toBe(MAX_SYNC_PAYLOAD_BYTES);
+    const over = Buffer.alloc(MAX_SYNC_PAYLOAD_BYTES + 1);
+    expect(() =>
+      encode({ kind: Kind.SYNC, nodeId: "n".repeat(64), incarnation: 1, sequence: 1, payload: over }, key),
+    ).toThrow(RangeError);
+  });
+
+  it("are encoded only signed and numbered, and only they carry a payload", () => {
+    const sync = { kind: Kind.SYNC, nodeId: "mon-a", incarnation: 1, sequence: 1, payload };
+    expect(() => encode(sync)).toThrow(RangeError);
+    expect(() => encode({ ...sync, unnumbered: true }, KEY)).toThrow(RangeError);
+    expect(() => encode({ ...sync, kind: Kind.BEAT }, KEY)).toThrow(RangeError);
+  });
+
+  it.each<[string, DecodeReason, (b: Buffer) => Buffer]>([
+    ["unsigned (flags 00)", "malformed", (b) => patch(b, 4, 0)],
+    ["unnumbered (flags 03)", "malformed", (b) => patch(b, 4, 3)],
+    ["cut inside the payload length", "truncated", (b) => b.subarray(0, 28)],
+    ["cut inside the payload", "truncated", (b) => b.subarray(0, 30)],
+    ["a payload length past the end", "truncated", (b) => patch(patch(b, 27, 0xff), 28, 0xff)],
+    ["key id length 0 after the payload", "bad_key_id", (b) => patch(b, 31, 0)],
+    ["a trailing byte", "malformed", (b) => Buffer.concat([b, Buffer.from([0])])],
+    ["unsigned, and cut after the payload", "malformed", (b) => patch(b.subarray(0, 31), 4, 0)],
+  ])("refuses one %s as %s", (_name, reason, mutate) => {
+    expect(reject(mutate(Buffer.from(good)))).toBe(reason);
   });
 });
 
