@@ -14,6 +14,8 @@ import { Monitor } from "../monitor/monitor.js";
 import { StateDir } from "../monitor/state-dir.js";
 import { Notify, type NotifyDeps } from "../notify/notify.js";
 import { POLICY_FILE, PolicyLayer } from "../policy/layer.js";
+import { PAGED_RULE, readPaged, type Paged } from "../policy/policy.js";
+import { WINDOW_RULE, readWindow, windowRecord } from "../policy/windows.js";
 import { VERSION } from "../version.js";
 import { formatHostPort } from "../wire/address.js";
 import { familyOf, type DatagramSocket } from "../wire/udp.js";
@@ -115,6 +117,19 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
   // Between the events and the outputs: what pages. Its windows and pages are read before the
   // socket is bound (bind below), so that a restart never pages what a window covers.
   let current = config;
+  // In a cluster the windows and the pages are maps the monitors keep alike (monitor/replica.ts).
+  const peers = monitor.peers;
+  const shared =
+    peers === null
+      ? undefined
+      : {
+          windows: peers.replica("maint", {
+            ...WINDOW_RULE,
+            encode: windowRecord,
+            decode: readWindow,
+          }),
+          paged: peers.replica("paged", { ...PAGED_RULE, encode: (p: Paged) => p, decode: readPaged }),
+        };
   const policy = new PolicyLayer({
     clock: deps.clock,
     emit,
@@ -125,6 +140,12 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     facts: (node) => monitor.facts(node),
     forEachNode: (from, max, visit) => monitor.forEachNode(from, max, visit),
     offer: (event, fields) => notify.offerLater(event, fields),
+    ...(shared === undefined
+      ? {}
+      : {
+          shared,
+          fits: (w) => shared.windows.fits(w.id, windowRecord({ ...w, endedAt: w.endsAt, rev: 999_999 })),
+        }),
   });
   notify.policy = policy.policy;
   monitor.annotate = (node, state) => policy.policy.annotate(node, state);

@@ -174,6 +174,13 @@ export class Policy {
       if (paged === "down" || paged === "late") return SEND;
       return this.suppress(why ?? ["not_paged"]);
     }
+    const paged = this.deps.paged.get(node)?.state;
+    if (event === "node.up" && fields.previous === "new" && (paged === "down" || paged === "late")) {
+      // Back while this monitor was not running (or had forgotten it): its incident was paged,
+      // so its end is too, as a recovery from what was paged.
+      this.deps.clock.setImmediate(() => this.reconcile(node, "restart"));
+      return SEND;
+    }
     const reasons = this.reasons(event, node, now);
     const problem = event === "node.down" || event === "node.late";
     if (reasons.length > 0) {
@@ -187,6 +194,9 @@ export class Policy {
         return { notice: "held", by: suspects.map((p) => `parent:${p}`) };
       }
     }
+    // Still down since the last page (a restarted monitor judges it anew): said again only to the
+    // outputs that deduplicate, so that an alert stays firing and a hook is not run twice.
+    if (event === "node.down" && paged === "down") return { notice: "sent", extra: { alreadyPaged: true } };
     if (event === "node.down" && this.children(node).length > 0) {
       const dying = this.dyingChildren(node, now);
       if (dying.ids.length > 0) {

@@ -52,12 +52,28 @@ export function windowState(w: MaintWindow, wallMs: number): WindowState {
   return wallMs < w.startsAt ? "scheduled" : "active";
 }
 
+/** A window's record with its fields in one order: the same JSON on every monitor. */
+export function windowRecord(w: MaintWindow): MaintWindow {
+  return {
+    id: w.id,
+    match: w.match,
+    author: w.author,
+    comment: w.comment,
+    startsAt: w.startsAt,
+    endsAt: w.endsAt,
+    createdAt: w.createdAt,
+    endedAt: w.endedAt,
+    rev: w.rev,
+    by: w.by,
+  };
+}
+
 /** How two monitors' records of one window merge: an end is final; otherwise the later change. */
 export const WINDOW_RULE: MergeRule<MaintWindow> = {
   wins(a, b) {
     if ((a.endedAt === null) !== (b.endedAt === null)) return a.endedAt !== null;
     if (a.rev !== b.rev) return a.rev > b.rev;
-    return JSON.stringify(a) > JSON.stringify(b);
+    return JSON.stringify(windowRecord(a)) > JSON.stringify(windowRecord(b));
   },
   keep: (w, wallMs) => wallMs < windowEnd(w) + KEEP_ENDED_MS,
 };

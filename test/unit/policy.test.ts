@@ -389,3 +389,26 @@ describe("a recurring window", () => {
     ]);
   });
 });
+
+describe("the last state paged, across a restart of the monitor", () => {
+  it("a node still down is not paged again by hooks, and one that came back meanwhile is a recovery", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hb-policy-"));
+    dirs.push(dir);
+    const first = await site(yaml(["k-1", "k-2", "k-3"]), dir);
+    await first.run(2000, ["k-1", "k-2", "k-3"]);
+    await first.run(12_000, ["k-3"]);
+    expect(
+      first
+        .notices("node.down")
+        .map((n) => n.node)
+        .sort(),
+    ).toEqual(["k-1", "k-2"]);
+    await first.stop();
+    sites.splice(sites.indexOf(first), 1);
+    const second = await site(yaml(["k-1", "k-2", "k-3"]), dir);
+    await second.run(6000, ["k-2", "k-3"]); // k-1 still down; k-2 came back while no monitor ran
+    expect(second.of("node.down", "k-1")).toEqual([expect.objectContaining({ alreadyPaged: true })]);
+    expect(second.notices("node.down")).toEqual([]);
+    expect(second.notices("node.up")).toEqual([expect.objectContaining({ node: "k-2", previous: "down" })]);
+  });
+});
