@@ -184,7 +184,7 @@ export type MaintAnswer =
   | { readonly ok: true; readonly window: MaintWindowView }
   | { readonly ok: false; readonly status: number; readonly error: string };
 
-type MaintResult = { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409; error: string };
+type MaintResult = { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409 | 507; error: string };
 
 const maintList: Action<unknown, MaintListAnswer> = {
   name: "maint list",
@@ -217,7 +217,7 @@ function maintChange(verb: "add" | "extend" | "end"): Action<MaintResult, MaintA
     body: true,
     waits: false,
     timeoutMs: null,
-    answers: [200, 400, 404, 409],
+    answers: [200, 400, 404, 409, 507],
     answerName: `a maint ${verb} outcome`,
     reply: (_arg, result) =>
       result.ok

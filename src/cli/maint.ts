@@ -2,7 +2,8 @@
 // with its peers. While a window covers a node it is judged as ever (journal, status, metrics);
 // only its notices are held. Times are wall-clock instants: `--until 2026-12-08T14:00` (the local
 // time of this machine unless an offset or Z is given), `--until 14:00` (the next 14:00 here).
-// Exit 0 done, 1 no such window (or it has ended), 64 refused, 69 the monitor is unreachable.
+// Exit 0 done, 1 no such window (or it has ended), 64 refused, 69 the monitor is unreachable,
+// 71 the change is in effect but the monitor could not keep it in its state directory.
 
 import type { MaintAnswer, MaintListAnswer, MaintWindowView } from "../actions.js";
 import { formatAgo } from "../duration.js";
@@ -48,8 +49,12 @@ export const flags = {
 const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:?\d{2})?$/;
 const CLOCK = /^(\d{1,2}):(\d{2})$/;
 
-/** A wall-clock instant from TIME (see usage), as epoch ms; undefined when it is not one. */
-export function parseTime(text: string, nowMs: number): number | undefined {
+/**
+ * A wall-clock instant from TIME (see usage), as epoch ms; undefined when it is not one. HH:MM is
+ * the first such time after `afterMs` (now, or the window's start for --until).
+ */
+export function parseTime(text: string, afterMs: number): number | undefined {
+  const nowMs = afterMs;
   const clock = CLOCK.exec(text);
   if (clock !== null) {
     const [h, m] = [Number(clock[1]), Number(clock[2])];
@@ -62,6 +67,9 @@ export function parseTime(text: string, nowMs: number): number | undefined {
   const iso = ISO.exec(text);
   if (iso === null) return undefined;
   const [, y, mo, d, h, mi, s = "00", zone] = iso;
+  const daysIn = new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate();
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > daysIn) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
   const ms =
     zone === undefined
       ? new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)).getTime()
@@ -80,7 +88,7 @@ function endOf(values: Record<string, unknown>, nowMs: number, from: number): nu
   if ((span === undefined) === (until === undefined))
     throw usageError("give one of --for and --until", usage);
   if (span !== undefined) return from + durationFlag(span, "--for", usage);
-  const at = parseTime(until!, nowMs);
+  const at = parseTime(until!, Math.max(nowMs, from));
   if (at === undefined)
     throw usageError(`--until: "${until}" is not a time (2026-12-08T14:00, or 14:00)`, usage);
   return at;
@@ -138,6 +146,7 @@ function outcome(answer: MaintAnswer, io: Io, verb: string): number {
     return ExitCode.OK;
   }
   io.stderr.write(`hb maint ${verb}: ${escapeControls(answer.error)}\n`);
+  if (answer.status === 507) return ExitCode.OS_ERROR;
   return answer.status === 404 || answer.status === 409 ? ExitCode.NOT_ALL_UP : ExitCode.USAGE;
 }
 

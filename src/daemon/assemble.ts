@@ -236,7 +236,12 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
       reloads.stopping = true;
       emit("monitor.stopping", { ...summary(), signal });
       policy.stop();
-      await Promise.all([monitor.close(), statusServer?.close(), notify.close(), policy.save()]);
+      await Promise.all([
+        monitor.close(),
+        statusServer?.close(),
+        notify.close(),
+        policy.save().catch(() => undefined),
+      ]);
     },
   };
 }

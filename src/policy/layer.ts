@@ -28,6 +28,8 @@ export const POLICY_FILE = {
 } as const;
 
 const FORMAT = "hb-maintenance 1";
+/** The last state paged is saved at most this often. */
+const PAGED_SAVE_MS = 1000;
 /** Kept windows and pages are pruned this often. */
 const PRUNE_MS = 3_600_000;
 
@@ -57,6 +59,9 @@ export class PolicyLayer {
   readonly maint: Maint;
   private readonly shared: { windows: SharedMap<MaintWindow>; paged: SharedMap<Paged> };
   private prune: ReturnType<Clock["setTimeout"]> | undefined;
+  private pagedSave: ReturnType<Clock["setTimeout"]> | undefined;
+  /** A save failed, and that was said: said again only after one succeeds. */
+  private failing = false;
   private readonly counts: Record<string, number> = { maint: 0, parent: 0, flapping: 0, not_paged: 0 };
 
   constructor(private readonly deps: PolicyLayerDeps) {
@@ -65,6 +70,16 @@ export class PolicyLayer {
       paged: new LocalMap(PAGED_RULE),
     };
     const changed = (): void => void this.save().catch(() => undefined);
+    // The last state paged changes with every page: during an outage of thousands of nodes it is
+    // written at most once a second, not once per page (a crash in that second costs a repeat).
+    const pagedChanged = (): void => {
+      if (this.pagedSave !== undefined) return;
+      this.pagedSave = deps.clock.setTimeout(() => {
+        this.pagedSave = undefined;
+        changed();
+      }, PAGED_SAVE_MS);
+      this.pagedSave.unref?.();
+    };
     this.windows = new Windows({
       clock: deps.clock,
       emit: deps.emit,
@@ -74,7 +89,7 @@ export class PolicyLayer {
       ended: (w) => this.policy.windowEnded(w),
       changed,
     });
-    this.shared.paged.onChange = () => changed();
+    this.shared.paged.onChange = () => pagedChanged();
     this.policy = new Policy({
       clock: deps.clock,
       config: deps.config,
@@ -90,7 +105,7 @@ export class PolicyLayer {
           this.counts[kind] = (this.counts[kind] ?? 0) + 1;
         }
       },
-      changed,
+      changed: pagedChanged,
     });
     this.maint = new Maint({
       clock: deps.clock,
@@ -151,9 +166,25 @@ export class PolicyLayer {
     this.prune.unref?.();
   }
 
+  /** Writes the file; a failure is said once (until a save succeeds again) and rejects. */
   save(): Promise<void> {
     const file = this.deps.file;
     if (file === null) return Promise.resolve();
+    return this.write(file).then(
+      () => void (this.failing = false),
+      (err: unknown) => {
+        if (!this.failing)
+          this.deps.emit("monitor.warning", {
+            problem: "state_dir",
+            detail: `cannot write ${POLICY_FILE.what} to ${file.path}: ${(err as Error).message}; a restart would lose what changed since`,
+          });
+        this.failing = true;
+        throw err;
+      },
+    );
+  }
+
+  private write(file: KeptFile): Promise<void> {
     return file.save(() => {
       const windows = [...this.shared.windows.entries()].map(([, w]) => w);
       const paged: Record<string, Paged> = {};
@@ -195,6 +226,7 @@ export class PolicyLayer {
 
   stop(): void {
     if (this.prune !== undefined) this.deps.clock.clearTimeout(this.prune);
+    if (this.pagedSave !== undefined) this.deps.clock.clearTimeout(this.pagedSave);
     this.policy.stop();
   }
 }

@@ -12,6 +12,7 @@ import {
   MAX_COMMENT_CHARS,
   MAX_LEAD_MS,
   MAX_SELECTORS,
+  MAX_WINDOWS,
   windowState,
   type MaintWindow,
   type RecurringView,
@@ -22,7 +23,7 @@ import {
 /** A maintenance command's answer: the window it made or changed, or why it was refused. */
 export type MaintReply =
   | { readonly ok: true; readonly window: MaintWindow & { state: WindowState } }
-  | { readonly ok: false; readonly status: 400 | 404 | 409; readonly error: string };
+  | { readonly ok: false; readonly status: 400 | 404 | 409 | 507; readonly error: string };
 
 export interface MaintList {
   readonly now: number;
@@ -44,7 +45,7 @@ export interface MaintDeps {
   save(): Promise<void>;
 }
 
-function refuse(status: 400 | 404 | 409, error: string): MaintReply {
+function refuse(status: 400 | 404 | 409 | 507, error: string): MaintReply {
   return { ok: false, status, error };
 }
 
@@ -113,9 +114,10 @@ export class Maint {
         400,
         "this window is too large to share with the other monitors: use fewer selectors or a shorter comment",
       );
+    if (this.deps.windows.size >= MAX_WINDOWS)
+      return refuse(409, `${MAX_WINDOWS} windows are kept already: end some, or wait for ended ones to be dropped`);
     this.deps.windows.add(w);
-    await this.deps.save();
-    return this.reply(w);
+    return this.saved(w);
   }
 
   /** `hb maint extend`: body {id, endsAt}. */
@@ -132,9 +134,7 @@ export class Maint {
       return refuse(400, "the new end must be after now and after the window starts");
     const bounds = this.bound(w.startsAt, endsAt);
     if (bounds !== null) return refuse(400, bounds);
-    const next = this.deps.windows.extend(w, endsAt);
-    await this.deps.save();
-    return this.reply(next);
+    return this.saved(this.deps.windows.extend(w, endsAt));
   }
 
   /** `hb maint end`: body {id}. */
@@ -144,9 +144,20 @@ export class Maint {
     if (w === undefined) return refuse(404, `no window ${body.id}`);
     const state = windowState(w, this.deps.clock.wallMs());
     if (state === "ended" || state === "expired") return refuse(409, `window ${w.id} has ${state} already`);
-    const next = this.deps.windows.end(w);
-    await this.deps.save();
-    return this.reply(next);
+    return this.saved(this.deps.windows.end(w));
+  }
+
+  /** The answer once the change is on disk; a change in effect that could not be kept says so. */
+  private async saved(w: MaintWindow): Promise<MaintReply> {
+    try {
+      await this.deps.save();
+    } catch (err) {
+      return refuse(
+        507,
+        `window ${w.id} is in effect, but could not be kept in the state directory (a restart loses it): ${(err as Error).message}`,
+      );
+    }
+    return this.reply(w);
   }
 
   list(): MaintList {

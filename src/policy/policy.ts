@@ -91,7 +91,7 @@ export class Policy {
   /** Why each node's current problem was not paged. */
   private readonly quiet = new Map<string, readonly string[]>();
   private readonly flapping = new Set<string>();
-  /** Parents back from down or flapping, and when (epoch ms): they block for each child's timeout. */
+  /** Parents back from down or flapping, and when (monotonic ms): they block for each child's timeout. */
   private readonly recoveredAt = new Map<string, number>();
   private readonly holds = new Map<string, Hold>();
   /** Per node: the held notices that wait for it (children for their parent, a parent for its children). */
@@ -119,10 +119,10 @@ export class Policy {
   }
 
   /** Whether `parent` keeps `child`'s down and late from paging now. */
-  private blocks(parent: string, child: string, wallMs: number): boolean {
+  private blocks(parent: string, child: string): boolean {
     if (this.deps.state(parent) === "down" || this.flapping.has(parent)) return true;
     const recovered = this.recoveredAt.get(parent);
-    return recovered !== undefined && wallMs < recovered + this.thresholds(child).timeoutMs;
+    return recovered !== undefined && this.deps.clock.monoMs() < recovered + this.thresholds(child).timeoutMs;
   }
 
   /**
@@ -148,7 +148,7 @@ export class Policy {
     if (event !== "node.flapping" && this.flapping.has(node)) reasons.push("flapping");
     if (event === "node.down" || event === "node.late")
       for (const parent of this.parents(node))
-        if (this.blocks(parent, node, wallMs)) reasons.push(`parent:${parent}`);
+        if (this.blocks(parent, node)) reasons.push(`parent:${parent}`);
     return reasons;
   }
 
@@ -160,10 +160,13 @@ export class Policy {
       this.drop(node);
       this.quiet.delete(node);
       this.flapping.delete(node);
+      // Nothing is open about a node the monitor no longer knows; its next down is news.
+      if (this.deps.paged.get(node) !== undefined && this.deps.paged.get(node)!.state !== "up")
+        this.deps.paged.set(node, Object.freeze({ state: "up", at: this.stamp(node) }));
       return SEND;
     }
     const now = this.deps.clock.wallMs();
-    this.track(event, node, fields, now);
+    this.track(event, node, fields);
     if (isRecovery(event, fields)) {
       // A flapping node's recovery waits until it has settled (reconcile then sends it).
       if (this.flapping.has(node)) return { notice: "held", by: ["flapping"] };
@@ -190,7 +193,7 @@ export class Policy {
     if (problem) {
       const suspects = this.parents(node).filter((p) => this.suspect(p));
       if (suspects.length > 0) {
-        this.hold(node, event, fields, suspects, this.parentDeadline(suspects, now) - now);
+        this.hold(node, event, fields, suspects, this.parentWait(suspects, now));
         return { notice: "held", by: suspects.map((p) => `parent:${p}`) };
       }
     }
@@ -214,24 +217,30 @@ export class Policy {
   }
 
   /** What every event says of a node's standing: flapping, a parent's recovery, holds to release. */
-  private track(event: string, node: string, fields: Fields, now: number): void {
+  private track(event: string, node: string, fields: Fields): void {
     if (event === "node.flapping") {
       if (fields.settled === true) {
         this.flapping.delete(node);
-        if (this.children(node).length > 0) this.recovered(node, now);
+        if (this.children(node).length > 0) this.recovered(node);
         // Settled: what differs from the last page goes out, once the journal has the line.
         this.deps.clock.setImmediate(() => this.reconcile(node, "flapping"));
       } else this.flapping.add(node);
     }
-    if (event === "node.up" && fields.previous === "down" && this.children(node).length > 0)
-      this.recovered(node, now);
+    // A parent back from down, or one that left (it no longer blocks): its children settle, then
+    // those still down page.
+    if (
+      ((event === "node.up" && fields.previous === "down") || event === "node.left") &&
+      this.children(node).length > 0
+    )
+      this.recovered(node);
     if (event === "node.up" || event === "node.left") this.drop(node);
     // A node judged (down, or back) is no longer awaited: the notices waiting on it decide now.
     if (event === "node.down" || event === "node.up" || event === "node.left") this.judged(node);
   }
 
   /** A parent is back: it blocks its children for their timeouts, then those still down page together. */
-  private recovered(parent: string, now: number): void {
+  private recovered(parent: string): void {
+    const now = this.deps.clock.monoMs();
     this.recoveredAt.set(parent, now);
     const byTimeout = new Map<number, string[]>();
     for (const child of this.children(parent)) {
@@ -243,19 +252,25 @@ export class Policy {
     for (const [timeoutMs, children] of byTimeout)
       this.later(timeoutMs, () => {
         for (const child of children) this.reconcile(child, `parent:${parent}`);
-        if (this.deps.clock.wallMs() >= (this.recoveredAt.get(parent) ?? 0) + timeoutMs)
+        if (this.deps.clock.monoMs() >= (this.recoveredAt.get(parent) ?? 0) + timeoutMs)
           this.recoveredAt.delete(parent);
       });
   }
 
-  /** The latest deadline of the suspect parents (epoch ms): a child's hold ends by then. */
-  private parentDeadline(parents: readonly string[], now: number): number {
+  /**
+   * How long a child's page waits for its suspect parents: until the latest of their deadlines,
+   * but looked at again every two of their intervals, so that a parent heard again (which makes
+   * no event) lets the page go soon.
+   */
+  private parentWait(parents: readonly string[], now: number): number {
     let until = now;
+    let look = Number.POSITIVE_INFINITY;
     for (const p of parents) {
       const facts = this.deps.facts(p);
-      if (facts?.lastSeen != null) until = Math.max(until, facts.lastSeen + facts.timeoutMs);
+      if (facts?.lastSeen != null) until = Math.max(until, facts.lastSeen + facts.timeoutMs + 1000);
+      look = Math.min(look, 2 * this.thresholds(p).intervalMs);
     }
-    return until + 1000;
+    return Math.max(0, Math.min(until - now, look));
   }
 
   /**
@@ -316,7 +331,11 @@ export class Policy {
     if (hold === undefined) return;
     this.holds.delete(node);
     if (hold.timer !== undefined) this.cancel(hold.timer);
-    for (const other of hold.awaiting) this.awaitedBy.get(other)?.delete(node);
+    for (const other of hold.awaiting) {
+      const waiting = this.awaitedBy.get(other);
+      waiting?.delete(node);
+      if (waiting?.size === 0) this.awaitedBy.delete(other);
+    }
   }
 
   private judged(node: string): void {
@@ -337,6 +356,15 @@ export class Policy {
     if (hold === undefined) return;
     this.drop(node);
     const now = this.deps.clock.wallMs();
+    // A child's page whose parents still look dying (silent, not judged yet) waits on.
+    const parents = this.parents(node);
+    if ([...hold.awaiting].every((other) => parents.includes(other))) {
+      const suspects = [...hold.awaiting].filter((p) => this.suspect(p));
+      if (suspects.length > 0 && this.parentWait(suspects, now) > 0) {
+        this.hold(node, hold.event, hold.fields, suspects, this.parentWait(suspects, now));
+        return;
+      }
+    }
     const reasons = this.reasons(hold.event, node, now);
     if (reasons.length > 0) {
       this.quiet.set(node, reasons);
@@ -394,11 +422,13 @@ export class Policy {
     const old = this.deps.paged.get(fields.node);
     // A late that follows a down paged is no news: the incident is the down.
     if (state === "late" && old?.state === "down") return;
-    this.deps.paged.set(
-      fields.node,
-      Object.freeze({ state, at: Math.max(this.deps.clock.wallMs(), (old?.at ?? 0) + 1) }),
-    );
+    this.deps.paged.set(fields.node, Object.freeze({ state, at: this.stamp(fields.node) }));
     this.deps.changed();
+  }
+
+  /** A stamp later than the node's last record's: the newer page wins between monitors. */
+  private stamp(node: string): number {
+    return Math.max(this.deps.clock.wallMs(), (this.deps.paged.get(node)?.at ?? 0) + 1);
   }
 
   /**
@@ -411,25 +441,27 @@ export class Policy {
     return this.deps.paged.get(node)?.state === "down" ? "repeat" : "page";
   }
 
-  /** A window stopped covering its nodes: each one settles for its timeout, then is reconciled. */
+  /**
+   * A window stopped covering its nodes: each one settles for its timeout, then is reconciled.
+   * The fleet is walked once, a slice at a time, for the nodes it covered; a timer per distinct
+   * timeout among them.
+   */
   windowEnded(window: EndedWindow): void {
-    const config = this.deps.config();
-    const timeouts = new Set<number>([config.defaults.timeoutMs]);
-    for (const spec of config.nodes.values()) timeouts.add(spec.timeoutMs);
-    for (const timeoutMs of timeouts)
-      this.later(Math.max(0, window.endedAt + timeoutMs - this.deps.clock.wallMs()), () =>
-        this.settleWindow(window, timeoutMs),
-      );
-  }
-
-  private settleWindow(window: EndedWindow, timeoutMs: number): void {
+    const byTimeout = new Map<number, string[]>();
     const step = (from: number): void => {
       if (this.stopped) return;
       const next = this.deps.forEachNode(from, SETTLE_SLICE, (id) => {
-        if (this.thresholds(id).timeoutMs !== timeoutMs) return;
-        if (matchesAny(window.selectors, id, this.labels(id))) this.reconcile(id, window.reason);
+        if (!matchesAny(window.selectors, id, this.labels(id))) return;
+        const timeoutMs = this.thresholds(id).timeoutMs;
+        let list = byTimeout.get(timeoutMs);
+        if (list === undefined) byTimeout.set(timeoutMs, (list = []));
+        list.push(id);
       });
-      if (next >= 0) this.deps.clock.setImmediate(() => step(next));
+      if (next >= 0) return this.deps.clock.setImmediate(() => step(next));
+      for (const [timeoutMs, nodes] of byTimeout)
+        this.later(Math.max(0, window.endedAt + timeoutMs - this.deps.clock.wallMs()), () => {
+          for (const id of nodes) this.reconcile(id, window.reason);
+        });
     };
     step(0);
   }
@@ -446,7 +478,7 @@ export class Policy {
     const maintenance = windows
       ? this.deps.windows.covering(node, this.labels(node), now, 0).map((r) => r.slice("maint:".length))
       : [];
-    const via = parents.filter((p) => this.blocks(p, node, now));
+    const via = parents.filter((p) => this.blocks(p, node));
     if (maintenance.length === 0 && via.length === 0) return null;
     return { ...(maintenance.length > 0 ? { maintenance } : {}), ...(via.length > 0 ? { via } : {}) };
   }

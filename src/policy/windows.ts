@@ -6,7 +6,13 @@
 
 import type { Clock, Timer } from "../clock.js";
 import type { Config, RecurringWindowSpec } from "../config/types.js";
-import { nextOccurrence, occurrenceAt, parseSchedule, type Schedule } from "../config/schedule.js";
+import {
+  nextOccurrence,
+  occurrenceAt,
+  parseSchedule,
+  type Occurrence,
+  type Schedule,
+} from "../config/schedule.js";
 import type { Emit } from "../events.js";
 import { matchesAny, parseSelector, type Selector } from "../selectors.js";
 import type { MergeRule, SharedMap } from "./shared.js";
@@ -38,6 +44,8 @@ export const MAX_LEAD_MS = 366 * 86_400_000;
 export const MAX_SELECTORS = 32;
 export const MAX_COMMENT_CHARS = 200;
 export const MAX_AUTHOR_CHARS = 64;
+/** Most windows kept at once (ended ones count until they are dropped): every event looks at them. */
+export const MAX_WINDOWS = 1000;
 /** Even an idle monitor looks at the wall clock this often while windows exist (a step moves them). */
 const MAX_EDGE_WAIT_MS = 60_000;
 
@@ -153,6 +161,28 @@ interface Recurring {
   readonly selectors: readonly Selector[];
   /** End of the occurrence last seen running (epoch ms): its end is told once. */
   runningUntil: number | null;
+  /**
+   * Spans of time already worked out: [from, until) lies wholly inside one occurrence or wholly
+   * between two. Finding an occurrence takes dozens of time-zone conversions, and it is asked
+   * about every event and every node of a status request.
+   */
+  spans: { from: number; until: number; occurrence: Occurrence | null }[];
+}
+
+/** Spans kept per recurring window (the current one, the one a settle looks back into). */
+const SPANS_KEPT = 4;
+
+/** The occurrence of `r` that contains `wallMs`, or null; from the spans when they know. */
+function occurrenceOf(r: Recurring, wallMs: number): Occurrence | null {
+  for (const span of r.spans) if (wallMs >= span.from && wallMs < span.until) return span.occurrence;
+  const occurrence = occurrenceAt(r.schedule, r.spec.timezone, wallMs);
+  const span =
+    occurrence !== null
+      ? { from: occurrence.startsAt, until: occurrence.endsAt, occurrence }
+      : { from: wallMs, until: nextOccurrence(r.schedule, r.spec.timezone, wallMs).startsAt, occurrence };
+  r.spans.unshift(span);
+  if (r.spans.length > SPANS_KEPT) r.spans.pop();
+  return occurrence;
 }
 
 function selectorsOf(match: readonly string[]): Selector[] {
@@ -178,20 +208,24 @@ export class Windows {
   configure(config: Config): void {
     const before = new Map(this.recurring.map((r) => [r.spec.name, r]));
     const now = this.deps.clock.wallMs();
+    const same = (a: RecurringWindowSpec, b: RecurringWindowSpec): boolean =>
+      a.schedule === b.schedule && a.timezone === b.timezone && a.match.join("\n") === b.match.join("\n");
     this.recurring = config.maintenance.windows.flatMap((spec) => {
       const schedule = parseSchedule(spec.schedule);
       if (typeof schedule === "string") return [];
       const old = before.get(spec.name);
-      const running = occurrenceAt(schedule, spec.timezone, now);
-      return [
-        {
-          spec,
-          schedule,
-          selectors: selectorsOf(spec.match),
-          runningUntil: old?.runningUntil ?? running?.endsAt ?? null,
-        },
-      ];
+      if (old !== undefined && same(old.spec, spec)) {
+        before.delete(spec.name);
+        return [old];
+      }
+      const r: Recurring = { spec, schedule, selectors: selectorsOf(spec.match), runningUntil: null, spans: [] };
+      r.runningUntil = occurrenceOf(r, now)?.endsAt ?? null;
+      return [r];
     });
+    // A running window that a reload removed or changed has ended for the nodes it covered.
+    for (const old of before.values())
+      if (old.runningUntil !== null && now < old.runningUntil)
+        this.deps.ended({ reason: `maint:${old.spec.name}`, selectors: old.selectors, endedAt: now });
     this.arm();
   }
 
@@ -225,11 +259,11 @@ export class Windows {
       if (matchesAny(this.selectors(window), node, labels)) (reasons ??= []).push(`maint:${window.id}`);
     }
     for (const r of this.recurring) {
+      // The selectors first: they are cheap, and most nodes are not in most windows.
+      if (!matchesAny(r.selectors, node, labels)) continue;
       const occurrence =
-        occurrenceAt(r.schedule, r.spec.timezone, wallMs) ??
-        (settleMs > 0 ? occurrenceAt(r.schedule, r.spec.timezone, wallMs - settleMs) : null);
-      if (occurrence !== null && matchesAny(r.selectors, node, labels))
-        (reasons ??= []).push(`maint:${r.spec.name}`);
+        occurrenceOf(r, wallMs) ?? (settleMs > 0 ? occurrenceOf(r, wallMs - settleMs) : null);
+      if (occurrence !== null) (reasons ??= []).push(`maint:${r.spec.name}`);
     }
     return reasons ?? [];
   }
@@ -244,7 +278,9 @@ export class Windows {
   }
 
   private findNear(wallMs: number, settleMs: number): boolean {
-    if (this.recurring.length > 0) return true;
+    for (const r of this.recurring)
+      if (occurrenceOf(r, wallMs) !== null || (settleMs > 0 && occurrenceOf(r, wallMs - settleMs) !== null))
+        return true;
     for (const [, w] of this.deps.shared.entries())
       if (wallMs >= w.startsAt && wallMs < windowEnd(w) + settleMs) return true;
     return false;
@@ -254,6 +290,10 @@ export class Windows {
     return this.deps.shared.get(id);
   }
 
+  get size(): number {
+    return this.deps.shared.size;
+  }
+
   /** Every runtime window kept, newest first, and the recurring ones with their current or next occurrence. */
   list(): { windows: (MaintWindow & { state: WindowState })[]; recurring: RecurringView[] } {
     const now = this.deps.clock.wallMs();
@@ -261,7 +301,7 @@ export class Windows {
       .map(([, w]) => ({ ...w, state: windowState(w, now) }))
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
     const recurring = this.recurring.map((r) => {
-      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      const running = occurrenceOf(r, now);
       const next = running ?? nextOccurrence(r.schedule, r.spec.timezone, now);
       return {
         name: r.spec.name,
@@ -351,7 +391,7 @@ export class Windows {
       this.endNow(w);
     }
     for (const r of this.recurring) {
-      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      const running = occurrenceOf(r, now);
       if (r.runningUntil !== null && (running === null || running.endsAt !== r.runningUntil)) {
         this.deps.ended({ reason: `maint:${r.spec.name}`, selectors: r.selectors, endedAt: now });
       }
@@ -386,7 +426,7 @@ export class Windows {
       if (w.startsAt > now) next = Math.min(next, w.startsAt);
     }
     for (const r of this.recurring) {
-      const running = occurrenceAt(r.schedule, r.spec.timezone, now);
+      const running = occurrenceOf(r, now);
       next = Math.min(next, running?.endsAt ?? nextOccurrence(r.schedule, r.spec.timezone, now).startsAt);
     }
     if (next === Number.POSITIVE_INFINITY) return;
@@ -400,7 +440,13 @@ export class Windows {
     const now = this.deps.clock.wallMs();
     const before = this.deps.shared.size;
     this.deps.shared.prune(now);
-    if (this.deps.shared.size !== before) this.deps.changed();
+    if (this.deps.shared.size === before) return;
+    for (const id of [...this.compiled.keys(), ...this.noted])
+      if (this.deps.shared.get(id) === undefined) {
+        this.compiled.delete(id);
+        this.noted.delete(id);
+      }
+    this.deps.changed();
   }
 
   stop(): void {

@@ -2,7 +2,7 @@
 // monitor` puts it (daemon/assemble.ts), on a fake clock and socket, its notices taken by an
 // output that records every batch it is given. Maintenance windows, dependencies and flap damping
 // each keep notices back, and the journal line says why.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -73,6 +73,15 @@ class Site {
     const sequence = (this.sequences.get(key) ?? 0) + 1;
     this.sequences.set(key, sequence);
     this.socket.deliver(encode({ kind: Kind.BEAT, nodeId: node, incarnation, sequence }));
+  }
+
+  /** A planned stop: the node's leave. */
+  leave(node: string): void {
+    const incarnation = this.incarnation.get(node) ?? 1;
+    const key = `${node}/${incarnation}`;
+    const sequence = (this.sequences.get(key) ?? 0) + 1;
+    this.sequences.set(key, sequence);
+    this.socket.deliver(encode({ kind: Kind.LEAVE, nodeId: node, incarnation, sequence }));
   }
 
   /** The node's process starts again: a new incarnation. */
@@ -410,5 +419,72 @@ describe("the last state paged, across a restart of the monitor", () => {
     expect(second.of("node.down", "k-1")).toEqual([expect.objectContaining({ alreadyPaged: true })]);
     expect(second.notices("node.down")).toEqual([]);
     expect(second.notices("node.up")).toEqual([expect.objectContaining({ node: "k-2", previous: "down" })]);
+  });
+});
+
+describe("what the review of the policy found", () => {
+  it("a parent that leaves while down no longer blocks: its children still down page after their timeout", async () => {
+    const s = await site(yaml(["sw", "c1", "c2"], " parents: [sw] "));
+    await s.run(3000, ["sw", "c1", "c2"]);
+    await s.run(12_000, []);
+    expect(s.notices("node.down").map((n) => n.node)).toEqual(["sw"]);
+    s.leave("sw");
+    await s.run(11_000, []);
+    expect(
+      s
+        .notices("node.down")
+        .map((n) => n.node)
+        .sort(),
+    ).toEqual(["c1", "c2", "sw"]);
+  });
+
+  it("a child's page held for a silent parent goes out soon after the parent is heard again", async () => {
+    const text = yaml(["gw", "c1"], " parents: [gw] ").replace(
+      "  gw: {}",
+      "  gw: { interval: 5s, timeout: 60s, late: 30s }",
+    );
+    const s = await site(text);
+    await s.run(3000, ["gw", "c1"]);
+    // gw misses its beats while c1 dies: c1's page waits for gw.
+    await s.run(12_000, []);
+    expect(s.of("node.down", "c1")[0]).toMatchObject({ notice: "held", heldBy: ["parent:gw"] });
+    await s.run(1000, ["gw"]);
+    await s.run(10_000, []);
+    expect(s.notices("node.down").map((n) => n.node)).toEqual(["c1"]);
+  });
+
+  it("a running recurring window that a reload removes has ended: the downs that began in it page", async () => {
+    const withWindow = yaml(["r-1", "r-2"]).replace(
+      "notify:",
+      'maintenance:\n  windows: [{ name: always, match: [r-1], schedule: "daily 00:00-24:00", timezone: UTC }]\nnotify:',
+    );
+    const s = await site(withWindow);
+    await s.run(2000, ["r-1", "r-2"]);
+    await s.run(12_000, ["r-2"]);
+    expect(s.notices()).toEqual([]);
+    const parsed = parseConfig(yaml(["r-1", "r-2"]), "test.yaml");
+    if (!parsed.ok) throw new Error("bad config");
+    s.assembled.policy.configure(parsed.config);
+    await s.run(11_000, ["r-2"]);
+    expect(s.notices("node.down").map((n) => n.node)).toEqual(["r-1"]);
+  });
+
+  it("a window in effect that cannot be kept in the state directory is answered so, and said in the journal", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hb-policy-"));
+    dirs.push(dir);
+    const state = join(dir, "state");
+    const s = await site(yaml(["db-1", "db-2"]), state);
+    await s.run(2000, ["db-1", "db-2"]);
+    rmSync(state, { recursive: true, force: true });
+    writeFileSync(state, "not a directory\n");
+    const reply = await s.assembled.policy.maint.add({
+      match: ["db-1"],
+      comment: "x",
+      author: "ops",
+      endsAt: s.clock.wallMs() + 60_000,
+    });
+    expect(reply).toMatchObject({ ok: false, status: 507 });
+    expect(s.of("monitor.warning")).toEqual([expect.objectContaining({ problem: "state_dir" })]);
+    expect(s.assembled.policy.maint.list().windows).toHaveLength(1);
   });
 });
