@@ -2,7 +2,9 @@
 // seconds 100 of them stop together and each `node.down` is timed against its exact deadline,
 // side by side in one run: with no notify output, with an exec hook that hangs (sleeps 60 s),
 // and with a hook that works (reads its batch and exits). The hooks carry node.late and
-// node.down; the working hook's runs are counted (batching).
+// node.down; the working hook's runs are counted (batching). A fourth set-up gives the policy
+// layer work on every judgement: every node depends on n0, 20 recurring maintenance windows in as
+// many time zones, one of them covering n1*, and the working hook.
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RUNS, log, round, startMonitor, tmp, udpLoad } from "./harness.js";
@@ -12,7 +14,8 @@ const NODES = 1000;
 const STOP = 100;
 const STOP_AFTER_S = 6;
 const TIMEOUT_S = 3;
-const MODES = ["none", "hanging hook", "working hook"] as const;
+const MODES = ["none", "hanging hook", "working hook", "policy"] as const;
+const ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney"];
 type Mode = (typeof MODES)[number];
 
 function hookFile(name: string, body: string): string {
@@ -23,11 +26,21 @@ function hookFile(name: string, body: string): string {
 }
 
 function config(mode: Mode, runsFile: string): string {
-  const lines = [`defaults: { interval: 1s, timeout: ${TIMEOUT_S}s }`, "nodes:"];
+  const parents = mode === "policy" ? ", parents: [n0]" : "";
+  const lines = [`defaults: { interval: 1s, timeout: ${TIMEOUT_S}s${parents} }`, "nodes:"];
   for (let i = 0; i < NODES; i++) lines.push(`  n${i}: {}`);
   if (mode === "hanging hook")
     lines.push("notify:", `  - { name: hang, exec: [${hookFile("hang.sh", "sleep 60")}], timeout: 2m }`);
-  if (mode === "working hook")
+  if (mode === "policy") {
+    lines.push("maintenance:", "  windows:");
+    for (let i = 0; i < 20; i++) {
+      const match = i === 0 ? '"n1*"' : `"label:rack=r${i}"`;
+      lines.push(
+        `    - { name: w${i}, match: [${match}], schedule: "daily 00:00-24:00", timezone: ${ZONES[i % ZONES.length]} }`,
+      );
+    }
+  }
+  if (mode === "working hook" || mode === "policy")
     lines.push(
       "notify:",
       `  - { name: work, exec: [${hookFile("work.sh", `cat > /dev/null; echo run >> "$1"`)}, ${runsFile}] }`,
@@ -82,9 +95,10 @@ export async function notifyLateness() {
     none: [],
     "hanging hook": [],
     "working hook": [],
+    policy: [],
   };
   for (let run = 0; run < RUNS; run++) {
-    // Interleaved, so that a machine that drifts during the run drifts for all three alike.
+    // Interleaved, so that a machine that drifts during the run drifts for all of them alike.
     for (const mode of MODES) {
       const r = await once(mode, run);
       runs[mode].push(r);
@@ -110,5 +124,6 @@ export async function notifyLateness() {
     none: summary("none"),
     hangingHook: summary("hanging hook"),
     workingHook: summary("working hook"),
+    policy: summary("policy"),
   };
 }
