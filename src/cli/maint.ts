@@ -1,8 +1,8 @@
-// `hb maint add|list|extend|end`: maintenance windows on the running monitor, which shares them
-// with its peers. While a window covers a node it is judged as ever (journal, status, metrics);
-// only its notices are held. Times are wall-clock instants: `--until 2026-12-08T14:00` (the local
-// time of this machine unless an offset or Z is given), `--until 14:00` (the next 14:00 here).
-// Exit 0 done, 1 no such window (or it has ended), 64 refused, 69 the monitor is unreachable.
+// `hb maint add|list|extend|end`: maintenance windows on the running monitor (each monitor of a
+// cluster holds its own). While a window covers a node it is judged as ever (journal, status,
+// metrics); only its notices are held. Times are wall-clock instants: `--until 2026-12-08T14:00`
+// (the local time of this machine unless an offset or Z is given), `--until 14:00` (the next 14:00
+// here). Exit 0 done, 1 no such window (or it has ended), 64 refused, 69 the monitor is unreachable.
 
 import type { MaintAnswer, MaintListAnswer, MaintWindowView } from "../actions.js";
 import { formatAgo } from "../duration.js";
