@@ -1,6 +1,7 @@
 // The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
 // view as JSON, with filters), GET /metrics, and the operator's actions of src/actions.ts (the
-// reload status that `hb reload` polls, forget, notify test). Bodies
+// reload status that `hb reload` polls, forget, notify test, and `hb maint`'s list and changes,
+// the only requests with a body: a JSON object of at most 16 KiB). Bodies
 // are written a piece at a time, with a turn of the event loop between slices of work and a wait
 // for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
 // client that does not read costs a bounded buffer, then its connection. Connections are capped,
@@ -179,7 +180,7 @@ export class StatusServer {
     return true;
   }
 
-  /** One action of the table: its method, header (and no Origin), no body, its argument; then its handler. */
+  /** One action of the table: its method, header (and no Origin), body (or none), argument; then its handler. */
   private act(req: IncomingMessage, res: ServerResponse, name: ActionName, query: string): void {
     // Each handler's result goes to its own action's reply (Handlers ties the two by name).
     const action: Action<unknown, unknown> = ACTIONS[name];

@@ -1,7 +1,7 @@
 // The operator's maintenance commands as the monitor serves them (`hb maint add|list|extend|end`):
 // each request checked (selectors, a comment, the time bounds, `--all` for a window over every
-// node), turned into a window, kept in the state directory before it is answered, and shared with
-// the other monitors. A refusal says what to change; nothing here throws at the client.
+// node), turned into a window, and kept in the state directory before it is answered. A refusal
+// says what to change; nothing here throws at the client.
 
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";

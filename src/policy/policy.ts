@@ -433,8 +433,8 @@ export class Policy {
 
   /**
    * A monitor that starts speaking says again what is down: "quiet" (a window, a parent or
-   * flapping keeps it from paging), "repeat" (the last speaker paged it: only outputs that
-   * deduplicate take it) or "page".
+   * flapping keeps it from paging), "repeat" (this monitor's record says it was paged: only
+   * outputs that deduplicate take it) or "page".
    */
   reassert(node: string): "quiet" | "repeat" | "page" {
     if (this.reasons("node.down", node, this.deps.clock.wallMs()).length > 0) return "quiet";

@@ -1,5 +1,5 @@
-// Maintenance windows: the runtime ones operators add with `hb maint` (kept in a SharedMap, so
-// that every monitor of a cluster holds the same list, and an ended window stays ended), and the
+// Maintenance windows: the runtime ones operators add with `hb maint` (kept in a SharedMap, whose
+// merge rule keeps an ended window ended, so that monitors sharing it hold the same list), and the
 // recurring ones of the config's `maintenance.windows`. It answers which windows cover a node at
 // a wall-clock instant, and tells when a window ends, by expiry or by `hb maint end`. Windows are
 // wall-clock instants: operators speak wall time, and a step of the clock moves them with it.
