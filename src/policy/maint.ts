@@ -1,7 +1,8 @@
 // The operator's maintenance commands as the monitor serves them (`hb maint add|list|extend|end`):
 // each request checked (selectors, a comment, the time bounds, `--all` for a window over every
-// node), turned into a window, and kept in the state directory before it is answered. A refusal
-// says what to change; nothing here throws at the client.
+// node), turned into a window, kept in the state directory before it is answered, and shared with
+// the other monitors of a cluster. A refusal says what to change; nothing here throws at the
+// client.
 
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";
@@ -115,7 +116,10 @@ export class Maint {
         "this window is too large to share with the other monitors: use fewer selectors or a shorter comment",
       );
     if (this.deps.windows.size >= MAX_WINDOWS)
-      return refuse(409, `${MAX_WINDOWS} windows are kept already: end some, or wait for ended ones to be dropped`);
+      return refuse(
+        409,
+        `${MAX_WINDOWS} windows are kept already: end some, or wait for ended ones to be dropped`,
+      );
     this.deps.windows.add(w);
     return this.saved(w);
   }

@@ -433,7 +433,7 @@ export class Policy {
 
   /**
    * A monitor that starts speaking says again what is down: "quiet" (a window, a parent or
-   * flapping keeps it from paging), "repeat" (this monitor's record says it was paged: only
+   * flapping keeps it from paging), "repeat" (the last state paged, shared in a cluster, says it was: only
    * outputs that deduplicate take it) or "page".
    */
   reassert(node: string): "quiet" | "repeat" | "page" {

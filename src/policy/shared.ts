@@ -1,7 +1,7 @@
-// What the policy keeps that the monitors of a cluster are to share: maintenance windows and the
-// last state paged per node, each a map that merges by a rule of its own (`wins`). For now every
-// monitor has a plain local map (LocalMap), cluster or not: no peer channel carries them yet. One
-// that does implements SharedMap and tells of the records it took from the other monitors.
+// What the policy keeps that the monitors of a cluster share: maintenance windows and the last
+// state paged per node, each a map that merges by a rule of its own (`wins`). Without a cluster it
+// is a plain local map (LocalMap); with one, the peer channel's replica (monitor/replica.ts, made
+// in daemon/assemble.ts), which tells of the records it took from the other monitors.
 
 export interface SharedMap<V> {
   get(key: string): V | undefined;

@@ -218,7 +218,13 @@ export class Windows {
         before.delete(spec.name);
         return [old];
       }
-      const r: Recurring = { spec, schedule, selectors: selectorsOf(spec.match), runningUntil: null, spans: [] };
+      const r: Recurring = {
+        spec,
+        schedule,
+        selectors: selectorsOf(spec.match),
+        runningUntil: null,
+        spans: [],
+      };
       r.runningUntil = occurrenceOf(r, now)?.endsAt ?? null;
       return [r];
     });
