@@ -151,13 +151,17 @@ const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
 /** A maintenance window as `hb maint` shows it (src/policy/windows.ts's record, with its state). */
 export interface MaintWindowView {
   readonly id: string;
+  /** Selector texts: node ids, globs, label:KEY=VALUE. */
   readonly match: readonly string[];
   readonly author: string;
   readonly comment: string;
+  /** Epoch ms. */
   readonly startsAt: number;
   readonly endsAt: number;
   readonly createdAt: number;
+  /** When `hb maint end` ended it (epoch ms); null: it runs to `endsAt`. */
   readonly endedAt: number | null;
+  /** The monitor that took the command. */
   readonly by: string;
   readonly state: "scheduled" | "active" | "ended" | "expired";
 }
@@ -184,7 +188,8 @@ export type MaintAnswer =
   | { readonly ok: true; readonly window: MaintWindowView }
   | { readonly ok: false; readonly status: number; readonly error: string };
 
-type MaintResult = { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409 | 507; error: string };
+type MaintResult =
+  { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409 | 507; error: string };
 
 const maintList: Action<unknown, MaintListAnswer> = {
   name: "maint list",

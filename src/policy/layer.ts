@@ -7,10 +7,8 @@ import type { Clock } from "../clock.js";
 import type { Config } from "../config/types.js";
 import { HbError } from "../errors.js";
 import type { Emit } from "../events.js";
-import type { NodeFacts } from "../facts.js";
-import type { StateName } from "../states.js";
 import { Maint } from "./maint.js";
-import { PAGED_RULE, Policy, readPaged, type Paged } from "./policy.js";
+import { PAGED_RULE, Policy, readPaged, type Paged, type PolicyDeps } from "./policy.js";
 import { LocalMap, type SharedMap } from "./shared.js";
 import { WINDOW_RULE, Windows, readWindow, type MaintWindow } from "./windows.js";
 
@@ -33,7 +31,8 @@ const PAGED_SAVE_MS = 1000;
 /** Kept windows and pages are pruned this often. */
 const PRUNE_MS = 3_600_000;
 
-export interface PolicyLayerDeps {
+/** What the policy asks of the monitor and the outputs (see PolicyDeps). */
+export interface PolicyLayerDeps extends Pick<PolicyDeps, "state" | "facts" | "forEachNode" | "offer"> {
   clock: Clock;
   emit: Emit;
   config: () => Config;
@@ -43,14 +42,6 @@ export interface PolicyLayerDeps {
   /** The maps shared with the other monitors; by default, local ones. */
   shared?: { windows: SharedMap<MaintWindow>; paged: SharedMap<Paged> };
   fits?: (w: MaintWindow) => boolean;
-  state(node: string): StateName | null;
-  facts(node: string): NodeFacts | null;
-  forEachNode(
-    fromSlot: number,
-    max: number,
-    visit: (id: string, state: StateName, lastSeenWallMs: number | null) => void,
-  ): number;
-  offer(event: string, fields: Readonly<Record<string, unknown>>): boolean;
 }
 
 export class PolicyLayer {

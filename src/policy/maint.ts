@@ -5,6 +5,7 @@
 // client.
 
 import { randomBytes } from "node:crypto";
+import type { RecurringWindowView } from "../actions.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/types.js";
 import { matchesAny, parseSelector, type Selector } from "../selectors.js";
@@ -16,7 +17,6 @@ import {
   MAX_WINDOWS,
   windowState,
   type MaintWindow,
-  type RecurringView,
   type WindowState,
   type Windows,
 } from "./windows.js";
@@ -29,7 +29,7 @@ export type MaintReply =
 export interface MaintList {
   readonly now: number;
   readonly windows: readonly (MaintWindow & { state: WindowState })[];
-  readonly recurring: readonly RecurringView[];
+  readonly recurring: readonly RecurringWindowView[];
 }
 
 export interface MaintDeps {

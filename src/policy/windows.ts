@@ -4,6 +4,7 @@
 // a wall-clock instant, and tells when a window ends, by expiry or by `hb maint end`. Windows are
 // wall-clock instants: operators speak wall time, and a step of the clock moves them with it.
 
+import type { MaintWindowView, RecurringWindowView } from "../actions.js";
 import type { Clock, Timer } from "../clock.js";
 import type { Config, RecurringWindowSpec } from "../config/types.js";
 import {
@@ -13,26 +14,14 @@ import {
   type Occurrence,
   type Schedule,
 } from "../config/schedule.js";
-import type { Emit } from "../events.js";
+import type { Emit, MaintFields } from "../events.js";
 import { matchesAny, parseSelector, type Selector } from "../selectors.js";
 import type { MergeRule, SharedMap } from "./shared.js";
 
-export interface MaintWindow {
-  readonly id: string;
-  /** Selector texts: node ids, globs, label:KEY=VALUE. */
-  readonly match: readonly string[];
-  readonly author: string;
-  readonly comment: string;
-  /** Epoch ms. */
-  readonly startsAt: number;
-  readonly endsAt: number;
-  readonly createdAt: number;
-  /** When `hb maint end` ended it (epoch ms); null: it runs to `endsAt`. */
-  readonly endedAt: number | null;
+/** A window as it is kept and shared: what `hb maint list` shows (src/actions.ts), and its revision. */
+export interface MaintWindow extends Omit<MaintWindowView, "state"> {
   /** Counts its changes: between two monitors, the later change wins. */
   readonly rev: number;
-  /** The monitor that took the command. */
-  readonly by: string;
 }
 
 export type WindowState = "scheduled" | "active" | "ended" | "expired";
@@ -107,18 +96,8 @@ export function readWindow(raw: unknown): MaintWindow | null {
     !(w.endedAt === null || num(w.endedAt))
   )
     return null;
-  return Object.freeze({
-    id: w.id,
-    match: Object.freeze([...(w.match as string[])]),
-    author: w.author,
-    comment: w.comment,
-    startsAt: w.startsAt,
-    endsAt: w.endsAt,
-    createdAt: w.createdAt,
-    endedAt: w.endedAt,
-    rev: w.rev,
-    by: w.by,
-  });
+  const record = windowRecord(w as unknown as MaintWindow);
+  return Object.freeze({ ...record, match: Object.freeze([...record.match]) });
 }
 
 /** What `hb maint add` asks for, as the monitor receives it. */
@@ -301,7 +280,7 @@ export class Windows {
   }
 
   /** Every runtime window kept, newest first, and the recurring ones with their current or next occurrence. */
-  list(): { windows: (MaintWindow & { state: WindowState })[]; recurring: RecurringView[] } {
+  list(): { windows: (MaintWindow & { state: WindowState })[]; recurring: RecurringWindowView[] } {
     const now = this.deps.clock.wallMs();
     const windows = [...this.deps.shared.entries()]
       .map(([, w]) => ({ ...w, state: windowState(w, now) }))
@@ -351,15 +330,7 @@ export class Windows {
     event: "maint.added" | "maint.extended" | "maint.ended" | "maint.expired",
     w: MaintWindow,
   ): void {
-    this.deps.emit(event, {
-      id: w.id,
-      match: [...w.match],
-      author: w.author,
-      comment: w.comment,
-      startsAt: w.startsAt,
-      endsAt: windowEnd(w),
-      by: w.by,
-    });
+    this.deps.emit(event, this.fieldsOf(w));
     this.deps.changed();
     this.arm();
   }
@@ -406,7 +377,7 @@ export class Windows {
     this.arm();
   }
 
-  private fieldsOf(w: MaintWindow) {
+  private fieldsOf(w: MaintWindow): MaintFields {
     return {
       id: w.id,
       match: [...w.match],
@@ -460,14 +431,4 @@ export class Windows {
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
-}
-
-export interface RecurringView {
-  readonly name: string;
-  readonly match: readonly string[];
-  readonly schedule: string;
-  readonly timezone: string;
-  readonly state: "scheduled" | "active";
-  readonly startsAt: number;
-  readonly endsAt: number;
 }

@@ -17,6 +17,7 @@ import {
 } from "../support/alertmanager.js";
 import { CutRelay } from "../support/cut-relay.js";
 import { HbProcess, TempDir, runHb, sleep, startNode, type HbEvent } from "../support/hb-process.js";
+import { freeUdpPorts } from "../support/udp-ports.js";
 
 const INTERVAL_MS = 200;
 const INTERVAL = `${INTERVAL_MS}ms`;
@@ -56,18 +57,6 @@ function keyFile(name: string): { path: string; key: KeyObject } {
 }
 const clusterKey = keyFile("kc");
 const nodeKey = keyFile("kn");
-
-/** Loopback UDP ports that were free when asked (each bound at once, so they differ). */
-async function freeUdpPorts(count: number): Promise<number[]> {
-  const sockets = Array.from({ length: count }, () => createSocket("udp4"));
-  const ports = await Promise.all(
-    sockets.map(
-      (s) => new Promise<number>((resolve) => s.bind(0, "127.0.0.1", () => resolve(s.address().port))),
-    ),
-  );
-  await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
 
 async function until<T>(
   what: string,

@@ -3,13 +3,14 @@
 // monitor, and a hook per monitor that records every notice it is given. A window told to one
 // holds on the other; an ended window stays ended; a new speaker pages neither what a window
 // covers nor what the last speaker paged already.
-import { createSecretKey, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Kind, encode } from "../../src/wire/protocol.js";
 import { HbProcess, TempDir, runHb, sleep } from "../support/hb-process.js";
+import { freeUdpPorts } from "../support/udp-ports.js";
 
 const INTERVAL_MS = 200;
 const TIMEOUT_MS = 2000;
@@ -23,18 +24,6 @@ afterAll(async () => {
 
 const keyText = randomBytes(24).toString("hex");
 const keyPath = dir.file("kc", `${keyText}\n`, 0o600);
-void createSecretKey(Buffer.from(keyText));
-
-async function freeUdpPorts(count: number): Promise<number[]> {
-  const sockets = Array.from({ length: count }, () => createSocket("udp4"));
-  const ports = await Promise.all(
-    sockets.map(
-      (s) => new Promise<number>((resolve) => s.bind(0, "127.0.0.1", () => resolve(s.address().port))),
-    ),
-  );
-  await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
 
 async function until<T>(what: string, read: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

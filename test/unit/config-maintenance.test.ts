@@ -2,20 +2,7 @@
 // its selectors, schedule and time zone checked, every problem at its line and column.
 import { describe, expect, it } from "vitest";
 import { parseDuration, formatDuration } from "../../src/duration.js";
-import { parseConfig } from "../../src/config/parse.js";
-import { formatProblem, type Config } from "../../src/config/types.js";
-
-function ok(yaml: string): Config {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("hb.yaml", p)).join("\n"));
-  return r.config;
-}
-
-function problems(yaml: string): string[] {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (r.ok) throw new Error("expected problems");
-  return r.problems.map((p) => formatProblem("hb.yaml", p));
-}
+import { ok, problems } from "../support/config-parse.js";
 
 const DAY_MS = 86_400_000;
 

@@ -5,19 +5,8 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.js";
 import { mergeHalves, splitNodes } from "../../src/config/split.js";
 import { decodeConfig, encodeConfig } from "../../src/config/transfer.js";
-import { formatProblem, type Config } from "../../src/config/types.js";
-
-function ok(yaml: string): Config {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("hb.yaml", p)).join("\n"));
-  return r.config;
-}
-
-function problems(yaml: string): string[] {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (r.ok) throw new Error("expected problems");
-  return r.problems.map((p) => formatProblem("hb.yaml", p));
-}
+import type { Config } from "../../src/config/types.js";
+import { ok, problems } from "../support/config-parse.js";
 
 const parentsOf = (c: Config): Record<string, readonly string[]> =>
   Object.fromEntries([...c.nodes.values()].map((n) => [n.id, n.parents]));

@@ -2,21 +2,9 @@ import { readFileSync } from "node:fs";
 import { MessageChannel } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { diffConfigs } from "../../src/config/diff.js";
-import { DEFAULTS_KEYS, NODE_KEYS, THRESHOLD_KEYS, TOP_KEYS, parseConfig } from "../../src/config/parse.js";
+import { DEFAULTS_KEYS, NODE_KEYS, THRESHOLD_KEYS, TOP_KEYS } from "../../src/config/parse.js";
 import { decodeConfig, encodeConfig, transferList, type ConfigData } from "../../src/config/transfer.js";
-import { formatProblem, type Config } from "../../src/config/types.js";
-
-function ok(yaml: string): Config {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("hb.yaml", p)).join("\n"));
-  return r.config;
-}
-
-function problems(yaml: string): string[] {
-  const r = parseConfig(yaml, "hb.yaml");
-  if (r.ok) throw new Error("expected problems");
-  return r.problems.map((p) => formatProblem("hb.yaml", p));
-}
+import { ok, problems } from "../support/config-parse.js";
 
 describe("the repository's heartbeat.yaml", () => {
   const text = readFileSync(new URL("../../heartbeat.yaml", import.meta.url), "utf8");

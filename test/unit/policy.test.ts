@@ -67,21 +67,17 @@ class Site {
     return this;
   }
 
-  beat(node: string): void {
+  beat(node: string, kind: Kind = Kind.BEAT): void {
     const incarnation = this.incarnation.get(node) ?? 1;
     const key = `${node}/${incarnation}`;
     const sequence = (this.sequences.get(key) ?? 0) + 1;
     this.sequences.set(key, sequence);
-    this.socket.deliver(encode({ kind: Kind.BEAT, nodeId: node, incarnation, sequence }));
+    this.socket.deliver(encode({ kind, nodeId: node, incarnation, sequence }));
   }
 
   /** A planned stop: the node's leave. */
   leave(node: string): void {
-    const incarnation = this.incarnation.get(node) ?? 1;
-    const key = `${node}/${incarnation}`;
-    const sequence = (this.sequences.get(key) ?? 0) + 1;
-    this.sequences.set(key, sequence);
-    this.socket.deliver(encode({ kind: Kind.LEAVE, nodeId: node, incarnation, sequence }));
+    this.beat(node, Kind.LEAVE);
   }
 
   /** The node's process starts again: a new incarnation. */
