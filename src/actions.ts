@@ -188,8 +188,10 @@ export type MaintAnswer =
   | { readonly ok: true; readonly window: MaintWindowView }
   | { readonly ok: false; readonly status: number; readonly error: string };
 
-type MaintResult =
-  { ok: true; window: unknown } | { ok: false; status: 400 | 404 | 409 | 507; error: string };
+/** Why a maintenance command was refused: refused, no such window, it has ended, not kept. */
+export type MaintRefusal = 400 | 404 | 409 | 507;
+
+type MaintResult = { ok: true; window: unknown } | { ok: false; status: MaintRefusal; error: string };
 
 const maintList: Action<unknown, MaintListAnswer> = {
   name: "maint list",

@@ -12,3 +12,17 @@ export interface NodeFacts {
   readonly lateMs: number;
   readonly timeoutMs: number;
 }
+
+/**
+ * A `node.down` said again after the event (a new speaker, the end of a window or of a parent's
+ * block), from the node's last arrival and timeout as known now.
+ */
+export function downFields(node: string, lastSeen: number | null, timeoutMs: number, nowMs: number) {
+  return {
+    node,
+    lastSeen,
+    silentMs: lastSeen === null ? 0 : nowMs - lastSeen,
+    timeoutMs,
+    at: lastSeen === null ? nowMs : lastSeen + timeoutMs,
+  };
+}

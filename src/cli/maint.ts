@@ -54,19 +54,19 @@ const CLOCK = /^(\d{1,2}):(\d{2})$/;
  * the first such time after `afterMs` (now, or the window's start for --until).
  */
 export function parseTime(text: string, afterMs: number): number | undefined {
-  const nowMs = afterMs;
   const clock = CLOCK.exec(text);
   if (clock !== null) {
     const [h, m] = [Number(clock[1]), Number(clock[2])];
     if (h > 23 || m > 59) return undefined;
-    const at = new Date(nowMs);
+    const at = new Date(afterMs);
     at.setHours(h, m, 0, 0);
-    if (at.getTime() <= nowMs) at.setDate(at.getDate() + 1);
+    if (at.getTime() <= afterMs) at.setDate(at.getDate() + 1);
     return at.getTime();
   }
   const iso = ISO.exec(text);
   if (iso === null) return undefined;
   const [, y, mo, d, h, mi, s = "00", zone] = iso;
+  // A date that does not exist (Feb 30) would roll over in Date: refuse it instead.
   const daysIn = new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate();
   if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > daysIn) return undefined;
   if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
@@ -76,10 +76,6 @@ export function parseTime(text: string, afterMs: number): number | undefined {
       : Date.parse(
           `${y}-${mo}-${d}T${h}:${mi}:${s}${zone === "Z" ? "Z" : zone.replace(/^([+-]\d{2})(\d{2})$/, "$1:$2")}`,
         );
-  // A date that does not exist (Feb 30) rolls over in Date: refuse it instead.
-  const check = new Date(ms);
-  if (zone === undefined && (check.getMonth() !== Number(mo) - 1 || check.getDate() !== Number(d)))
-    return undefined;
   return Number.isFinite(ms) ? ms : undefined;
 }
 

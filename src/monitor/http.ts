@@ -100,12 +100,17 @@ function send(res: ServerResponse, code: number, body: string, type = "text/plai
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
+/** A body refused: 413, and the connection closed (what the client still sends is not read). */
+function refuseBody(res: ServerResponse, text: string): void {
+  res.shouldKeepAlive = false;
+  send(res, 413, text);
+}
+
 /** False when the request has a body (sized or chunked), and answered so: only `hb maint` takes one. */
 function bodiless(req: IncomingMessage, res: ServerResponse): boolean {
   const length = req.headers["content-length"];
   if ((length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined) return true;
-  res.shouldKeepAlive = false;
-  send(res, 413, "request bodies are not accepted\n");
+  refuseBody(res, "request bodies are not accepted\n");
   return false;
 }
 
@@ -199,11 +204,9 @@ export class StatusServer {
   private readBody(req: IncomingMessage, res: ServerResponse, then: (body: unknown) => void): void {
     const type = req.headers["content-type"] ?? "";
     if (!type.startsWith("application/json")) return send(res, 415, "the body must be application/json\n");
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > MAX_ACTION_BODY_BYTES) {
-      res.shouldKeepAlive = false;
-      return send(res, 413, `the body is larger than ${MAX_ACTION_BODY_BYTES} bytes\n`);
-    }
+    const tooLarge = `the body is larger than ${MAX_ACTION_BODY_BYTES} bytes\n`;
+    if (Number(req.headers["content-length"] ?? "0") > MAX_ACTION_BODY_BYTES)
+      return refuseBody(res, tooLarge);
     const chunks: Buffer[] = [];
     let bytes = 0;
     let refused = false;
@@ -211,8 +214,7 @@ export class StatusServer {
       bytes += chunk.length;
       if (bytes > MAX_ACTION_BODY_BYTES && !refused) {
         refused = true;
-        res.shouldKeepAlive = false;
-        send(res, 413, `the body is larger than ${MAX_ACTION_BODY_BYTES} bytes\n`);
+        refuseBody(res, tooLarge);
         req.destroy();
       }
       if (!refused) chunks.push(chunk);

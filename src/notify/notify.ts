@@ -10,6 +10,7 @@ import type { NotifySpec } from "../config/types.js";
 import type { Emit, EventName } from "../events.js";
 import { Dispatcher } from "./dispatcher.js";
 import type { LaneStats } from "./lane.js";
+import { downFields } from "../facts.js";
 import { NoticeMaker, type NodeFacts } from "./notices.js";
 import type { Outcome, Output } from "./output.js";
 import { makeOutput, outputIdentity, type OutputContext } from "./outputs.js";
@@ -171,19 +172,12 @@ export class Notify {
       if (!(this.deps.cluster?.speaking() ?? true)) return;
       const next = deps.forEachNode!(from, REASSERT_SLICE, (node, state, lastSeen) => {
         if (state !== "down") return;
-        const verdict = this.policy?.reassert(node) ?? "repeat";
+        const verdict = this.policy?.reassert(node) ?? "page";
         if (verdict === "quiet") return;
-        const facts = this.deps.facts(node);
-        const timeoutMs = facts?.timeoutMs ?? 0;
-        const now = this.deps.clock.wallMs();
-        const at = lastSeen === null ? now : lastSeen + timeoutMs;
+        const timeoutMs = this.deps.facts(node)?.timeoutMs ?? 0;
         const fields = {
-          node,
-          lastSeen,
-          silentMs: lastSeen === null ? 0 : now - lastSeen,
-          timeoutMs,
-          at,
-          ...(verdict === "repeat" && this.policy !== null ? { alreadyPaged: true } : {}),
+          ...downFields(node, lastSeen, timeoutMs, this.deps.clock.wallMs()),
+          ...(verdict === "repeat" ? { alreadyPaged: true } : {}),
         };
         if (verdict === "page") this.policy?.offered("node.down", fields);
         this.offerAgain("node.down", fields);

@@ -5,7 +5,7 @@
 // client.
 
 import { randomBytes } from "node:crypto";
-import type { RecurringWindowView } from "../actions.js";
+import type { MaintRefusal, RecurringWindowView } from "../actions.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/types.js";
 import { matchesAny, parseSelector, type Selector } from "../selectors.js";
@@ -24,7 +24,7 @@ import {
 /** A maintenance command's answer: the window it made or changed, or why it was refused. */
 export type MaintReply =
   | { readonly ok: true; readonly window: MaintWindow & { state: WindowState } }
-  | { readonly ok: false; readonly status: 400 | 404 | 409 | 507; readonly error: string };
+  | { readonly ok: false; readonly status: MaintRefusal; readonly error: string };
 
 export interface MaintList {
   readonly now: number;
@@ -46,7 +46,7 @@ export interface MaintDeps {
   save(): Promise<void>;
 }
 
-function refuse(status: 400 | 404 | 409 | 507, error: string): MaintReply {
+function refuse(status: MaintRefusal, error: string): MaintReply {
   return { ok: false, status, error };
 }
 

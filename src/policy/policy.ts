@@ -7,7 +7,7 @@
 
 import type { Clock, Timer } from "../clock.js";
 import type { Config, Thresholds } from "../config/types.js";
-import type { NodeFacts } from "../facts.js";
+import { downFields, type NodeFacts } from "../facts.js";
 import { matchesAny } from "../selectors.js";
 import type { StateName } from "../states.js";
 import type { MergeRule, SharedMap } from "./shared.js";
@@ -47,6 +47,8 @@ export function readPaged(raw: unknown): Paged | null {
 
 /** The first children a parent's page names; the count says how many there are. */
 export const CHILDREN_NAMED = 20;
+/** A hold for a deadline ends this long after it: the judging timer fires at, not before, it. */
+const JUDGED_MARGIN_MS = 1000;
 /** Nodes looked at per turn of the loop when a window's nodes are settled. */
 const SETTLE_SLICE = 4096;
 
@@ -82,6 +84,12 @@ interface Hold {
 }
 
 const NO_REASONS: readonly string[] = Object.freeze([]);
+
+/** The state a notice of these events pages (a recovery, `node.up` from down or late, pages "up"). */
+const PAGED_STATE: Readonly<Record<string, "down" | "late" | undefined>> = {
+  "node.down": "down",
+  "node.late": "late",
+};
 
 function isRecovery(event: string, fields: Fields): boolean {
   return event === "node.up" && (fields.previous === "down" || fields.previous === "late");
@@ -161,23 +169,23 @@ export class Policy {
       this.quiet.delete(node);
       this.flapping.delete(node);
       // Nothing is open about a node the monitor no longer knows; its next down is news.
-      if (this.deps.paged.get(node) !== undefined && this.deps.paged.get(node)!.state !== "up")
+      const last = this.deps.paged.get(node);
+      if (last !== undefined && last.state !== "up")
         this.deps.paged.set(node, Object.freeze({ state: "up", at: this.stamp(node) }));
       return SEND;
     }
     const now = this.deps.clock.wallMs();
     this.track(event, node, fields);
+    const paged = this.deps.paged.get(node)?.state;
     if (isRecovery(event, fields)) {
       // A flapping node's recovery waits until it has settled (reconcile then sends it).
       if (this.flapping.has(node)) return { notice: "held", by: ["flapping"] };
       const why = this.quiet.get(node);
       this.quiet.delete(node);
-      const paged = this.deps.paged.get(node)?.state;
       // The recovery of anything that was paged is never suppressed.
       if (paged === "down" || paged === "late") return SEND;
       return this.suppress(why ?? ["not_paged"]);
     }
-    const paged = this.deps.paged.get(node)?.state;
     if (event === "node.up" && fields.previous === "new" && (paged === "down" || paged === "late")) {
       // Back while this monitor was not running (or had forgotten it): its incident was paged,
       // so its end is too, as a recovery from what was paged.
@@ -240,20 +248,34 @@ export class Policy {
 
   /** A parent is back: it blocks its children for their timeouts, then those still down page together. */
   private recovered(parent: string): void {
-    const now = this.deps.clock.monoMs();
-    this.recoveredAt.set(parent, now);
+    this.recoveredAt.set(parent, this.deps.clock.monoMs());
+    this.settle(this.children(parent), 0, `parent:${parent}`, (timeoutMs) => {
+      if (this.deps.clock.monoMs() >= (this.recoveredAt.get(parent) ?? 0) + timeoutMs)
+        this.recoveredAt.delete(parent);
+    });
+  }
+
+  /**
+   * Each of `nodes` settles for its timeout (less `sinceMs` already passed), then is reconciled:
+   * one timer per distinct timeout among them, each told to `then` once it has run.
+   */
+  private settle(
+    nodes: Iterable<string>,
+    sinceMs: number,
+    after: string,
+    then: (timeoutMs: number) => void = () => undefined,
+  ): void {
     const byTimeout = new Map<number, string[]>();
-    for (const child of this.children(parent)) {
-      const timeoutMs = this.thresholds(child).timeoutMs;
+    for (const node of nodes) {
+      const timeoutMs = this.thresholds(node).timeoutMs;
       let list = byTimeout.get(timeoutMs);
       if (list === undefined) byTimeout.set(timeoutMs, (list = []));
-      list.push(child);
+      list.push(node);
     }
-    for (const [timeoutMs, children] of byTimeout)
-      this.later(timeoutMs, () => {
-        for (const child of children) this.reconcile(child, `parent:${parent}`);
-        if (this.deps.clock.monoMs() >= (this.recoveredAt.get(parent) ?? 0) + timeoutMs)
-          this.recoveredAt.delete(parent);
+    for (const [timeoutMs, list] of byTimeout)
+      this.later(Math.max(0, timeoutMs - sinceMs), () => {
+        for (const node of list) this.reconcile(node, after);
+        then(timeoutMs);
       });
   }
 
@@ -267,7 +289,8 @@ export class Policy {
     let look = Number.POSITIVE_INFINITY;
     for (const p of parents) {
       const facts = this.deps.facts(p);
-      if (facts?.lastSeen != null) until = Math.max(until, facts.lastSeen + facts.timeoutMs + 1000);
+      if (facts?.lastSeen != null)
+        until = Math.max(until, facts.lastSeen + facts.timeoutMs + JUDGED_MARGIN_MS);
       look = Math.min(look, 2 * this.thresholds(p).intervalMs);
     }
     return Math.max(0, Math.min(until - now, look));
@@ -289,7 +312,7 @@ export class Policy {
       ids.push(child);
       untilMs = Math.max(untilMs, deadline);
     }
-    return { ids, untilMs: untilMs + 1000 };
+    return { ids, untilMs: untilMs + JUDGED_MARGIN_MS };
   }
 
   /** What a parent's down page says of its children: how many are down, and the first of them. */
@@ -360,15 +383,13 @@ export class Policy {
     const parents = this.parents(node);
     if ([...hold.awaiting].every((other) => parents.includes(other))) {
       const suspects = [...hold.awaiting].filter((p) => this.suspect(p));
-      if (suspects.length > 0 && this.parentWait(suspects, now) > 0) {
-        this.hold(node, hold.event, hold.fields, suspects, this.parentWait(suspects, now));
-        return;
-      }
+      const waitMs = suspects.length > 0 ? this.parentWait(suspects, now) : 0;
+      if (waitMs > 0) return this.hold(node, hold.event, hold.fields, suspects, waitMs);
     }
     const reasons = this.reasons(hold.event, node, now);
     if (reasons.length > 0) {
       this.quiet.set(node, reasons);
-      this.deps.suppressed(reasons);
+      this.suppress(reasons);
       return;
     }
     const extra = hold.event === "node.down" ? this.childrenDown(node) : null;
@@ -390,17 +411,11 @@ export class Policy {
       const facts = this.deps.facts(node);
       if (facts === null) return;
       this.quiet.delete(node);
-      const lastSeen = facts.lastSeen;
-      const fields = {
-        node,
-        lastSeen,
-        silentMs: lastSeen === null ? 0 : now - lastSeen,
-        timeoutMs: facts.timeoutMs,
-        at: lastSeen === null ? now : lastSeen + facts.timeoutMs,
+      this.deps.offer("node.down", {
+        ...downFields(node, facts.lastSeen, facts.timeoutMs, now),
         after,
         ...this.childrenDown(node),
-      };
-      this.deps.offer("node.down", fields);
+      });
     } else if (state === "up" && paged !== "up") {
       this.quiet.delete(node);
       this.deps.offer("node.up", { node, from: null, previous: paged, after });
@@ -410,15 +425,8 @@ export class Policy {
   /** Told by a notice that went out (this monitor speaks): the last state paged. */
   offered(event: string, fields: Fields): void {
     if (typeof fields.node !== "string" || !event.startsWith("node.")) return;
-    const state =
-      event === "node.down"
-        ? "down"
-        : event === "node.late"
-          ? "late"
-          : isRecovery(event, fields)
-            ? "up"
-            : null;
-    if (state === null) return;
+    const state = isRecovery(event, fields) ? "up" : PAGED_STATE[event];
+    if (state === undefined) return;
     const old = this.deps.paged.get(fields.node);
     // A late that follows a down paged is no news: the incident is the down.
     if (state === "late" && old?.state === "down") return;
@@ -433,8 +441,8 @@ export class Policy {
 
   /**
    * A monitor that starts speaking says again what is down: "quiet" (a window, a parent or
-   * flapping keeps it from paging), "repeat" (the last state paged, shared in a cluster, says it was: only
-   * outputs that deduplicate take it) or "page".
+   * flapping keeps it from paging), "repeat" (the last state paged, shared in a cluster,
+   * says it was: only outputs that deduplicate take it) or "page".
    */
   reassert(node: string): "quiet" | "repeat" | "page" {
     if (this.reasons("node.down", node, this.deps.clock.wallMs()).length > 0) return "quiet";
@@ -447,21 +455,14 @@ export class Policy {
    * timeout among them.
    */
   windowEnded(window: EndedWindow): void {
-    const byTimeout = new Map<number, string[]>();
+    const covered: string[] = [];
     const step = (from: number): void => {
       if (this.stopped) return;
       const next = this.deps.forEachNode(from, SETTLE_SLICE, (id) => {
-        if (!matchesAny(window.selectors, id, this.labels(id))) return;
-        const timeoutMs = this.thresholds(id).timeoutMs;
-        let list = byTimeout.get(timeoutMs);
-        if (list === undefined) byTimeout.set(timeoutMs, (list = []));
-        list.push(id);
+        if (matchesAny(window.selectors, id, this.labels(id))) covered.push(id);
       });
       if (next >= 0) return this.deps.clock.setImmediate(() => step(next));
-      for (const [timeoutMs, nodes] of byTimeout)
-        this.later(Math.max(0, window.endedAt + timeoutMs - this.deps.clock.wallMs()), () => {
-          for (const id of nodes) this.reconcile(id, window.reason);
-        });
+      this.settle(covered, this.deps.clock.wallMs() - window.endedAt, window.reason);
     };
     step(0);
   }
