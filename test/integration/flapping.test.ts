@@ -7,7 +7,7 @@ import { createSocket } from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
 import { Kind, encode } from "../../src/wire/protocol.js";
 import { CutRelay } from "../support/cut-relay.js";
-import { TempDir, sleep, startMonitor, type HbProcess } from "../support/hb-process.js";
+import { TempDir, sleep, startMonitor, until, type HbProcess } from "../support/hb-process.js";
 
 const INTERVAL_MS = 200;
 const PARTITION_MS = 4000;
@@ -29,14 +29,6 @@ interface NodeStatus {
 async function nodeStatus(statusUrl: string, node: string): Promise<NodeStatus> {
   const doc = (await (await fetch(`${statusUrl}?node=${node}`)).json()) as { nodes: NodeStatus[] };
   return doc.nodes.find((n) => n.node === node)!;
-}
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`not ${what} within ${timeoutMs} ms`);
-    await sleep(20);
-  }
 }
 
 async function monitorWith(yaml: string): Promise<{ monitor: HbProcess; port: number; statusUrl: string }> {
@@ -83,7 +75,7 @@ describe("flap damping in a running monitor", () => {
 
       // The partition, from a moment it is up: nothing gets through, and the node goes down,
       // which the journal says.
-      await until("up", async () => (await nodeStatus(statusUrl, "a")).state === "up");
+      await until("up", async () => (await nodeStatus(statusUrl, "a")).state === "up", 10_000, 20);
       relay.cut();
       const cutAt = monitor.events.length;
       const cutMs = Date.now();
@@ -136,6 +128,8 @@ describe("flap damping in a running monitor", () => {
       await until(
         `${sent} datagrams received`,
         async () => (await nodeStatus(statusUrl, "b")).received === sent,
+        10_000,
+        20,
       );
     }
     expect(await nodeStatus(statusUrl, "b")).toMatchObject({ state: "up", restarts: 1000 });

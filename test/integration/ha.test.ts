@@ -16,7 +16,7 @@ import {
   type WebhookNotification,
 } from "../support/alertmanager.js";
 import { CutRelay } from "../support/cut-relay.js";
-import { HbProcess, TempDir, runHb, sleep, startNode, type HbEvent } from "../support/hb-process.js";
+import { HbProcess, TempDir, runHb, sleep, startNode, until, type HbEvent } from "../support/hb-process.js";
 import { freeUdpPorts } from "../support/udp-ports.js";
 
 const INTERVAL_MS = 200;
@@ -31,7 +31,6 @@ const TIMEOUT_MS = 2000;
 const ON_TIME_MS = TIMEOUT_MS;
 /** Longer than Alertmanager's group_wait plus a peer's wait: a second notification would have come. */
 const ALERTMANAGER_SETTLE_MS = 3000;
-const POLL_MS = 50;
 
 const dir = new TempDir();
 const procs: HbProcess[] = [];
@@ -57,20 +56,6 @@ function keyFile(name: string): { path: string; key: KeyObject } {
 }
 const clusterKey = keyFile("kc");
 const nodeKey = keyFile("kn");
-
-async function until<T>(
-  what: string,
-  read: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
 
 interface Notice {
   event: string;

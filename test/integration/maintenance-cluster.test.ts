@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Kind, encode } from "../../src/wire/protocol.js";
-import { HbProcess, TempDir, runHb, sleep } from "../support/hb-process.js";
+import { HbProcess, TempDir, runHb, sleep, until } from "../support/hb-process.js";
 import { freeUdpPorts } from "../support/udp-ports.js";
 
 const INTERVAL_MS = 200;
@@ -24,16 +24,6 @@ afterAll(async () => {
 
 const keyText = randomBytes(24).toString("hex");
 const keyPath = dir.file("kc", `${keyText}\n`, 0o600);
-
-async function until<T>(what: string, read: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const nodes = ["n1", "n2", "n3"];
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Kind, encode } from "../../src/wire/protocol.js";
-import { TempDir, runHb, sleep, startMonitor, type HbProcess } from "../support/hb-process.js";
+import { TempDir, runHb, sleep, startMonitor, until, type HbProcess } from "../support/hb-process.js";
 
 const INTERVAL_MS = 200;
 /** Nodes' timeout: 2 s (10 intervals), late at 1 s. */
@@ -128,15 +128,6 @@ async function site(nodes: string, options: { stateDir?: string; extra?: string 
 const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 const listed = (nodes: string[], extra = ""): string => nodes.map((n) => `  ${n}: {${extra}}`).join("\n");
 
-/** Waits until `check` holds, polling; fails with `what` after `ms`. */
-async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 const web = ids("web-", 20);
 
 describe("a maintenance window", () => {
@@ -168,7 +159,7 @@ describe("a maintenance window", () => {
     expect(list.stdout).toContain(id);
     // The window ends at 8 s; each node then settles for its timeout before anything pages.
     await s.monitor.waitFor("maint.expired", undefined, 15_000);
-    await until(() => s.paged("node.down").length >= 2, "the pages after the window");
+    await until("the pages after the window", () => s.paged("node.down").length >= 2, 20_000);
     await sleep(TIMEOUT_MS + 1000);
     expect(
       s
@@ -185,10 +176,10 @@ describe("a maintenance window", () => {
     fleets.push(fleet);
     await s.monitor.waitFor("node.up", "db-1");
     fleet.kill("db-1");
-    await until(() => s.paged("node.down").length === 1, "db-1's page");
+    await until("db-1's page", () => s.paged("node.down").length === 1, 20_000);
     expect(s.hb("maint", "add", "db-1", "--for", "1m", "--comment", "reboot").code).toBe(0);
     fleet.restart("db-1");
-    await until(() => s.paged("node.up").length === 1, "db-1's recovery page");
+    await until("db-1's recovery page", () => s.paged("node.up").length === 1, 20_000);
     expect(s.paged("node.up")[0]).toMatchObject({ node: "db-1", previous: "down" });
   });
 
@@ -238,16 +229,16 @@ describe("dependencies", () => {
     await s.monitor.waitFor("node.up", "c40");
     await sleep(500);
     fleet.kill("sw", ...children);
-    await until(() => s.monitor.of("node.down").length >= 41, "41 downs", 15_000);
-    await until(() => s.paged("node.down").length >= 1, "the parent's page");
+    await until("41 downs", () => s.monitor.of("node.down").length >= 41, 15_000);
+    await until("the parent's page", () => s.paged("node.down").length >= 1, 20_000);
     await sleep(1500);
     const pages = s.paged("node.down");
     expect(pages).toHaveLength(1);
     expect(pages[0]).toMatchObject({ node: "sw", fields: { children: { down: 40 } } });
     expect(s.hb("status").stdout).toMatch(/c1 +down \(via sw\)/);
     fleet.restart("sw");
-    await until(() => s.paged("node.up").length === 1, "the parent's recovery");
-    await until(() => s.paged("node.down").length >= 41, "the children's delivery", 15_000);
+    await until("the parent's recovery", () => s.paged("node.up").length === 1, 20_000);
+    await until("the children's delivery", () => s.paged("node.down").length >= 41, 15_000);
     const batch = s.deliveries().filter((d) => d.some((n) => n.node === "c1"));
     expect(batch).toHaveLength(1);
     expect(batch[0]!.filter((n) => n.event === "node.down")).toHaveLength(40);
@@ -259,9 +250,9 @@ describe("dependencies", () => {
     fleets.push(fleet);
     await s.monitor.waitFor("node.up", "c40");
     fleet.kill("sw", ...children);
-    await until(() => s.paged("node.down").length >= 1, "the parent's page");
+    await until("the parent's page", () => s.paged("node.down").length >= 1, 20_000);
     fleet.restart("sw", ...children);
-    await until(() => s.monitor.of("node.up", "c40").length >= 2, "the children back");
+    await until("the children back", () => s.monitor.of("node.up", "c40").length >= 2, 20_000);
     await sleep(1000);
     expect(s.paged("node.up").map((n) => n.node)).toEqual(["sw"]);
   });

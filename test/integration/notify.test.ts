@@ -24,6 +24,7 @@ import {
   startMonitor,
   startNode,
   type HbProcess,
+  until,
 } from "../support/hb-process.js";
 
 /** hb as a child process, without blocking this process (whose receivers must answer meanwhile). */
@@ -79,16 +80,6 @@ interface Notice {
   dedupKey: string;
   labels: Record<string, string>;
   fields: Record<string, unknown>;
-}
-
-async function until<T>(what: string, read: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 async function metric(statusUrl: string, series: string): Promise<number> {
@@ -165,7 +156,7 @@ describe("notify outputs of a real monitor", () => {
     procs.push(monitor);
     const fleet = new Fleet(ids, port, 200);
     cleanups.push(() => fleet.close());
-    await untilAsync("1000 nodes up", async () => (await counts(statusUrl)).up === 1000);
+    await until("1000 nodes up", async () => (await counts(statusUrl)).up === 1000);
 
     fleet.stop(ids);
     const downs = await until("1000 node.down", () => {
@@ -262,7 +253,7 @@ describe("notify outputs of a real monitor", () => {
     // 1 s, then 2 s, each at least half of that with the jitter.
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(450);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(950);
-    await untilAsync(
+    await until(
       "flaky delivered",
       async () =>
         (await metric(statusUrl, 'hb_notify_deliveries_total{output="flaky",result="delivered"}')) === 1,
@@ -292,14 +283,6 @@ describe("notify outputs of a real monitor", () => {
 async function counts(statusUrl: string): Promise<Record<string, number>> {
   const doc = (await (await fetch(`${statusUrl}?limit=0`)).json()) as { counts: Record<string, number> };
   return doc.counts;
-}
-
-async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 interface Received {
