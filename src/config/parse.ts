@@ -73,13 +73,15 @@ function resolve(own: PartialThresholds, inherited: Thresholds): Thresholds {
     own.timeout ?? (own.interval !== undefined ? TIMEOUT_INTERVALS * intervalMs : inherited.timeoutMs);
   const derivesLate = own.timeout !== undefined || own.interval !== undefined;
   const lateMs = own.late ?? (derivesLate ? Math.floor(timeoutMs / 2) : inherited.lateMs);
-  return { intervalMs, timeoutMs, lateMs };
+  const phi = own.phi !== undefined ? own.phi : inherited.phi;
+  return { intervalMs, timeoutMs, lateMs, phi };
 }
 
 const BUILT_IN: Thresholds = {
   intervalMs: DEFAULT_INTERVAL_MS,
   timeoutMs: TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS,
   lateMs: (TIMEOUT_INTERVALS * DEFAULT_INTERVAL_MS) / 2,
+  phi: null,
 };
 
 export interface ParseOptions {
@@ -154,7 +156,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
             const { ids, at } = readParents(r, keyPair, "defaults.parents", null);
             defaultParents = Object.freeze(ids);
             defaultParentsAt = at;
-          } else r.threshold(ownDefaults, key as keyof PartialThresholds, keyPair, "defaults");
+          } else r.threshold(ownDefaults, key as "interval" | "timeout" | "late", keyPair, "defaults");
         }
         break;
       case "startup_grace":

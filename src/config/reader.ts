@@ -5,7 +5,7 @@
 import { isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
 import { formatDuration, parseDuration } from "../duration.js";
 import { parseHostPort, type HostPort } from "../wire/address.js";
-import type { ConfigProblem, Thresholds } from "./types.js";
+import type { ConfigProblem, PhiSpec, Thresholds } from "./types.js";
 
 const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
 const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
@@ -23,6 +23,8 @@ export interface PartialThresholds {
   interval?: number;
   timeout?: number;
   late?: number;
+  /** `detector:` as written at this level: a φ detector's settings, or null for `kind: fixed`. */
+  phi?: PhiSpec | null;
 }
 
 export class Reader {
@@ -184,7 +186,7 @@ export class Reader {
   }
 
   /** Reads one of interval, timeout, late into `out`. */
-  threshold(out: PartialThresholds, name: keyof PartialThresholds, pair: Pair, what: string): void {
+  threshold(out: PartialThresholds, name: "interval" | "timeout" | "late", pair: Pair, what: string): void {
     const ms = this.duration(pair, `${what}.${name}`);
     if (ms !== undefined) out[name] = ms;
   }

@@ -3,7 +3,7 @@
 // nothing, and the receiver rebuilds the nodes in slices small enough to keep its loop free.
 
 import { NO_PARENTS } from "./parents.js";
-import type { Config, NodeSpec } from "./types.js";
+import type { Config, NodeSpec, PhiSpec } from "./types.js";
 
 /** Node ids and key ids never hold this (see ID_PATTERN in wire/protocol.ts). */
 const SEPARATOR = "\n";
@@ -28,6 +28,10 @@ export interface ConfigData {
   readonly parents: string;
   /** Per parent, `parent=child,child...`: as sorted as in the config, so not sorted again. */
   readonly children: string;
+  /** The distinct φ detector settings, as JSON; "" when no node has any. */
+  readonly phiSpecs: string;
+  /** Per node, 1 + its φ settings' index in `phiSpecs`, 0 for the fixed detector. */
+  readonly phi: Uint32Array;
 }
 
 export function encodeConfig(config: Config): ConfigData {
@@ -41,6 +45,8 @@ export function encodeConfig(config: Config): ConfigData {
   const labelSets = new Map<Readonly<Record<string, string>>, number>();
   const parents: string[] = [];
   let anyParents = false;
+  const phi = new Uint32Array(nodes.size);
+  const phiSpecs = new Map<string, number>();
   let i = 0;
   for (const node of nodes.values()) {
     thresholds[i * THRESHOLD_COLUMNS] = node.intervalMs;
@@ -56,6 +62,12 @@ export function encodeConfig(config: Config): ConfigData {
     }
     parents.push(node.parents.join(","));
     if (node.parents.length > 0) anyParents = true;
+    if (node.phi !== null) {
+      const text = JSON.stringify(node.phi);
+      let spec = phiSpecs.get(text);
+      if (spec === undefined) phiSpecs.set(text, (spec = phiSpecs.size + 1));
+      phi[i] = spec;
+    }
     i++;
   }
   return {
@@ -68,6 +80,8 @@ export function encodeConfig(config: Config): ConfigData {
     labels,
     parents: anyParents ? parents.join(SEPARATOR) : "",
     children: [...children].map(([parent, list]) => `${parent}=${list.join(",")}`).join(SEPARATOR),
+    phiSpecs: phiSpecs.size === 0 ? "" : `[${[...phiSpecs.keys()].join(",")}]`,
+    phi,
   };
 }
 
@@ -77,6 +91,7 @@ export function transferList(data: ConfigData): ArrayBuffer[] {
     data.thresholds.buffer as ArrayBuffer,
     data.paused.buffer as ArrayBuffer,
     data.labels.buffer as ArrayBuffer,
+    data.phi.buffer as ArrayBuffer,
   ];
 }
 
@@ -96,6 +111,8 @@ export async function decodeConfig(
   const labelSets = (data.labelSets === "" ? [] : JSON.parse(data.labelSets)) as Record<string, string>[];
   labelSets.forEach((set) => Object.freeze(set));
   const parents = data.parents === "" ? null : data.parents.split(SEPARATOR);
+  const phiSpecs = (data.phiSpecs === "" ? [] : JSON.parse(data.phiSpecs)) as PhiSpec[];
+  phiSpecs.forEach((spec) => Object.freeze(spec));
   // Nodes mostly share a few parent lists (the defaults'): one array each.
   const parentLists = new Map<string, readonly string[]>([["", NO_PARENTS]]);
   const nodes = new Map<string, NodeSpec>();
@@ -114,6 +131,7 @@ export async function decodeConfig(
         intervalMs: data.thresholds[i * THRESHOLD_COLUMNS]!,
         timeoutMs: data.thresholds[i * THRESHOLD_COLUMNS + 1]!,
         lateMs: data.thresholds[i * THRESHOLD_COLUMNS + 2]!,
+        phi: data.phi[i] === 0 ? null : phiSpecs[data.phi[i]! - 1]!,
         paused: data.paused[i] === 1,
         keys: own === ANY_KEY ? null : new Set(own === "" ? [] : own.split(",")),
         labels: data.labels[i] === 0 ? null : labelSets[data.labels[i]! - 1]!,
@@ -138,7 +156,8 @@ function sameFields(a: NodeSpec, b: NodeSpec): boolean {
     const u = x[f];
     const v = y[f];
     if (u === v) continue;
-    if (f === "labels" && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v)) continue;
+    if ((f === "labels" || f === "phi") && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v))
+      continue;
     if (Array.isArray(u) && Array.isArray(v) && u.length === v.length && u.every((x, j) => x === v[j]))
       continue;
     if (!(u instanceof Set && v instanceof Set && u.size === v.size)) return false;

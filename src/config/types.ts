@@ -27,7 +27,38 @@ export interface Thresholds {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly lateMs: number;
+  /**
+   * `detector: { kind: phi, ... }`: the φ-accrual detector judges the node, with `late` and
+   * `timeout` as its upper bounds; null: the fixed thresholds alone (`kind: fixed`, the default).
+   */
+  readonly phi: PhiSpec | null;
 }
+
+/**
+ * The φ-accrual detector's settings (Hayashibara et al.; the semantics of Akka's and Pekko's
+ * PhiAccrualFailureDetector): suspicion φ grows with the silence, measured against the mean and
+ * standard deviation of the node's last `window` inter-arrival times.
+ */
+export interface PhiSpec {
+  /** Down once φ reaches this (or at `timeout`, if that comes first). */
+  readonly threshold: number;
+  /** Late once φ reaches this (or at `late`); below `threshold`. */
+  readonly lateThreshold: number;
+  /** The standard deviation is never taken as smaller than this. */
+  readonly minStdMs: number;
+  /** Added to the mean: silence this much longer than usual raises no suspicion. */
+  readonly acceptablePauseMs: number;
+  /** How many of the last inter-arrival times are kept (at least 2). */
+  readonly window: number;
+}
+
+export const DEFAULT_PHI: PhiSpec = Object.freeze({
+  threshold: 8,
+  lateThreshold: 3,
+  minStdMs: 100,
+  acceptablePauseMs: 0,
+  window: 1000,
+});
 
 export interface NodeSpec extends Thresholds {
   readonly id: string;

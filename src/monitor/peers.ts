@@ -51,7 +51,12 @@ export interface PeersDeps {
 
 /** The config of the peer detector: the other monitors, as nodes with the cluster's thresholds. */
 function peerConfig(base: Config, cluster: ClusterSpec, self: string): Config {
-  const thresholds = { intervalMs: cluster.intervalMs, timeoutMs: cluster.timeoutMs, lateMs: cluster.lateMs };
+  const thresholds = {
+    intervalMs: cluster.intervalMs,
+    timeoutMs: cluster.timeoutMs,
+    lateMs: cluster.lateMs,
+    phi: null,
+  };
   const nodes = new Map(
     cluster.monitors
       .filter((m) => m.id !== self)

@@ -66,10 +66,11 @@ export function* stage(s: DetectorState, config: Config): Sliced<Staged> {
       last !== undefined &&
       last.intervalMs === th.intervalMs &&
       last.lateMs === th.lateMs &&
-      last.timeoutMs === th.timeoutMs
+      last.timeoutMs === th.timeoutMs &&
+      last.phi === th.phi
     )
       return last;
-    const key = `${th.intervalMs}/${th.lateMs}/${th.timeoutMs}`;
+    const key = `${th.intervalMs}/${th.lateMs}/${th.timeoutMs}/${th.phi === null ? "" : JSON.stringify(th.phi)}`;
     let group = byKey.get(key);
     if (group === undefined) {
       group = {
@@ -77,6 +78,7 @@ export function* stage(s: DetectorState, config: Config): Sliced<Staged> {
         intervalMs: th.intervalMs,
         lateMs: th.lateMs,
         timeoutMs: th.timeoutMs,
+        phi: th.phi,
         up: new SlotList(),
         late: new SlotList(),
         heapKey: Number.POSITIVE_INFINITY,

@@ -13,7 +13,7 @@ describe("the repository's heartbeat.yaml", () => {
   it("loads, with the documented per-node values", () => {
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 26722 }); // safe as installed: loopback only
     expect(config.status).toEqual({ host: "127.0.0.1", port: 26723 });
-    expect(config.defaults).toEqual({ intervalMs: 1000, timeoutMs: 10_000, lateMs: 5000 });
+    expect(config.defaults).toEqual({ intervalMs: 1000, timeoutMs: 10_000, lateMs: 5000, phi: null });
     expect(
       Object.fromEntries(
         [...config.nodes].map(([id, n]) => [id, [n.intervalMs, n.lateMs, n.timeoutMs, n.paused]]),
@@ -51,14 +51,14 @@ describe("the repository's heartbeat.yaml", () => {
 describe("defaults", () => {
   it("fills every value from the built-in defaults for an empty file", () => {
     const c = ok("");
-    expect(c.defaults).toEqual({ intervalMs: 1000, timeoutMs: 10_000, lateMs: 5000 });
+    expect(c.defaults).toEqual({ intervalMs: 1000, timeoutMs: 10_000, lateMs: 5000, phi: null });
     expect(c.startupGraceMs).toBe(20_000);
     expect(c.nodes.size).toBe(0);
   });
 
   it("derives timeout = 10 x interval and late = timeout / 2 from what a level sets", () => {
     const c = ok(`defaults: { interval: 2s }\nnodes: { a: { timeout: 9s }, b: {}, c: { interval: 100ms } }`);
-    expect(c.defaults).toEqual({ intervalMs: 2000, timeoutMs: 20_000, lateMs: 10_000 });
+    expect(c.defaults).toEqual({ intervalMs: 2000, timeoutMs: 20_000, lateMs: 10_000, phi: null });
     expect(c.nodes.get("a")).toMatchObject({ intervalMs: 2000, timeoutMs: 9000, lateMs: 4500 });
     expect(c.nodes.get("b")).toMatchObject({ intervalMs: 2000, timeoutMs: 20_000, lateMs: 10_000 });
     expect(c.nodes.get("c")).toMatchObject({ intervalMs: 100, timeoutMs: 1000, lateMs: 500 });
