@@ -3,9 +3,9 @@ import { createTypeScriptImportResolver } from "eslint-import-resolver-typescrip
 import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
-const folders = ["bin", "cli", "daemon", "monitor", "notify", "policy", "node", "config", "wire"];
+const folders = ["bin", "cli", "daemon", "evidence", "monitor", "notify", "policy", "node", "config", "wire"];
 const src = (folder) => `./src/${folder}`;
-/** `target` may import none of `forbidden`: dependencies point bin -> cli -> daemon -> monitor | notify | policy | node -> config -> wire -> shared. */
+/** `target` may import none of `forbidden`: dependencies point bin -> cli -> daemon | evidence -> monitor | notify | policy | node -> config -> wire -> shared. */
 const zone = (target, forbidden, why) => ({ target, from: forbidden.map(src), message: why });
 
 /**
@@ -29,37 +29,42 @@ export const layout = {
           zone("./src/*.ts", folders, "the shared modules at src/ import no folder of src/"),
           zone(
             src("wire"),
-            ["bin", "cli", "daemon", "monitor", "notify", "policy", "node", "config"],
+            ["bin", "cli", "daemon", "evidence", "monitor", "notify", "policy", "node", "config"],
             "wire/ (the bytes) imports only the shared modules",
           ),
           zone(
             src("config"),
-            ["bin", "cli", "daemon", "monitor", "notify", "policy", "node"],
+            ["bin", "cli", "daemon", "evidence", "monitor", "notify", "policy", "node"],
             "config/ imports only wire/ and the shared modules",
           ),
           zone(
             src("node"),
-            ["bin", "cli", "daemon", "monitor", "notify", "policy", "config"],
+            ["bin", "cli", "daemon", "evidence", "monitor", "notify", "policy", "config"],
             "node/ (the sender) imports only wire/ and the shared modules",
           ),
           zone(
             src("monitor"),
-            ["bin", "cli", "daemon", "node", "notify", "policy"],
+            ["bin", "cli", "daemon", "evidence", "node", "notify", "policy"],
             "monitor/ imports config/, wire/ and the shared modules, never a command or an output",
           ),
           zone(
             src("notify"),
-            ["bin", "cli", "daemon", "node", "monitor", "policy"],
+            ["bin", "cli", "daemon", "evidence", "node", "monitor", "policy"],
             "notify/ (the outputs) imports config/, wire/ and the shared modules: it is told of events, it never reads the detector",
           ),
           zone(
             src("policy"),
-            ["bin", "cli", "daemon", "node", "monitor", "notify"],
+            ["bin", "cli", "daemon", "evidence", "node", "monitor", "notify"],
             "policy/ (what pages) imports config/, wire/ and the shared modules: it is told of events and asks through its deps",
           ),
           zone(
+            src("evidence"),
+            ["bin", "cli", "daemon", "node", "notify", "policy"],
+            "evidence/ (traces, replay, tuning) runs the monitor's own detector: it imports monitor/, config/, wire/ and the shared modules",
+          ),
+          zone(
             src("daemon"),
-            ["bin", "cli", "node"],
+            ["bin", "cli", "evidence", "node"],
             "daemon/ puts the monitor and its outputs together; the commands and the process are cli/'s and bin/'s",
           ),
           zone(src("cli"), ["bin"], "nothing imports bin/"),
