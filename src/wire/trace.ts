@@ -8,6 +8,7 @@
 //   # interval_ms 1000
 //   # interval_ms web-1 500          (a node whose interval differs from the trace's)
 //   # stall 120000 121500            (the monitor could not run in this span)
+//   # crash web-1 300000.5           (optional: web-1's process died then, sending nothing after)
 //   node,arrival_ms
 //   web-1,12.5
 //
@@ -28,6 +29,11 @@ export interface TraceHeader {
   readonly intervals: ReadonlyMap<string, number>;
   /** Spans in which the monitor could not run: what arrived then was read at the span's end. */
   readonly stalls: readonly (readonly [fromMs: number, toMs: number])[];
+  /**
+   * Nodes known to have crashed, and when (a generated trace, a test's schedule): such a node
+   * sent nothing after, though what it sent just before may still arrive.
+   */
+  readonly crashes: ReadonlyMap<string, number>;
 }
 
 export interface Trace extends TraceHeader {
@@ -62,6 +68,7 @@ export function formatHeader(header: TraceHeader): string {
   ];
   for (const [node, ms] of header.intervals) lines.push(`# interval_ms ${node} ${formatMs(ms)}`);
   for (const [from, to] of header.stalls) lines.push(`# stall ${formatMs(from)} ${formatMs(to)}`);
+  for (const [node, ms] of header.crashes) lines.push(`# crash ${node} ${formatMs(ms)}`);
   lines.push(TRACE_COLUMNS);
   return lines.join("\n") + "\n";
 }
@@ -97,6 +104,7 @@ export function parseTrace(text: string): Trace {
   let intervalMs: number | undefined;
   const intervals = new Map<string, number>();
   const stalls: [number, number][] = [];
+  const crashes = new Map<string, number>();
   let k = 1;
   for (; k < lines.length; k++) {
     const line = lines[k]!.trimEnd();
@@ -125,6 +133,13 @@ export function parseTrace(text: string): Trace {
         stalls.push([from, to]);
         break;
       }
+      case "crash": {
+        if (words[1] === undefined || !isId(words[1]))
+          throw new TraceError(n, `bad node id ${JSON.stringify(words[1] ?? "")}`);
+        if (crashes.has(words[1])) throw new TraceError(n, `a second crash of ${words[1]}`);
+        crashes.set(words[1], number(words[2], n, "a crash's time"));
+        break;
+      }
       default:
         // Other comments are the writer's notes: kept out of the way, not refused.
         break;
@@ -138,6 +153,8 @@ export function parseTrace(text: string): Trace {
   if (endMs < startMs) throw new TraceError(k + 1, "end_ms is before start_ms");
   for (const ms of intervals.values())
     if (ms <= 0) throw new TraceError(k + 1, "an interval_ms must be above 0");
+  for (const [node, ms] of crashes)
+    if (ms < startMs || ms > endMs) throw new TraceError(k + 1, `the crash of ${node} is outside the trace`);
 
   const rows = lines.length - k - 1;
   const node = new Uint32Array(rows);
@@ -172,6 +189,7 @@ export function parseTrace(text: string): Trace {
     intervalMs,
     intervals,
     stalls,
+    crashes,
     nodes,
     node: node.subarray(0, count),
     arrivalMs: arrivalMs.subarray(0, count),
