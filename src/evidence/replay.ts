@@ -1,0 +1,145 @@
+// Replays a trace through the monitor's own code: a real Monitor on a virtual clock and an
+// in-memory socket, each row delivered as a heartbeat datagram at exactly its arrival, every
+// timer due before it fired at its own instant, and a `# stall` span skipped without running
+// anything (the monitor then meets its late timer and holds judgement, as it did live). What
+// comes out is every judgement the monitor made of a node, on the trace's clock.
+
+import type { Config, NodeSpec } from "../config/types.js";
+import type { EventFields, EventName } from "../events.js";
+import { Monitor } from "../monitor/monitor.js";
+import { Kind, encode } from "../wire/protocol.js";
+import type { Trace } from "../wire/trace.js";
+import type { RemoteInfo } from "../wire/udp.js";
+import { MemorySocket } from "./memory-socket.js";
+import { VirtualClock } from "./virtual-clock.js";
+
+export type JudgedState = "up" | "late" | "down";
+
+export interface Transition {
+  readonly node: string;
+  readonly state: JudgedState;
+  /** When the monitor made the judgement, in ms on the trace's clock. */
+  readonly at: number;
+}
+
+export interface ReplayRun {
+  /** Every judgement of a node, in the order the monitor made them. */
+  readonly transitions: readonly Transition[];
+  /** How often the monitor found it had stalled (`monitor.stalled`), holding judgement back. */
+  readonly stalls: number;
+  /** Journal lines about nodes the monitor summarized instead of writing (`nodes.summarized`). */
+  readonly summarized: number;
+}
+
+/** A trace's rows as datagrams, made once and replayed under any number of configs. */
+export interface Prepared {
+  readonly trace: Trace;
+  readonly datagrams: readonly Buffer[];
+  /** Per node, where its datagrams come from (one object each: nothing is made per row). */
+  readonly origins: readonly RemoteInfo[];
+}
+
+/** The first port the replayed nodes appear to send from; node i sends from FIRST_PORT + i. */
+const FIRST_PORT = 10_000;
+
+/** Per row one unsigned heartbeat: incarnation 1, the sequence counting up per node. */
+export function prepare(trace: Trace): Prepared {
+  const sequences = new Uint32Array(trace.nodes.length);
+  const datagrams: Buffer[] = new Array<Buffer>(trace.node.length);
+  for (let i = 0; i < trace.node.length; i++) {
+    const n = trace.node[i]!;
+    datagrams[i] = encode({
+      kind: Kind.BEAT,
+      nodeId: trace.nodes[n]!,
+      incarnation: 1,
+      sequence: ++sequences[n]!,
+    });
+  }
+  const origins = trace.nodes.map((_, i): RemoteInfo => ({
+    address: "127.0.0.1",
+    family: "IPv4",
+    port: FIRST_PORT + i,
+    size: 0,
+  }));
+  return { trace, datagrams, origins };
+}
+
+/**
+ * The config as the replay runs it: judging as configured, and nothing else. No keys to check
+ * (the rows carry no tags), any sender taken in and room for all, no peers, outputs, state or
+ * status server; and the listed nodes the trace never hears from are left out, since they
+ * would go down after the startup grace for want of rows, not of a heartbeat.
+ */
+export function replayConfig(config: Config, trace: Trace): Config {
+  const heard = new Set(trace.nodes);
+  const nodes = new Map<string, NodeSpec>();
+  for (const [id, spec] of config.nodes) if (heard.has(id)) nodes.set(id, spec);
+  const children = new Map<string, readonly string[]>();
+  for (const [parent, kids] of config.children) {
+    const kept = kids.filter((id) => nodes.has(id));
+    if (nodes.has(parent) && kept.length > 0) children.set(parent, Object.freeze(kept));
+  }
+  return Object.freeze({
+    ...config,
+    status: null,
+    auth: "off",
+    keys: Object.freeze([]),
+    unknownNodes: "accept",
+    maxNodes: Math.max(config.maxNodes, trace.nodes.length),
+    nodes,
+    notify: Object.freeze([]),
+    cluster: null,
+    children,
+  });
+}
+
+const STATE_OF: Partial<Record<EventName, JudgedState>> = {
+  "node.up": "up",
+  "node.late": "late",
+  "node.down": "down",
+};
+
+/** Runs the monitor over `prepared`'s trace with `config` (already adjusted: replayConfig). */
+export async function replay(prepared: Prepared, config: Config): Promise<ReplayRun> {
+  const { trace, datagrams, origins } = prepared;
+  const clock = new VirtualClock(trace.startMs);
+  const socket = new MemorySocket();
+  const transitions: Transition[] = [];
+  let stalls = 0;
+  let summarized = 0;
+  const emit = <E extends EventName>(event: E, fields: EventFields[E]): void => {
+    const state = STATE_OF[event];
+    if (state !== undefined) {
+      transitions.push({ node: (fields as { node: string }).node, state, at: clock.monoMs() });
+    } else if (event === "monitor.stalled") stalls++;
+    else if (event === "nodes.summarized") summarized += (fields as EventFields["nodes.summarized"]).total;
+  };
+  const monitor = new Monitor(
+    { config, keyring: new Map() },
+    { clock, emit, socket, kernelDrops: () => null },
+  );
+  await monitor.listen();
+
+  const stallSpans = [...trace.stalls].sort((a, b) => a[0] - b[0]);
+  let nextStall = 0;
+  /** Runs the monitor up to `ms`, through every stall that begins before it. */
+  const runTo = (ms: number): void => {
+    while (nextStall < stallSpans.length && stallSpans[nextStall]![0] < ms) {
+      const [from, to] = stallSpans[nextStall++]!;
+      clock.advanceTo(from);
+      clock.freezeTo(to);
+      // On waking, the timers that fell due come first; what queued up is read after them.
+      clock.advanceTo(to);
+    }
+    clock.advanceTo(ms);
+  };
+  const { node, arrivalMs } = trace;
+  for (let i = 0; i < node.length; i++) {
+    // A row stamped inside a stall is read when the stall ends: the clock never goes back.
+    runTo(arrivalMs[i]!);
+    socket.deliver(datagrams[i]!, origins[node[i]!]!);
+  }
+  runTo(trace.endMs);
+  await monitor.close();
+  return { transitions, stalls, summarized };
+}

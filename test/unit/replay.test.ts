@@ -1,0 +1,140 @@
+// `hb replay` judges as the live monitor does: the same arrivals, fed to a monitor on the fake
+// clock and socket and replayed from a trace, give the same transitions to the millisecond,
+// through jitter, loss, a crash, a false down and its return, and a stall of the monitor.
+import { describe, expect, it } from "vitest";
+import { prepare, replay, replayConfig, type Transition } from "../../src/evidence/replay.js";
+import { formatMs, formatTrace, parseTrace, type Trace } from "../../src/wire/trace.js";
+import { Harness, config } from "../support/monitor-harness.js";
+import { prng } from "../support/prng.js";
+
+const YAML = `listen: 127.0.0.1:0
+status: off
+defaults: { interval: 1s }
+nodes:
+  a: {}
+  b: { timeout: 4s, late: 2s }
+  c: { interval: 500ms }
+`;
+/** FakeClock's start: the trace's clock is the harness's. */
+const START_MS = 1000;
+const END_MS = START_MS + 600_000;
+
+interface Schedule {
+  readonly arrivals: readonly { node: string; at: number }[];
+  readonly stalls: readonly [number, number][];
+}
+
+const us = (ms: number): number => Number(formatMs(ms));
+
+/**
+ * Five nodes for ten minutes: jittered delays, 2 % loss, bursts of lost datagrams (b's is longer
+ * than its 4 s timeout), e crashing at 5 min, d silent for 14 s at 3:20 without a restart (down,
+ * then back); with `stalls`, what arrives in one is read at its end.
+ */
+function schedule(seed: number, stalls: readonly [number, number][] = []): Schedule {
+  const random = prng(seed);
+  const nodes = { a: 1000, b: 1000, c: 500, d: 1000, e: 1000 } as const;
+  const arrivals: { node: string; at: number }[] = [];
+  for (const [node, interval] of Object.entries(nodes)) {
+    const phase = random() * interval;
+    for (let sent = START_MS + phase; sent < END_MS; sent += interval) {
+      const t = sent - START_MS;
+      if (node === "e" && t >= 300_000) break;
+      if (node === "d" && t >= 200_000 && t < 214_000) continue;
+      if (node === "a" && t >= 100_000 && t < 106_000) continue;
+      if (node === "b" && t >= 150_000 && t < 155_500) continue;
+      if (random() < 0.02) continue;
+      let at = us(sent + 1 + random() * 80);
+      for (const [from, to] of stalls) if (at > from && at < to) at = to;
+      if (at <= END_MS) arrivals.push({ node, at });
+    }
+  }
+  arrivals.sort((x, y) => x.at - y.at);
+  return { arrivals, stalls };
+}
+
+/** The monitor as it runs: each datagram at its arrival; a stall as a frozen process. */
+async function live(s: Schedule): Promise<{ transitions: Transition[]; harness: Harness }> {
+  const h = await Harness.start(YAML);
+  let stall = 0;
+  for (const { node, at } of s.arrivals) {
+    while (stall < s.stalls.length && s.stalls[stall]![0] < at) {
+      const [from, to] = s.stalls[stall++]!;
+      h.clock.advanceTo(from);
+      h.clock.freeze(to - from);
+    }
+    h.clock.advanceTo(at);
+    h.beat(node);
+  }
+  h.clock.advanceTo(END_MS);
+  const transitions = h.events.flatMap((e): Transition[] =>
+    e.event === "node.up" || e.event === "node.late" || e.event === "node.down"
+      ? [{ node: e.node, state: e.event.slice(5) as Transition["state"], at: e.t }]
+      : [],
+  );
+  return { transitions, harness: h };
+}
+
+/** The same arrivals, written as a trace, read back and replayed. */
+async function replayed(s: Schedule): Promise<readonly Transition[]> {
+  const nodes = [...new Set(s.arrivals.map((r) => r.node))];
+  const written: Trace = {
+    startMs: START_MS,
+    endMs: END_MS,
+    intervalMs: 1000,
+    intervals: new Map([["c", 500]]),
+    stalls: s.stalls,
+    crashes: new Map([["e", START_MS + 300_000]]),
+    nodes,
+    node: Uint32Array.from(s.arrivals, (r) => nodes.indexOf(r.node)),
+    arrivalMs: Float64Array.from(s.arrivals, (r) => r.at),
+  };
+  const trace = parseTrace(formatTrace(written));
+  return (await replay(prepare(trace), replayConfig(config(YAML), trace))).transitions;
+}
+
+describe("hb replay judges as the live monitor does", () => {
+  it("gives the same up, late and down transitions, at the same milliseconds, as a monitor fed the same arrivals", async () => {
+    const s = schedule(7);
+    const { transitions } = await live(s);
+    // The schedule does what it is meant to: a crash found, a false down and its return.
+    expect(transitions).toContainEqual(expect.objectContaining({ node: "e", state: "down" }));
+    const d = transitions.filter((t) => t.node === "d").map((t) => t.state);
+    expect(d.slice(1)).toEqual(expect.arrayContaining(["late", "down", "up"]));
+    expect(transitions.filter((t) => t.node === "b" && t.state === "down").length).toBeGreaterThan(0);
+    expect(await replayed(s)).toEqual(transitions);
+  });
+
+  it("agrees with the live monitor on other seeds too", async () => {
+    for (const seed of [1, 2, 3]) {
+      const s = schedule(seed);
+      expect(await replayed(s), `seed ${seed}`).toEqual((await live(s)).transitions);
+    }
+  });
+
+  it("replays a `# stall` as the frozen monitor lived it: a late timer, judgement held, the same transitions", async () => {
+    const s = schedule(11, [
+      [START_MS + 120_000, START_MS + 125_000],
+      [START_MS + 301_000, START_MS + 308_500],
+    ]);
+    const { transitions, harness } = await live(s);
+    expect(harness.of("monitor.stalled").length).toBeGreaterThan(0);
+    // Nobody is blamed for the monitor's own stall: only e (crashed at 5 min) and the planned
+    // silences go down.
+    const downs = new Set(transitions.filter((t) => t.state === "down").map((t) => t.node));
+    expect(downs.has("c")).toBe(false);
+    expect(downs.has("e")).toBe(true);
+    expect(await replayed(s)).toEqual(transitions);
+  });
+
+  it("leaves out the listed nodes the trace never hears from, which would otherwise go down after the startup grace", async () => {
+    const trace = parseTrace(
+      "# hb-trace 1\n# start_ms 0\n# end_ms 100000\n# interval_ms 1000\nnode,arrival_ms\n",
+    );
+    const adjusted = replayConfig(config(YAML), trace);
+    expect([...adjusted.nodes.keys()]).toEqual([]);
+    expect(adjusted).toMatchObject({ auth: "off", unknownNodes: "accept", cluster: null, status: null });
+    const run = await replay(prepare(trace), adjusted);
+    expect(run.transitions).toEqual([]);
+  });
+});
