@@ -7,10 +7,14 @@ export const ExitCode = {
   /** `hb status`: the monitor answered, and some node is late or down. */
   NOT_ALL_UP: 1,
   USAGE: 64,
+  /** The input is malformed: a trace (`hb replay`). */
+  DATA: 65,
   NO_INPUT: 66,
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   OS_ERROR: 71,
+  /** An output file cannot be written (`hb replay --plot`). */
+  CANT_CREATE: 73,
   CONFIG: 78,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -21,6 +25,9 @@ export const ErrorCode = {
   HB_ERR_CONFIG_NOT_FOUND: ExitCode.NO_INPUT,
   HB_ERR_KEY_FILE: ExitCode.NO_INPUT,
   HB_ERR_STATE_FILE: ExitCode.NO_INPUT,
+  HB_ERR_TRACE: ExitCode.DATA,
+  HB_ERR_TRACE_NOT_FOUND: ExitCode.NO_INPUT,
+  HB_ERR_WRITE: ExitCode.CANT_CREATE,
   HB_ERR_BIND: ExitCode.OS_ERROR,
   HB_ERR_STATUS_UNAVAILABLE: ExitCode.UNAVAILABLE,
   HB_ERR_NOT_MONITOR: ExitCode.UNAVAILABLE,

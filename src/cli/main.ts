@@ -36,6 +36,10 @@ export const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summ
     summary: "send a test notice through one output (hb notify test NAME)",
   },
   "check-config": { load: () => import("./check-config.js"), summary: "validate a config file" },
+  replay: {
+    load: () => import("./replay.js"),
+    summary: "score the detector over a trace of arrivals (detection time, mistakes)",
+  },
   demo: { load: () => import("./demo.js"), summary: "watch a monitor and three nodes on loopback" },
 };
 
