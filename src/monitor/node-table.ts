@@ -69,6 +69,15 @@ export class NodeTable {
   flags = new Uint8Array(0);
   /** The list a slot is in: 0 none, else the owner's code for it. */
   list = new Uint8Array(0);
+  /**
+   * Arrival statistics (arrivals.ts), 16 bytes a node: the inter-arrival mean and variance and
+   * the p99 gap (recent, exponentially weighted), and the largest gap of this span of gaps and
+   * of the one before, two 16-bit codes in one word.
+   */
+  gapMean = new Float32Array(0);
+  gapVar = new Float32Array(0);
+  gapP99 = new Float32Array(0);
+  gapMax = new Uint32Array(0);
 
   constructor() {
     this.grow(INITIAL_CAPACITY);
@@ -86,7 +95,9 @@ export class NodeTable {
   }
 
   private grow(capacity: number): void {
-    const copy = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(
+    const copy = <
+      T extends Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array,
+    >(
       old: T,
       make: (n: number) => T,
     ): T => {
@@ -112,6 +123,10 @@ export class NodeTable {
     this.reported = copy(this.reported, (n) => new Uint8Array(n));
     this.flags = copy(this.flags, (n) => new Uint8Array(n));
     this.list = copy(this.list, (n) => new Uint8Array(n));
+    this.gapMean = copy(this.gapMean, (n) => new Float32Array(n));
+    this.gapVar = copy(this.gapVar, (n) => new Float32Array(n));
+    this.gapP99 = copy(this.gapP99, (n) => new Float32Array(n));
+    this.gapMax = copy(this.gapMax, (n) => new Uint32Array(n));
     for (let slot = capacity - 1; slot >= this.capacity; slot--) this.free.push(slot);
     this.capacity = capacity;
   }
@@ -143,6 +158,8 @@ export class NodeTable {
     this.reported[slot] = S_NEW;
     this.flags[slot] = flags;
     this.list[slot] = 0;
+    this.gapMean[slot] = this.gapVar[slot] = this.gapP99[slot] = 0;
+    this.gapMax[slot] = 0;
     return slot;
   }
 
