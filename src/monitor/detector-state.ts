@@ -10,7 +10,7 @@ import type { AuthMode, Thresholds, UnknownNodes } from "../config/types.js";
 import type { StateName } from "../states.js";
 import { DeadlineHeap, SlotHeap } from "./deadline-heap.js";
 import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, S_DOWN, S_LATE, SlotList } from "./node-table.js";
-import type { PhiHistory} from "./phi.js";
+import type { PhiHistory } from "./phi.js";
 import { phiDeadlineMs } from "./phi.js";
 import { ReplayGuard } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";

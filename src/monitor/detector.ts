@@ -115,7 +115,7 @@ export class Detector {
     } else if (incarnation >= 0 && (t.flags[slot]! & F_LEFT) === 0) {
       // A new incarnation after a leave is a planned restart: the node's return says enough (up,
       // previous left). Without one, the process died and was started again: a crash.
-      t.restarts[slot] = t.restarts[slot]! + 1;
+      t.countRestart(slot);
       t.setFrom(slot, origin.address, origin.port);
       if (this.loud(slot, nowMs)) {
         this.emit("node.restarted", {

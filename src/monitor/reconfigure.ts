@@ -232,7 +232,7 @@ function apply(
   const flags = t.flags[slot]!;
   const wasExpected = (flags & F_EXPECTED) !== 0;
   const wasPaused = (flags & F_PAUSED) !== 0;
-  t.group[slot] = group;
+  t.setGroup(slot, group);
   t.flags[slot] =
     (flags & (F_LEFT | F_SIGNED | F_FLAPPING | F_UNNUMBERED)) |
     (expected ? F_EXPECTED : 0) |

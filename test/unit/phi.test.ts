@@ -1,0 +1,206 @@
+// φ-accrual: the values of Pekko's AccrualFailureDetectorSpec, the closed-form deadline, the
+// window's statistics, and the detector judging by φ on a fake clock (Pekko's heartbeat
+// sequences, replayed through hb's own monitor).
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PHI } from "../../src/config/types.js";
+import { PhiHistory, phi, phiDeadlineMs, phiLevel, yAt } from "../../src/monitor/phi.js";
+import { Harness } from "../support/monitor-harness.js";
+import { prng } from "../support/prng.js";
+
+const cdf = (p: number): number => 1 - Math.pow(10, -p);
+
+describe("φ", () => {
+  it("reproduces the values of Pekko's PhiAccrualFailureDetector to 1e-6", () => {
+    // phi(timeDiff, mean, stdDeviation): Pekko's table, to six places (computed from its formula).
+    const table: [number, number, number, number][] = [
+      [1600, 1000, 100, 10.782601],
+      [1200, 1000, 100, 1.642828],
+      [6, 0, 10, 0.562054],
+      [0, 1000, 100, 0],
+      [500, 1000, 100, 0.0],
+      [1000, 1000, 100, 0.30103],
+      [1400, 1000, 100, 4.736695],
+      [1700, 1000, 100, 15.368526],
+      [0, 0, 10, 0.30103],
+      [15, 0, 10, 1.174269],
+      [20, 0, 10, 1.642828],
+      [25, 0, 10, 2.216071],
+      [35, 0, 10, 3.742445],
+      [40, 0, 10, 4.736695],
+      [22, 20, 3, 0.59795],
+      [10, 0, 1, 37.584713],
+      [-25, 0, 1, 0],
+      [1100, 1000, 500, 0.376074],
+      [1100, 1000, 100, 0.799508],
+    ];
+    for (const [elapsed, mean, std, expected] of table)
+      expect(Math.abs(phi(elapsed, mean, std) - expected), `φ(${elapsed}, ${mean}, ${std})`).toBeLessThan(
+        1e-6,
+      );
+    // Pekko's own assertions, with its tolerances.
+    expect(cdf(phi(0, 0, 10))).toBeCloseTo(0.5, 3);
+    expect(Math.abs(cdf(phi(6, 0, 10)) - 0.7257)).toBeLessThan(0.001);
+    expect(Math.abs(cdf(phi(15, 0, 10)) - 0.9332)).toBeLessThan(0.001);
+    expect(Math.abs(cdf(phi(20, 0, 10)) - 0.97725)).toBeLessThan(0.001);
+    expect(Math.abs(cdf(phi(25, 0, 10)) - 0.99379)).toBeLessThan(0.001);
+    expect(Math.abs(cdf(phi(35, 0, 10)) - 0.99977)).toBeLessThan(0.001);
+    expect(Math.abs(cdf(phi(40, 0, 10)) - 0.99997)).toBeLessThan(0.0001);
+    expect(Math.abs(cdf(phi(22, 20, 3)) - 0.7475)).toBeLessThan(0.001);
+    for (let x = 0; x < 40; x++) expect(phi(x, 0, 10)).toBeLessThan(phi(x + 1, 0, 10));
+    expect(phi(1100, 1000, 500)).toBeLessThan(phi(1100, 1000, 100));
+    expect(Math.abs(phi(10, 0, 1) - 38)).toBeLessThan(1);
+  });
+
+  it("solves the deadline in closed form: φ(deadline − 1 µs) < threshold ≤ φ(deadline + 1 µs)", () => {
+    const random = prng(7);
+    const thresholds = [0.5, 1, 2, 3, 4.5, 8, 10, 12, 16, 20, 50, 100];
+    for (let k = 0; k < 2000; k++) {
+      const threshold = k < thresholds.length ? thresholds[k]! : 0.4 + random() * 30;
+      const mean = Math.round(random() * 60_000);
+      const std = 1 + random() * 5000;
+      const y = yAt(threshold);
+      const deadline = mean + y * std;
+      const what = `threshold ${threshold}, mean ${mean}, std ${std}`;
+      expect(phi(deadline - 0.001, mean, std), what).toBeLessThan(threshold);
+      expect(phi(deadline + 0.001, mean, std), what).toBeGreaterThanOrEqual(threshold);
+    }
+    // With the pause and the floor of the standard deviation, as the detector uses it.
+    const spec = { ...DEFAULT_PHI, acceptablePauseMs: 3000, minStdMs: 100 };
+    const after = phiDeadlineMs(yAt(8), 1000, 20, spec);
+    expect(phi(after - 0.001, 1000 + 3000, 100)).toBeLessThan(8);
+    expect(phi(after + 0.001, 1000 + 3000, 100)).toBeGreaterThanOrEqual(8);
+  });
+
+  it("stays finite for display however long the silence", () => {
+    expect(phiLevel(1e9, 1000, 100)).toBeGreaterThan(1e6);
+    expect(Number.isFinite(phiLevel(1e9, 1000, 100))).toBe(true);
+    expect(phiLevel(1600, 1000, 100)).toBe(phi(1600, 1000, 100));
+  });
+
+  it("keeps the window's mean and population variance as Pekko's HeartbeatHistory does", () => {
+    const h = new PhiHistory();
+    h.ensure(4);
+    // "calculate correct mean and variance": a window of 20 (the bootstrap replaced by samples).
+    h.bootstrap(0, 1000, 20);
+    h.head[0] = h.count[0] = 0;
+    h.sum[0] = h.sumSq[0] = 0;
+    for (const x of [100, 200, 125, 340, 130]) h.record(0, x);
+    expect(h.mean(0)).toBeCloseTo(179, 5);
+    expect(h.std(0) ** 2).toBeCloseTo(7584, 5);
+    // "be capped by the specified maxSampleSize": a window of 3.
+    h.bootstrap(1, 1000, 3);
+    h.head[1] = h.count[1] = 0;
+    h.sum[1] = h.sumSq[1] = 0;
+    for (const x of [100, 110, 90]) h.record(1, x);
+    expect(h.mean(1)).toBeCloseTo(100, 5);
+    expect(h.std(1) ** 2).toBeCloseTo(66.6666667, 5);
+    h.record(1, 140);
+    expect(h.mean(1)).toBeCloseTo(113.333333, 5);
+    expect(h.std(1) ** 2).toBeCloseTo(422.222222, 5);
+    h.record(1, 80);
+    expect(h.mean(1)).toBeCloseTo(103.333333, 5);
+    expect(h.std(1) ** 2).toBeCloseTo(688.88888889, 5);
+  });
+
+  it("bootstraps a window with interval ± interval/4", () => {
+    const h = new PhiHistory();
+    h.ensure(1);
+    h.bootstrap(0, 1000, 1000);
+    expect(h.count[0]).toBe(2);
+    expect(h.mean(0)).toBe(1000);
+    expect(h.std(0)).toBe(250);
+    // Pekko's "return phi based on guess when only one heartbeat".
+    expect(Math.abs(phi(1000, h.mean(0), h.std(0)) - 0.3)).toBeLessThan(0.2);
+    expect(Math.abs(phi(2000, h.mean(0), h.std(0)) - 4.5)).toBeLessThan(0.3);
+    expect(phi(3000, h.mean(0), h.std(0))).toBeGreaterThan(15);
+  });
+});
+
+/** A φ node with `settings` (YAML), beating at the given instants (ms after the start). */
+async function phiNode(settings: string, beats: readonly number[]): Promise<{ h: Harness; t0: number }> {
+  const h = await Harness.start(`defaults: { interval: 1s, timeout: 1h, late: 59m }
+nodes: { a: { detector: { kind: phi, ${settings} } } }`);
+  const t0 = h.clock.monoMs();
+  for (const at of beats) {
+    h.clock.advanceTo(t0 + at);
+    h.beat("a");
+  }
+  return { h, t0 };
+}
+
+const cumulative = (gaps: readonly number[]): number[] => {
+  const out: number[] = [];
+  let at = 0;
+  for (const gap of gaps) out.push((at += gap));
+  return out;
+};
+
+describe("the detector judging by φ (Pekko's sequences)", () => {
+  it("marks a node dead if heartbeats are missed (threshold 3)", async () => {
+    const { h, t0 } = await phiNode("threshold: 3, late_threshold: 1", [0, 1000, 1100]);
+    h.clock.advanceTo(t0 + 1200);
+    expect(h.monitor.status().nodes.find((n) => n.node === "a")!.state).not.toBe("down");
+    h.clock.advanceTo(t0 + 8200);
+    expect(h.monitor.status().nodes.find((n) => n.node === "a")!.state).toBe("down");
+  });
+
+  it("accepts some configured missing heartbeats (acceptable_pause 3s)", async () => {
+    const { h, t0 } = await phiNode(
+      "acceptable_pause: 3s",
+      cumulative([0, 1000, 1000, 1000, 4000, 1000, 1000]),
+    );
+    h.clock.advanceTo(t0 + 9000);
+    expect(h.of("node.down")).toEqual([]);
+  });
+
+  it("fails after the configured acceptable missing heartbeats", async () => {
+    const beats = cumulative([0, 1000, 1000, 1000, 1000, 1000, 500, 500]);
+    const { h, t0 } = await phiNode("acceptable_pause: 3s", beats);
+    h.clock.advanceTo(t0 + beats.at(-1)! + 5000);
+    expect(h.of("node.down")).toHaveLength(1);
+  });
+
+  it("is available again once heartbeats resume after a failure, and fails again after a 7 s pause", async () => {
+    const gaps = [0, ...Array<number>(999).fill(1000), 5 * 60_000, 100, 900, 100, 7000, 100, 900, 100, 900];
+    const beats = cumulative(gaps);
+    const { h } = await phiNode("threshold: 8, acceptable_pause: 3s", beats);
+    const states = h.names("a").filter((e) => e === "node.down" || e === "node.up");
+    // Up at the first heartbeat, down in the 5 min pause and back, down in the 7 s pause and back.
+    expect(states).toEqual(["node.up", "node.down", "node.up", "node.down", "node.up"]);
+  });
+
+  it("uses only the last `window` intervals", async () => {
+    const beats = cumulative([0, 100, 100, 100, 100, 600, 500, 500, 500, 500, 500]);
+    const { h } = await phiNode("window: 3", beats);
+    const phiView = h.monitor.status().nodes.find((n) => n.node === "a")!.phi!;
+    expect(phiView.meanMs).toBe(500);
+    expect(phiView.stdMs).toBe(0);
+    expect(phiView.samples).toBe(3);
+  });
+
+  it("goes down at exactly lastSeen + μ + pause + y*·max(σ, min_std), and late at its late threshold", async () => {
+    const { h, t0 } = await phiNode("threshold: 8, late_threshold: 3, min_std: 100ms", [0, 1000, 2000, 3000]);
+    // Window: the bootstrap 750 and 1250, then three intervals of 1000: mean 1000.
+    const mean = (750 + 1250 + 3000) / 5;
+    const std = Math.sqrt((750 ** 2 + 1250 ** 2 + 3 * 1000 ** 2) / 5 - mean ** 2);
+    const downAfter = mean + yAt(8) * Math.max(std, 100);
+    const lateAfter = mean + yAt(3) * Math.max(std, 100);
+    h.clock.advanceTo(t0 + 3000 + downAfter + 2);
+    const late = h.of("node.late")[0]!;
+    const down = h.of("node.down")[0]!;
+    expect(late.t).toBe(t0 + 3000 + Math.ceil(lateAfter));
+    expect(down.t).toBe(t0 + 3000 + Math.ceil(downAfter));
+    expect(down.timeoutMs).toBe(Math.round(downAfter));
+  });
+
+  it("is down at the fixed timeout when that comes before φ's deadline", async () => {
+    const h = await Harness.start(`defaults: { interval: 1s, timeout: 2500ms }
+nodes: { a: { detector: { kind: phi, acceptable_pause: 10s } } }`);
+    const t0 = h.clock.monoMs();
+    h.beat("a");
+    h.clock.advanceTo(t0 + 2499);
+    expect(h.of("node.down")).toEqual([]);
+    h.clock.advanceTo(t0 + 2500);
+    expect(h.of("node.down").map((e) => e.t)).toEqual([t0 + 2500]);
+  });
+});
