@@ -48,6 +48,30 @@ describe("hb check-config", () => {
     );
   });
 
+  it("reads each node's detector, its own or the defaults', in a file large enough to be parsed in two halves", () => {
+    const lines = ["defaults: { detector: { kind: phi, window: 500 } }", "nodes:"];
+    const count = 6000; // about 350 KiB: more than the 256 KiB from which a file is cut in two
+    for (let i = 0; i < count; i++)
+      lines.push(
+        i % 3 === 0
+          ? `  node-${i}: { detector: { kind: phi, min_std: 250ms }, labels: { rack: r${i % 10} } }`
+          : i % 3 === 1
+            ? `  node-${i}: { detector: { kind: fixed }, labels: { rack: r${i % 10} } }`
+            : `  node-${i}: { labels: { rack: r${i % 10} } }`,
+      );
+    const path = dir.file("phi-fleet.yaml", lines.join("\n") + "\n");
+    const r = runHb(["check-config", path]);
+    expect(r.code, r.stderr).toBe(0);
+    const detectors = [...r.stdout.matchAll(/^ {2}node (node-\d+): .*, detector (\w+ \([^)]*\)|fixed)$/gm)];
+    expect(detectors).toHaveLength(count);
+    const own = "phi (threshold 8, late_threshold 3, min_std 250ms, acceptable_pause 0ms, window 1000)";
+    const inherited = "phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 0ms, window 500)";
+    for (const [, id, detector] of detectors) {
+      const i = Number(id!.slice("node-".length));
+      expect(detector, id).toBe([own, "fixed", inherited][i % 3]);
+    }
+  });
+
   it("prints every problem as file:line:col and exits 78", () => {
     const path = dir.file(
       "broken.yaml",

@@ -1,10 +1,12 @@
 // The `detector:` key of defaults and nodes: the fixed thresholds or the φ-accrual detector with
 // its settings, inherited whole, checked with file:line:col, shared as one object per setting,
-// and in the reload diff.
+// and the same through every way a config is loaded (another thread, two halves) and reloaded.
 import { describe, expect, it } from "vitest";
 import { diffConfigs } from "../../src/config/diff.js";
-import { CONFIG_KEYS } from "../../src/config/parse.js";
-import { DEFAULT_PHI } from "../../src/config/types.js";
+import { CONFIG_KEYS, parseConfig } from "../../src/config/parse.js";
+import { mergeHalves, splitNodes } from "../../src/config/split.js";
+import { decodeConfig, encodeConfig } from "../../src/config/transfer.js";
+import { DEFAULT_PHI, type Config } from "../../src/config/types.js";
 import { ok, problems } from "../support/config-parse.js";
 
 const PHI_5 = { threshold: 5, lateThreshold: 3, minStdMs: 100, acceptablePauseMs: 0, window: 1000 };
@@ -291,6 +293,90 @@ describe("detector in the reload diff", () => {
     expect(diffConfigs(before, after)).toEqual([
       "nodes.d: added (interval 1s, timeout 10s, late 5s, detector phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 3s, window 1000))",
       "nodes.e: added (interval 1s, timeout 10s, late 5s)",
+    ]);
+  });
+});
+
+describe("detector across threads and halves", () => {
+  const text = [
+    "defaults: { detector: { kind: phi, threshold: 5 } }",
+    "nodes:",
+    "  a: {}",
+    "  b: { detector: { kind: fixed } }",
+    "  c: { detector: { kind: phi, acceptable_pause: 3s } }",
+    "  d: { interval: 2s }",
+    "  e: {}",
+    "  f: { detector: { kind: phi, acceptable_pause: 3s } }",
+    "  g: { detector: { kind: fixed } }",
+    "  h: {}",
+  ].join("\n");
+  const whole = ok(text);
+
+  it("comes back equal from another thread, one object per setting, the defaults' with its nodes", async () => {
+    const back = await decodeConfig(encodeConfig(whole), 3, () => Promise.resolve());
+    expect(back).toEqual(whole);
+    expect(back.defaults.phi).toEqual(PHI_5);
+    for (const id of ["a", "d", "e", "h"]) expect(back.nodes.get(id)!.phi, id).toBe(back.defaults.phi);
+    expect(back.nodes.get("f")!.phi).toBe(back.nodes.get("c")!.phi);
+    expect(back.nodes.get("b")!.phi).toBeNull();
+    expect(Object.isFrozen(back.defaults.phi)).toBe(true);
+    expect(Object.isFrozen(back.nodes.get("c")!.phi)).toBe(true);
+    expect(diffConfigs(whole, back)).toEqual([]);
+  });
+
+  it("keeps the settings objects of the previous config on a reload, also for the nodes that changed", async () => {
+    const next = ok(text.replace("  e: {}", "  e: { paused: true }"));
+    const back = await decodeConfig(encodeConfig(next), 3, () => Promise.resolve(), whole.nodes);
+    expect(back).toEqual(next);
+    expect(back.nodes.get("a")).toBe(whole.nodes.get("a"));
+    expect(back.nodes.get("e")).not.toBe(whole.nodes.get("e"));
+    expect(back.nodes.get("e")!.phi).toBe(whole.defaults.phi);
+    expect(back.defaults.phi).toBe(whole.defaults.phi);
+    expect(diffConfigs(whole, back)).toEqual(["nodes.e: paused false -> true"]);
+  });
+
+  /** As loadConfigOnTwoThreads does it: the second half parsed on a worker, then merged. */
+  async function twoThreads(yaml: string): Promise<Config | null> {
+    const split = splitNodes(yaml);
+    if (split === null) throw new Error("not split");
+    const [first, second] = split.map((half) => parseConfig(half, "hb.yaml", { half: true }));
+    if (!first!.ok || !second!.ok) throw new Error("a half has problems");
+    const rest = await decodeConfig(
+      encodeConfig(second!.config),
+      4,
+      () => Promise.resolve(),
+      first!.config.nodes,
+    );
+    return mergeHalves(first!.config, rest, [...first!.unresolved!, ...second!.unresolved!]);
+  }
+
+  it("gives what one parse gives when parsed in two halves, the halves' settings one object each", async () => {
+    const merged = await twoThreads(text);
+    expect(merged).toEqual(whole);
+    expect(diffConfigs(whole, merged!)).toEqual([]);
+    // a is in the first half, h in the second.
+    expect(merged!.nodes.get("h")!.phi).toBe(merged!.nodes.get("a")!.phi);
+    expect(merged!.nodes.get("h")!.phi).toBe(merged!.defaults.phi);
+    expect(merged!.nodes.get("f")!.phi).toBe(merged!.nodes.get("c")!.phi);
+  });
+
+  it("gives what one parse gives when parsed in two halves without a thread", () => {
+    const [first, second] = splitNodes(text)!.map((half) => parseConfig(half, "hb.yaml", { half: true }));
+    if (!first!.ok || !second!.ok) throw new Error("a half has problems");
+    expect(mergeHalves(first!.config, second!.config)).toEqual(whole);
+  });
+
+  it("reports a problem in a half at its place in the file", () => {
+    const bad = text.replace(
+      "  g: { detector: { kind: fixed } }",
+      "  g: { detector: { kind: phi, window: 1 } }",
+    );
+    const second = parseConfig(splitNodes(bad)![1], "hb.yaml", { half: true });
+    expect(second.ok ? [] : second.problems).toEqual([
+      { line: 9, col: 39, message: "nodes.g.detector.window must be a whole number from 2 to 100000" },
+    ]);
+    expect(problems(bad)).toEqual([
+      "hb.yaml:9:39: nodes.g.detector.window must be a whole number from 2 to 100000",
     ]);
   });
 });
