@@ -90,15 +90,16 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const tracePath = positionals[0];
   if (tracePath !== undefined) {
     let config: Config | null = null;
-    if (typeof values.config === "string") {
+    const configPath = values.config;
+    if (typeof configPath === "string") {
       const [{ readConfigText }, { parseConfig }] = await Promise.all([
         import("../config/load.js"),
         import("../config/parse.js"),
       ]);
-      const parsed = parseConfig(await readConfigText(values.config), values.config);
+      const parsed = parseConfig(await readConfigText(configPath), configPath);
       if (!parsed.ok)
-        throw new HbError("HB_ERR_CONFIG", `${values.config}: ${parsed.problems.length} problem(s)`, {
-          details: parsed.problems.map((p) => `${values.config}:${p.line}:${p.col}: ${p.message}`),
+        throw new HbError("HB_ERR_CONFIG", `${configPath}: ${parsed.problems.length} problem(s)`, {
+          details: parsed.problems.map((p) => `${configPath}:${p.line}:${p.col}: ${p.message}`),
         });
       config = parsed.config;
     }

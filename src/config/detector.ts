@@ -69,8 +69,13 @@ export function parseDetector(r: Reader, pair: Pair, what: string): PhiSpec | nu
   }
   const latePair = fields.get("late_threshold");
   let lateThreshold = read("late_threshold", DEFAULT_PHI.lateThreshold, (p, n) => r.number(p, n));
-  if (lateThreshold !== undefined && lateThreshold < 0) {
-    r.report(latePair!.value as Node, `${name}.late_threshold must be at least 0`);
+  // Below 0.5 the silence that makes a node late can be shorter than its usual interval (φ is
+  // log10 2 at the mean): every heartbeat would be followed by a late.
+  if (lateThreshold !== undefined && lateThreshold < 0.5) {
+    r.report(
+      latePair!.value as Node,
+      `${name}.late_threshold must be at least 0.5 (φ is 0.3 at the mean interval)`,
+    );
     lateThreshold = undefined;
   }
   // Also when one of the two is the default: `threshold: 2` alone is below late_threshold's 3.

@@ -32,11 +32,11 @@ describe("reading detector", () => {
 
   it("reads every setting, with durations as elsewhere in the config", () => {
     const c = ok(
-      "nodes:\n  a: { detector: { kind: phi, threshold: 12.5, late_threshold: 0, min_std: 1.5s, acceptable_pause: 3s, window: 2 } }",
+      "nodes:\n  a: { detector: { kind: phi, threshold: 12.5, late_threshold: 0.5, min_std: 1.5s, acceptable_pause: 3s, window: 2 } }",
     );
     expect(c.nodes.get("a")!.phi).toEqual({
       threshold: 12.5,
-      lateThreshold: 0,
+      lateThreshold: 0.5,
       minStdMs: 1500,
       acceptablePauseMs: 3000,
       window: 2,
@@ -158,8 +158,8 @@ describe("problems in detector", () => {
     ],
     [
       "a negative late_threshold",
-      "nodes:\n  a: { detector: { kind: phi, late_threshold: -1 } }",
-      "hb.yaml:2:47: nodes.a.detector.late_threshold must be at least 0",
+      "nodes:\n  a: { detector: { kind: phi, late_threshold: 0.2 } }",
+      "hb.yaml:2:47: nodes.a.detector.late_threshold must be at least 0.5 (φ is 0.3 at the mean interval)",
     ],
     [
       "a late_threshold that is not a number",

@@ -128,54 +128,75 @@ nodes: { a: { detector: { kind: phi, ${settings} } } }`);
   return { h, t0 };
 }
 
-const cumulative = (gaps: readonly number[]): number[] => {
-  const out: number[] = [];
-  let at = 0;
-  for (const gap of gaps) out.push((at += gap));
-  return out;
-};
-
 describe("the detector judging by φ (Pekko's sequences)", () => {
+  // Pekko's tests consume one clock reading per call, heartbeat() or a check; here each call is
+  // at the same instant: a heartbeat, or a look at the node's state or φ then.
+  const node = (h: Harness) => h.monitor.status().nodes.find((n) => n.node === "a")!;
+  const at = (h: Harness, t0: number, ms: number) => {
+    h.clock.advanceTo(t0 + ms);
+    return node(h);
+  };
+
+  it("returns φ based on the guess when there is only one heartbeat", async () => {
+    const { h, t0 } = await phiNode("threshold: 8", [0]);
+    expect(Math.abs(at(h, t0, 1000).phi!.value - 0.3)).toBeLessThan(0.2);
+    expect(Math.abs(at(h, t0, 2000).phi!.value - 4.5)).toBeLessThan(0.3);
+    expect(at(h, t0, 3000).phi!.value).toBeGreaterThan(15);
+  });
+
   it("marks a node dead if heartbeats are missed (threshold 3)", async () => {
     const { h, t0 } = await phiNode("threshold: 3, late_threshold: 1", [0, 1000, 1100]);
-    h.clock.advanceTo(t0 + 1200);
-    expect(h.monitor.status().nodes.find((n) => n.node === "a")!.state).not.toBe("down");
-    h.clock.advanceTo(t0 + 8200);
-    expect(h.monitor.status().nodes.find((n) => n.node === "a")!.state).toBe("down");
+    expect(at(h, t0, 1200).state).not.toBe("down");
+    expect(at(h, t0, 8200).state).toBe("down");
   });
 
   it("accepts some configured missing heartbeats (acceptable_pause 3s)", async () => {
-    const { h, t0 } = await phiNode(
-      "acceptable_pause: 3s",
-      cumulative([0, 1000, 1000, 1000, 4000, 1000, 1000]),
-    );
-    h.clock.advanceTo(t0 + 9000);
+    const { h, t0 } = await phiNode("acceptable_pause: 3s", [0, 1000, 2000, 3000]);
+    expect(at(h, t0, 7000).state).not.toBe("down");
+    h.beat("a");
+    h.clock.advanceTo(t0 + 8000);
+    h.beat("a");
+    expect(at(h, t0, 9000).state).not.toBe("down");
     expect(h.of("node.down")).toEqual([]);
   });
 
   it("fails after the configured acceptable missing heartbeats", async () => {
-    const beats = cumulative([0, 1000, 1000, 1000, 1000, 1000, 500, 500]);
-    const { h, t0 } = await phiNode("acceptable_pause: 3s", beats);
-    h.clock.advanceTo(t0 + beats.at(-1)! + 5000);
-    expect(h.of("node.down")).toHaveLength(1);
+    const { h, t0 } = await phiNode("acceptable_pause: 3s", [0, 1000, 2000, 3000, 4000, 5000]);
+    expect(at(h, t0, 5500).state).not.toBe("down");
+    h.clock.advanceTo(t0 + 6000);
+    h.beat("a");
+    expect(at(h, t0, 11_000).state).toBe("down");
   });
 
   it("is available again once heartbeats resume after a failure, and fails again after a 7 s pause", async () => {
-    const gaps = [0, ...Array<number>(999).fill(1000), 5 * 60_000, 100, 900, 100, 7000, 100, 900, 100, 900];
-    const beats = cumulative(gaps);
-    const { h } = await phiNode("threshold: 8, acceptable_pause: 3s", beats);
-    const states = h.names("a").filter((e) => e === "node.down" || e === "node.up");
-    // Up at the first heartbeat, down in the 5 min pause and back, down in the 7 s pause and back.
-    expect(states).toEqual(["node.up", "node.down", "node.up", "node.down", "node.up"]);
+    const regular = Array.from({ length: 1000 }, (_, i) => i * 1000);
+    const { h, t0 } = await phiNode("threshold: 8, acceptable_pause: 3s", regular);
+    const beat = (ms: number) => {
+      h.clock.advanceTo(t0 + ms);
+      h.beat("a");
+    };
+    expect(at(h, t0, 1_299_000).state).toBe("down"); // after the 5 min pause
+    beat(1_299_100);
+    expect(at(h, t0, 1_300_000).state).not.toBe("down");
+    beat(1_300_100);
+    expect(at(h, t0, 1_307_100).state).toBe("down"); // after the 7 s pause
+    beat(1_307_200);
+    expect(at(h, t0, 1_308_100).state).not.toBe("down");
+    beat(1_308_200);
+    expect(at(h, t0, 1_309_100).state).not.toBe("down");
   });
 
   it("uses only the last `window` intervals", async () => {
-    const beats = cumulative([0, 100, 100, 100, 100, 600, 500, 500, 500, 500, 500]);
-    const { h } = await phiNode("window: 3", beats);
-    const phiView = h.monitor.status().nodes.find((n) => n.node === "a")!.phi!;
-    expect(phiView.meanMs).toBe(500);
-    expect(phiView.stdMs).toBe(0);
-    expect(phiView.samples).toBe(3);
+    const { h, t0 } = await phiNode("window: 3", [0, 100, 200, 300]);
+    const phi1 = at(h, t0, 400).phi!;
+    for (const ms of [1000, 1500, 2000, 2500]) {
+      h.clock.advanceTo(t0 + ms);
+      h.beat("a");
+    }
+    const phi2 = at(h, t0, 3000).phi!;
+    expect(Math.abs(phi2.value - phi1.value)).toBeLessThan(0.001);
+    // The interval of 700 ms came when φ was already past the threshold: it was not recorded.
+    expect(phi2).toMatchObject({ meanMs: 500, stdMs: 0, samples: 3 });
   });
 
   it("goes down at exactly lastSeen + μ + pause + y*·max(σ, min_std), and late at its late threshold", async () => {
