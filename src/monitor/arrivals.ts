@@ -58,10 +58,15 @@ export function recordGap(t: NodeTable, slot: number, gapMs: number, seen: numbe
     t.gapP99[slot] = gapMs > q ? q + P * eta : Math.max(0, q - (1 - P) * eta);
   }
   let max = t.gapMax[slot]!;
-  if (seen % MAX_SPAN === 0) max = (max & 0xffff) << 16;
-  const code = encodeGap(gapMs);
-  if (code > (max & 0xffff)) max = (max & 0xffff0000) | code;
-  t.gapMax[slot] = max >>> 0;
+  // The low 14 bits of the count, whatever its size (a span is a power of two).
+  if ((seen & (MAX_SPAN - 1)) === 0) max = ((max & 0xffff) << 16) >>> 0;
+  // A code never decodes to less than itself: a gap no longer than the code is no new largest.
+  const current = max & 0xffff;
+  if (gapMs > current) {
+    const code = encodeGap(gapMs);
+    if (code > current) max = ((max & 0xffff0000) | code) >>> 0;
+  }
+  t.gapMax[slot] = max;
 }
 
 export interface ArrivalStats {
