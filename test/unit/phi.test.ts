@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PHI } from "../../src/config/types.js";
 import { PhiHistory, phi, phiDeadlineMs, phiLevel, yAt } from "../../src/monitor/phi.js";
-import { Harness } from "../support/monitor-harness.js";
+import { Harness, config } from "../support/monitor-harness.js";
 import { prng } from "../support/prng.js";
 
 const cdf = (p: number): number => 1 - Math.pow(10, -p);
@@ -223,5 +223,60 @@ nodes: { a: { detector: { kind: phi, acceptable_pause: 10s } } }`);
     expect(h.of("node.down")).toEqual([]);
     h.clock.advanceTo(t0 + 2500);
     expect(h.of("node.down").map((e) => e.t)).toEqual([t0 + 2500]);
+  });
+});
+
+describe("φ and the fixed detector across reloads", () => {
+  const FIXED = `defaults: { interval: 1s, timeout: 10s, late: 5s }\nnodes: { a: {}, b: {} }`;
+  const PHI = `defaults: { interval: 1s, timeout: 10s, late: 5s, detector: { kind: phi, threshold: 8 } }\nnodes: { a: {}, b: {} }`;
+
+  it("moves nodes to φ (from the bootstrap) and back, each judged by the detector in force", async () => {
+    const h = await Harness.start(FIXED);
+    const t0 = h.clock.monoMs();
+    for (let k = 0; k < 5; k++) {
+      h.clock.advanceTo(t0 + k * 1000);
+      h.beat("a");
+      h.beat("b");
+    }
+    const last = t0 + 4000;
+    h.monitor.reload({ config: config(PHI), keyring: new Map() });
+    const phiNow = h.monitor.status().nodes.find((n) => n.node === "a")!.phi!;
+    // The bootstrap window: mean 1000, deviation 250 (interval ± interval/4).
+    expect(phiNow).toMatchObject({ meanMs: 1000, stdMs: 250, samples: 2 });
+    const downAfter = 1000 + yAt(8) * 250;
+    h.clock.advanceTo(last + downAfter + 1);
+    expect(
+      h
+        .of("node.down")
+        .map((e) => [e.node, e.t])
+        .sort(),
+    ).toEqual([
+      ["a", last + Math.ceil(downAfter)],
+      ["b", last + Math.ceil(downAfter)],
+    ]);
+    // Back to fixed: a returns and is judged by its timeout again.
+    h.monitor.reload({ config: config(FIXED), keyring: new Map() });
+    h.beat("a");
+    const back = h.clock.monoMs();
+    expect(h.monitor.status().nodes.find((n) => n.node === "a")!.phi).toBeUndefined();
+    h.clock.advanceTo(back + 9999);
+    expect(h.of("node.down")).toHaveLength(2);
+    h.clock.advanceTo(back + 10_000);
+    expect(h.of("node.down").at(-1)).toMatchObject({ node: "a", t: back + 10_000 });
+  });
+
+  it("keeps a φ node's window across a reload that changes only its threshold", async () => {
+    const h = await Harness.start(PHI);
+    const t0 = h.clock.monoMs();
+    for (let k = 0; k < 50; k++) {
+      h.clock.advanceTo(t0 + k * 1000);
+      h.beat("a");
+    }
+    const before = h.monitor.status().nodes.find((n) => n.node === "a")!.phi!;
+    h.monitor.reload({ config: config(PHI.replace("threshold: 8", "threshold: 10")), keyring: new Map() });
+    const after = h.monitor.status().nodes.find((n) => n.node === "a")!.phi!;
+    expect(after.samples).toBe(before.samples);
+    expect(after.meanMs).toBe(before.meanMs);
+    expect(after.downAt).toBeGreaterThan(before.downAt);
   });
 });
