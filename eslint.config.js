@@ -79,7 +79,8 @@ const pure = [
   "src/wire/{protocol,sync-payload}.ts",
   "src/selectors.ts",
   "src/config/{types,parse,reader,diff,parents,schedule,maintenance}.ts",
-  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap,replica,sync}.ts",
+  "src/monitor/{admit,detector,detector-state,reconfigure,views,node-table,deadline-heap,replica,sync,arrivals,phi}.ts",
+  "src/wire/trace.ts",
   "src/policy/{policy,windows,shared}.ts",
 ];
 

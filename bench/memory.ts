@@ -1,7 +1,8 @@
 // Memory per tracked node: RSS beyond the idle process, with the monitor's stdout discarded.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   QUICK,
   HB,
@@ -57,5 +58,24 @@ export async function memory() {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
   }
+  // The detector alone, in process and exact (no sender to keep up): the fixed thresholds and
+  // φ-accrual (its default window of 1 000 intervals).
+  for (const [mode, nodes] of [
+    ["fixed", QUICK ? 100_000 : 1_000_000],
+    ["phi", 100_000],
+  ] as const) {
+    const bytes = detectorBytesPerNode(nodes, mode);
+    out[`detector-${mode}-${nodes}`] = bytes;
+    log(`memory: the detector alone (${mode}, ${nodes} nodes, in process): ${bytes} bytes/node`);
+  }
   return out;
+}
+
+function detectorBytesPerNode(nodes: number, mode: "fixed" | "phi"): number {
+  const script = fileURLToPath(new URL("./detector-memory.ts", import.meta.url));
+  const run = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", script, String(nodes), mode], {
+    encoding: "utf8",
+  });
+  if (run.status !== 0) throw new Error(`detector-memory: ${run.stderr}`);
+  return (JSON.parse(run.stdout.trim()) as { bytesPerNode: number }).bytesPerNode;
 }

@@ -7,8 +7,8 @@ export const ExitCode = {
   /** `hb status`: the monitor answered, and some node is late or down. */
   NOT_ALL_UP: 1,
   USAGE: 64,
-  /** The input is malformed: a trace (`hb replay`). */
-  DATA: 65,
+  /** A trace file that is not one (`hb replay`, `hb tune`). */
+  DATA_ERR: 65,
   NO_INPUT: 66,
   UNAVAILABLE: 69,
   SOFTWARE: 70,
@@ -24,9 +24,9 @@ export const ErrorCode = {
   HB_ERR_CONFIG: ExitCode.CONFIG,
   HB_ERR_CONFIG_NOT_FOUND: ExitCode.NO_INPUT,
   HB_ERR_KEY_FILE: ExitCode.NO_INPUT,
-  HB_ERR_STATE_FILE: ExitCode.NO_INPUT,
-  HB_ERR_TRACE: ExitCode.DATA,
+  HB_ERR_TRACE: ExitCode.DATA_ERR,
   HB_ERR_TRACE_NOT_FOUND: ExitCode.NO_INPUT,
+  HB_ERR_STATE_FILE: ExitCode.NO_INPUT,
   HB_ERR_WRITE: ExitCode.CANT_CREATE,
   HB_ERR_BIND: ExitCode.OS_ERROR,
   HB_ERR_STATUS_UNAVAILABLE: ExitCode.UNAVAILABLE,

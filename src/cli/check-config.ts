@@ -5,7 +5,7 @@
 import { DEFAULT_CONFIG_PATH } from "../config/load.js";
 import { loadConfigOnTwoThreads } from "../config/load-off-thread.js";
 import { nextOccurrence, parseSchedule, type Schedule } from "../config/schedule.js";
-import { formatStatusAddress } from "../config/types.js";
+import { formatDetector, formatStatusAddress } from "../config/types.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode, HbError } from "../errors.js";
 import { formatHostPort } from "../wire/address.js";
@@ -37,11 +37,14 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     `${path}: ok`,
     `  listen ${formatHostPort(config.listen)}, status ${formatStatusAddress(config.status)}`,
     `  auth ${config.auth} (${config.keys.length} key(s)), unknown nodes: ${config.unknownNodes}, startup grace ${formatDuration(config.startupGraceMs)}`,
-    `  defaults: interval ${formatDuration(d.intervalMs)}, late ${formatDuration(d.lateMs)}, timeout ${formatDuration(d.timeoutMs)}`,
+    `  defaults: interval ${formatDuration(d.intervalMs)}, late ${formatDuration(d.lateMs)}, timeout ${formatDuration(d.timeoutMs)}, detector ${formatDetector(d.phi)}`,
   ];
+  // Once a φ detector is in play, every node says which detector judges it.
+  const anyPhi = d.phi !== null || [...config.nodes.values()].some((node) => node.phi !== null);
   for (const node of config.nodes.values()) {
+    const detector = anyPhi ? `, detector ${formatDetector(node.phi)}` : "";
     lines.push(
-      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}${node.parents.length === 0 ? "" : `, parents ${node.parents.join(",")}`}`,
+      `  node ${node.id}: interval ${formatDuration(node.intervalMs)}, late ${formatDuration(node.lateMs)}, timeout ${formatDuration(node.timeoutMs)}${detector}${node.paused ? ", paused" : ""}${node.keys === null ? "" : `, keys ${[...node.keys].join(",")}`}${node.parents.length === 0 ? "" : `, parents ${node.parents.join(",")}`}`,
     );
   }
   const { maintenance } = config;

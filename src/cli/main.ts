@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summ
     load: () => import("./maint.js"),
     summary: "maintenance windows: hold the notices of nodes being worked on",
   },
+  tune: {
+    load: () => import("./tune.js"),
+    summary: "the late and timeout each node's observed gaps support, as YAML",
+  },
   notify: {
     load: () => import("./notify.js"),
     summary: "send a test notice through one output (hb notify test NAME)",

@@ -60,6 +60,43 @@ export function renderTable(doc: StatusDocument, shownOf?: number): string {
   return [line(header), ...rows.map(line), ...more, "", summary, ...clusterLines(doc)].join("\n") + "\n";
 }
 
+/** A span for humans: "1.003s", "12.5ms", "4m10s". */
+function span(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms * 10) / 10}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(3)}s`;
+  return formatAgo(ms);
+}
+
+const percent = (share: number): string => `${Math.round(share * 100)} %`;
+
+/**
+ * What `hb status --node ID` adds under the row of each node it lists: how its heartbeats have
+ * arrived, how close its longest silence came to late and down, and what φ makes of it.
+ */
+export function renderEvidence(doc: StatusDocument): string {
+  const lines: string[] = [];
+  for (const n of doc.nodes) {
+    const g = n.gaps;
+    if (g == null) {
+      lines.push(`${n.node}: not heard twice yet: no gaps to go by`);
+      continue;
+    }
+    lines.push(
+      `${n.node}: ${g.count} gaps (statistics of about the last 1 024): mean ${span(g.meanMs)}, σ ${span(g.stdMs)}, p99 ${span(g.p99Ms)}, largest ${span(g.maxMs)}`,
+      `  headroom: the largest gap is ${percent(g.headroom.late)} of the silence that makes it late, ${percent(g.headroom.timeout)} of the one that makes it down`,
+    );
+    const phi = n.phi;
+    if (phi !== undefined) {
+      const at = (epoch: number): string =>
+        `${span(Math.max(0, epoch - (n.lastSeen ?? epoch)))} after its last heartbeat`;
+      lines.push(
+        `  φ-accrual: μ ${span(phi.meanMs)}, σ ${span(phi.stdMs)} over ${phi.samples} intervals; φ now ${phi.value}; late ${at(phi.lateAt)}, down ${at(phi.downAt)}`,
+      );
+    }
+  }
+  return lines.map(escapeControls).join("\n") + (lines.length > 0 ? "\n" : "");
+}
+
 /** "monitor mon-b (speaking; speaker mon-b), peers: mon-a down 12s ago, mon-c up". */
 function clusterLines(doc: StatusDocument): string[] {
   const cluster = doc.cluster as StatusDocument["cluster"] | undefined;

@@ -14,7 +14,7 @@ import {
   fetchStatus,
   type StatusFilters,
 } from "./status-client.js";
-import { renderTable, terminalJson } from "./status-table.js";
+import { renderEvidence, renderTable, terminalJson } from "./status-table.js";
 
 export const usage = `usage: hb status [--json] [--state S,S] [--node ID] [--limit N] [--url URL | --socket PATH | --config PATH]
 
@@ -58,7 +58,10 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   if (endpoint === null) throw usageError(`${String(values.config)}: the status endpoint is off`, usage);
   const doc = await fetchStatus(endpoint, filters);
   if (values.json === true) io.stdout.write(terminalJson(doc) + "\n");
-  else io.stdout.write(renderTable(doc, filters.node === undefined ? listable(doc, filters) : undefined));
+  else {
+    io.stdout.write(renderTable(doc, filters.node === undefined ? listable(doc, filters) : undefined));
+    if (filters.node !== undefined) io.stdout.write("\n" + renderEvidence(doc));
+  }
   return exitCodeFor(doc);
 }
 

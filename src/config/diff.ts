@@ -6,7 +6,13 @@
 import { formatDuration } from "../duration.js";
 import { finish, type Sliced } from "../slices.js";
 import { formatSize } from "./reader.js";
-import { formatStatusAddress, type Config, type StatusAddress } from "./types.js";
+import {
+  formatDetector,
+  formatStatusAddress,
+  type Config,
+  type PhiSpec,
+  type StatusAddress,
+} from "./types.js";
 
 /** Where a key is written in the file is not what it configures. */
 const POSITION_FIELDS: ReadonlySet<string> = new Set(["line", "col"]);
@@ -18,6 +24,8 @@ const ITEM_KEYS: ReadonlySet<string> = new Set(["id", "name"]);
 const RESTART_FIELDS: ReadonlySet<string> = new Set(["listen", "status", "receiveBufferBytes"]);
 /** How a null reads, where it means something other than "none". */
 const NULL_READS: Readonly<Record<string, string>> = { status: "off", keys: "any" };
+/** Fields not named after the key they come from. */
+const FIELD_KEYS: Readonly<Record<string, string>> = { phi: "detector" };
 /** Fields that hold URLs, shown without their path (see redactUrl). */
 const URL_FIELDS: ReadonlySet<string> = new Set(["url", "urls", "generatorUrl"]);
 /** Fields shown in part (URLs, a hook's arguments), so compared as written. */
@@ -29,7 +37,10 @@ const ITEMS_PER_STEP = 1024;
 
 /** The config key a field comes from: startupGraceMs -> startup_grace. */
 export function configKey(field: string): string {
-  return field.replace(/(?<=.)(Ms|Bytes)$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return (
+    FIELD_KEYS[field] ??
+    field.replace(/(?<=.)(Ms|Bytes)$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+  );
 }
 
 type Fields = Readonly<Record<string, unknown>>;
@@ -73,6 +84,7 @@ function redactUrl(text: string): string {
 }
 
 function show(field: string, value: unknown): string {
+  if (field === "phi") return formatDetector(value as PhiSpec | null);
   if (value === null || value === undefined) return NULL_READS[field] ?? "none";
   if (URL_FIELDS.has(field)) {
     const urls = (Array.isArray(value) ? value : [value]) as unknown[];

@@ -75,7 +75,13 @@ export async function loadConfigOnTwoThreads(entry: URL, path: string): Promise<
     const first = parseConfig(halves[0], path, { half: true });
     const second = await other;
     if (first.ok && second?.ok === true) {
-      const rest = await decodeConfig(second.data, Number.POSITIVE_INFINITY, () => Promise.resolve());
+      // No node is in both halves of a merge: the first's nodes only lend their φ settings.
+      const rest = await decodeConfig(
+        second.data,
+        Number.POSITIVE_INFINITY,
+        () => Promise.resolve(),
+        first.config.nodes,
+      );
       config = mergeHalves(first.config, rest, [...(first.unresolved ?? []), ...second.unresolved]);
       warnings = [...new Set([...first.warnings.map((w) => formatProblem(path, w)), ...second.warnings])];
     }

@@ -8,6 +8,7 @@ import { LineCounter, isScalar, parseDocument, type Node, type Pair } from "yaml
 import { parseHostPort, type HostPort } from "../wire/address.js";
 import { DEFAULT_INTERVAL_MS, DEFAULT_PORT, isId, MAX_ID_BYTES, MAX_KEY_ID_BYTES } from "../wire/protocol.js";
 import { CLUSTER_KEYS, UPSTREAM_KEYS, parseCluster, type ParsedCluster } from "./cluster.js";
+import { DETECTOR_KEYS, parseDetector } from "./detector.js";
 import { MAINTENANCE_KEYS, NO_MAINTENANCE, WINDOW_KEYS, parseMaintenance } from "./maintenance.js";
 import { NOTIFY_KEYS, parseLabels, parseNotify } from "./notify.js";
 import { NO_PARENTS, childrenOf, findCycles, parentsOf, readParents } from "./parents.js";
@@ -25,6 +26,7 @@ import {
   type MaintenanceSpec,
   type NodeSpec,
   type ParseResult,
+  type PhiSpec,
   type StatusAddress,
   type Thresholds,
   type UnknownNodes,
@@ -48,8 +50,15 @@ export const TOP_KEYS: readonly string[] = [
   "maintenance",
 ];
 export const THRESHOLD_KEYS: readonly string[] = ["interval", "timeout", "late"];
-export const DEFAULTS_KEYS: readonly string[] = [...THRESHOLD_KEYS, "parents"];
-export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys", "labels", "parents"];
+export const DEFAULTS_KEYS: readonly string[] = [...THRESHOLD_KEYS, "detector", "parents"];
+export const NODE_KEYS: readonly string[] = [
+  ...THRESHOLD_KEYS,
+  "detector",
+  "paused",
+  "keys",
+  "labels",
+  "parents",
+];
 
 /**
  * Every key the config accepts, as a path: `defaults.late`, `nodes.ID.paused`, `notify[].on`,
@@ -59,7 +68,9 @@ export const NODE_KEYS: readonly string[] = [...THRESHOLD_KEYS, "paused", "keys"
 export const CONFIG_KEYS: readonly string[] = [
   ...TOP_KEYS,
   ...DEFAULTS_KEYS.map((k) => `defaults.${k}`),
+  ...DETECTOR_KEYS.map((k) => `defaults.detector.${k}`),
   ...NODE_KEYS.map((k) => `nodes.ID.${k}`),
+  ...DETECTOR_KEYS.map((k) => `nodes.ID.detector.${k}`),
   ...NOTIFY_KEYS.map((k) => `notify[].${k}`),
   ...CLUSTER_KEYS.map((k) => `cluster.${k}`),
   ...UPSTREAM_KEYS.map((k) => `cluster.upstream.${k}`),
@@ -156,6 +167,9 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
             const { ids, at } = readParents(r, keyPair, "defaults.parents", null);
             defaultParents = Object.freeze(ids);
             defaultParentsAt = at;
+          } else if (key === "detector") {
+            const phi = parseDetector(r, keyPair, "defaults");
+            if (phi !== undefined) ownDefaults.phi = phi;
           } else r.threshold(ownDefaults, key as "interval" | "timeout" | "late", keyPair, "defaults");
         }
         break;
@@ -230,6 +244,10 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   // A fleet's nodes mostly share a few label sets and parent lists: one object each.
   const labelSets = new Map<string, Readonly<Record<string, string>>>();
   const parentLists = new Map<string, readonly string[]>();
+  // Detector settings too, starting with the defaults': the monitor groups nodes by these objects.
+  const phiSpecs = new Map<string, PhiSpec>(
+    defaults.phi === null ? [] : [[JSON.stringify(defaults.phi), defaults.phi]],
+  );
   /** Where the parents of each node that lists its own are written. */
   const ownParentsAt = new Map<string, readonly Node[]>();
   if (nodesPair !== undefined) {
@@ -251,6 +269,14 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
       for (const [field, fieldPair] of r.pairs(pair.value, keyNode, what, NODE_KEYS)) {
         if (field === "interval" || field === "timeout" || field === "late") {
           r.threshold(own, field, fieldPair, what);
+        } else if (field === "detector") {
+          const phi = parseDetector(r, fieldPair, what);
+          if (phi === null) own.phi = null;
+          else if (phi !== undefined) {
+            const key = JSON.stringify(phi);
+            own.phi = phiSpecs.get(key) ?? phi;
+            phiSpecs.set(key, own.phi);
+          }
         } else if (field === "paused") {
           const value = fieldPair.value as Node | null;
           if (isScalar(value) && typeof value.value === "boolean") paused = value.value;

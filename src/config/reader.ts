@@ -99,7 +99,8 @@ export class Reader {
     return undefined;
   }
 
-  duration(pair: Pair, name: string): number | undefined {
+  /** Whole milliseconds, more than 0 (or 0 too, with `allowZero`). */
+  duration(pair: Pair, name: string, allowZero = false): number | undefined {
     const value = pair.value as Node | null;
     const text = isScalar(value) ? value.value : undefined;
     if (typeof text !== "string") {
@@ -110,24 +111,44 @@ export class Reader {
       return undefined;
     }
     const ms = parseDuration(text);
-    if (ms === undefined || ms <= 0) {
-      this.report(value, `${name}: "${text}" is not a positive duration (e.g. 250ms, 1s, 1.5s, 2m)`);
+    if (ms === undefined || (ms === 0 && !allowZero)) {
+      this.report(
+        value,
+        allowZero
+          ? `${name}: "${text}" is not a duration (e.g. 0s, 250ms, 1s, 1.5s, 2m)`
+          : `${name}: "${text}" is not a positive duration (e.g. 250ms, 1s, 1.5s, 2m)`,
+      );
       return undefined;
     }
     return ms;
   }
 
-  integer(pair: Pair, name: string, min: number): number | undefined {
+  integer(pair: Pair, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
     const value = pair.value as Node | null;
     if (
       isScalar(value) &&
       typeof value.value === "number" &&
       Number.isSafeInteger(value.value) &&
-      value.value >= min
+      value.value >= min &&
+      value.value <= max
     ) {
       return value.value;
     }
-    this.report(value ?? (pair.key as Node), `${name} must be a whole number of at least ${min}`);
+    this.report(
+      value ?? (pair.key as Node),
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be a whole number of at least ${min}`
+        : `${name} must be a whole number from ${min} to ${max}`,
+    );
+    return undefined;
+  }
+
+  /** A number as YAML reads one (8, 0.5, 1e3), not a string or .inf. */
+  number(pair: Pair, name: string): number | undefined {
+    const value = pair.value as Node | null;
+    if (isScalar(value) && typeof value.value === "number" && Number.isFinite(value.value))
+      return value.value;
+    this.report(value ?? (pair.key as Node), `${name} must be a number`);
     return undefined;
   }
 

@@ -98,7 +98,8 @@ export function transferList(data: ConfigData): ArrayBuffer[] {
 /**
  * Rebuilds a frozen Config, `sliceSize` nodes at a time, calling `pause` between slices. A node
  * equal to one of `previous` is that same object, so that what compares configs afterwards
- * (the reload diff) passes over the unchanged nodes by identity.
+ * (the reload diff) passes over the unchanged nodes by identity; so are φ settings equal to
+ * those of a node of `previous`, which the detector groups nodes by.
  */
 export async function decodeConfig(
   data: ConfigData,
@@ -111,8 +112,7 @@ export async function decodeConfig(
   const labelSets = (data.labelSets === "" ? [] : JSON.parse(data.labelSets)) as Record<string, string>[];
   labelSets.forEach((set) => Object.freeze(set));
   const parents = data.parents === "" ? null : data.parents.split(SEPARATOR);
-  const phiSpecs = (data.phiSpecs === "" ? [] : JSON.parse(data.phiSpecs)) as PhiSpec[];
-  phiSpecs.forEach((spec) => Object.freeze(spec));
+  const phi = sharedPhiSpecs(data, previous);
   // Nodes mostly share a few parent lists (the defaults'): one array each.
   const parentLists = new Map<string, readonly string[]>([["", NO_PARENTS]]);
   const nodes = new Map<string, NodeSpec>();
@@ -131,7 +131,7 @@ export async function decodeConfig(
         intervalMs: data.thresholds[i * THRESHOLD_COLUMNS]!,
         timeoutMs: data.thresholds[i * THRESHOLD_COLUMNS + 1]!,
         lateMs: data.thresholds[i * THRESHOLD_COLUMNS + 2]!,
-        phi: data.phi[i] === 0 ? null : phiSpecs[data.phi[i]! - 1]!,
+        phi: data.phi[i] === 0 ? null : phi.specs[data.phi[i]! - 1]!,
         paused: data.paused[i] === 1,
         keys: own === ANY_KEY ? null : new Set(own === "" ? [] : own.split(",")),
         labels: data.labels[i] === 0 ? null : labelSets[data.labels[i]! - 1]!,
@@ -146,7 +146,35 @@ export async function decodeConfig(
     const eq = entry.indexOf("=");
     children.set(entry.slice(0, eq), Object.freeze(entry.slice(eq + 1).split(",")));
   }
-  return Object.freeze({ ...deepFreeze(data.rest), nodes, children });
+  const rest = deepFreeze(data.rest);
+  const defaults =
+    rest.defaults.phi === phi.defaults
+      ? rest.defaults
+      : Object.freeze({ ...rest.defaults, phi: phi.defaults });
+  return Object.freeze({ ...rest, defaults, nodes, children });
+}
+
+/**
+ * The φ settings of `data`, one frozen object each, those equal to a node's of `previous` that
+ * same object; and the defaults' settings, the object of the nodes that inherit them.
+ */
+function sharedPhiSpecs(
+  data: ConfigData,
+  previous: ReadonlyMap<string, NodeSpec> | undefined,
+): { specs: PhiSpec[]; defaults: PhiSpec | null } {
+  const specs = (data.phiSpecs === "" ? [] : JSON.parse(data.phiSpecs)) as PhiSpec[];
+  const index = new Map(specs.map((spec, k) => [JSON.stringify(spec), k]));
+  const seen = new Set<PhiSpec>();
+  for (const node of previous?.values() ?? []) {
+    if (node.phi === null || seen.has(node.phi)) continue;
+    seen.add(node.phi);
+    const k = index.get(JSON.stringify(node.phi));
+    if (k !== undefined) specs[k] = node.phi;
+  }
+  specs.forEach((spec) => Object.freeze(spec));
+  const own = data.rest.defaults.phi;
+  const k = own === null ? undefined : index.get(JSON.stringify(own));
+  return { specs, defaults: k === undefined ? own : specs[k]! };
 }
 
 function sameFields(a: NodeSpec, b: NodeSpec): boolean {
@@ -156,7 +184,12 @@ function sameFields(a: NodeSpec, b: NodeSpec): boolean {
     const u = x[f];
     const v = y[f];
     if (u === v) continue;
-    if ((f === "labels" || f === "phi") && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v))
+    if (
+      (f === "labels" || f === "phi") &&
+      u !== null &&
+      v !== null &&
+      JSON.stringify(u) === JSON.stringify(v)
+    )
       continue;
     if (Array.isArray(u) && Array.isArray(v) && u.length === v.length && u.every((x, j) => x === v[j]))
       continue;

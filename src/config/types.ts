@@ -2,6 +2,7 @@
 // the built-in defaults. Data only: config/parse.ts builds it from YAML, config/load.ts adds the
 // key files, and the monitor reads it. Every object of this shape is frozen.
 
+import { formatDuration } from "../duration.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 
 export const DEFAULT_STATUS_PORT = 26723;
@@ -193,6 +194,12 @@ export function formatProblem(file: string, problem: ConfigProblem): string {
 export function formatStatusAddress(address: StatusAddress | null): string {
   if (address === null) return "off";
   return "path" in address ? `unix:${address.path}` : formatHostPort(address);
+}
+
+/** "fixed", or "phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 0ms, window 1000)". */
+export function formatDetector(phi: PhiSpec | null): string {
+  if (phi === null) return "fixed";
+  return `phi (threshold ${phi.threshold}, late_threshold ${phi.lateThreshold}, min_std ${formatDuration(phi.minStdMs)}, acceptable_pause ${formatDuration(phi.acceptablePauseMs)}, window ${phi.window})`;
 }
 
 /** Monitors of one site that watch each other (`cluster:`). */

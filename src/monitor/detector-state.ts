@@ -2,12 +2,16 @@
 // no one else: the node table; threshold groups, each with two lists ordered by lastSeen, `up`
 // (next deadline lastSeen + late) and `late` (next: lastSeen + timeout); expected nodes never
 // heard; unlisted nodes waiting to be forgotten; the heap of group deadlines; and the window in
-// which a monitor stall holds judgement back.
+// which a monitor stall holds judgement back. Nodes judged by φ-accrual have deadlines of their
+// own, worked out at each arrival (phi.ts): they sit in one heap of slots by next deadline
+// instead of their group's lists.
 
 import type { AuthMode, Thresholds, UnknownNodes } from "../config/types.js";
 import type { StateName } from "../states.js";
-import { DeadlineHeap } from "./deadline-heap.js";
+import { DeadlineHeap, SlotHeap } from "./deadline-heap.js";
 import { F_LEFT, F_PAUSED, NEVER, NONE, NodeTable, S_DOWN, S_LATE, SlotList } from "./node-table.js";
+import type { PhiHistory } from "./phi.js";
+import { phiDeadlineMs } from "./phi.js";
 import { ReplayGuard } from "./replay-guard.js";
 import type { ReplayMark } from "./replay-marks.js";
 
@@ -17,6 +21,9 @@ export interface Group extends Thresholds {
   readonly late: SlotList;
   /** The key of this group's live heap entry; +Infinity when it has none. */
   heapKey: number;
+  /** For a φ group, yAt() of its threshold and of its late threshold (phi.ts); else NaN. */
+  readonly phiY: number;
+  readonly phiLateY: number;
 }
 
 /** Which list a slot is in (NodeTable.list). */
@@ -24,6 +31,8 @@ export const L_UP = 1;
 export const L_LATE = 2;
 export const L_UNHEARD = 3;
 export const L_FORGET = 4;
+/** In the φ heap (`phiHeap`), not a list. */
+export const L_PHI = 5;
 
 export class DetectorState {
   readonly t = new NodeTable();
@@ -51,6 +60,10 @@ export class DetectorState {
   holdUntil = NEVER;
   /** Smallest `late` of any group: a heartbeat never creates a deadline sooner than now + this. */
   minLateMs = Number.POSITIVE_INFINITY;
+  /** The φ nodes' intervals, once some group is judged by φ. */
+  phi: PhiHistory | null = null;
+  /** Heard φ nodes that are up or late, by next deadline. */
+  readonly phiHeap = new SlotHeap();
 
   constructor(
     /** Epoch milliseconds of a monotonic instant (display only). */
@@ -77,12 +90,56 @@ export class DetectorState {
   }
 
   unlink(slot: number): void {
+    if (this.t.list[slot] === L_PHI) {
+      this.phiHeap.delete(slot);
+      this.t.list[slot] = 0;
+      return;
+    }
     const list = this.listOf(slot);
     if (list !== null) this.t.unlink(list, slot);
   }
 
   move(slot: number, list: SlotList, code: number): void {
+    if (this.t.list[slot] === L_PHI) this.unlink(slot);
     this.t.push(list, code, slot, this.listOf(slot));
+  }
+
+  /** Whether `slot` is judged by φ: its group is, and it has a history (it has been heard). */
+  isPhi(slot: number): boolean {
+    return this.groupOf(slot).phi !== null && this.phi !== null && this.phi.has(slot);
+  }
+
+  /** How long after its last arrival `slot` is late: φ's late threshold, capped by `late`. */
+  lateAfterMs(slot: number): number {
+    const group = this.groupOf(slot);
+    if (group.phi === null || this.phi === null || !this.phi.has(slot)) return group.lateMs;
+    return Math.min(this.phi.lateAfter[slot]!, group.lateMs, this.downAfterMs(slot));
+  }
+
+  /** How long after its last arrival `slot` is down: φ's threshold, capped by `timeout`. */
+  downAfterMs(slot: number): number {
+    const group = this.groupOf(slot);
+    if (group.phi === null || this.phi === null || !this.phi.has(slot)) return group.timeoutMs;
+    return Math.min(this.phi.downAfter[slot]!, group.timeoutMs);
+  }
+
+  /** Works out a φ node's deadlines from its window (after an interval is recorded). */
+  phiDeadlines(slot: number): void {
+    const h = this.phi!;
+    const group = this.groupOf(slot);
+    const spec = group.phi!;
+    const mean = h.mean(slot);
+    const std = h.std(slot);
+    h.downAfter[slot] = phiDeadlineMs(group.phiY, mean, std, spec);
+    h.lateAfter[slot] = Math.max(0, phiDeadlineMs(group.phiLateY, mean, std, spec));
+  }
+
+  /** Puts a heard φ node in the heap at its next deadline (late if up, down if late). */
+  schedulePhi(slot: number): void {
+    const t = this.t;
+    const after = t.reported[slot] === S_LATE ? this.downAfterMs(slot) : this.lateAfterMs(slot);
+    this.phiHeap.set(slot, t.lastSeen[slot]! + after);
+    t.list[slot] = L_PHI;
   }
 
   /** True when a deadline has passed and is not held back by a monitor stall. */
@@ -134,9 +191,8 @@ export class DetectorState {
     if (reported === S_DOWN) return "down";
     const lastSeen = t.lastSeen[slot]!;
     if (lastSeen === NEVER) return this.due(t.until[slot]!, nowMs) ? "down" : "new";
-    const group = this.groupOf(slot);
-    if (this.due(lastSeen + group.timeoutMs, nowMs)) return "down";
-    if (reported === S_LATE || this.due(lastSeen + group.lateMs, nowMs)) return "late";
+    if (this.due(lastSeen + this.downAfterMs(slot), nowMs)) return "down";
+    if (reported === S_LATE || this.due(lastSeen + this.lateAfterMs(slot), nowMs)) return "late";
     return "up";
   }
 }

@@ -4,12 +4,13 @@
 // One timer armed at nextDeadline() serves the whole fleet, whatever its size or thresholds;
 // after a monitor stall, deadlines that fell in it are held until nodes could speak.
 
-import type { Config } from "../config/types.js";
+import type { Config, PhiSpec } from "../config/types.js";
 import type { Sliced } from "../slices.js";
 import type { Emit } from "../events.js";
 import { STATES, type Counts } from "../states.js";
 import { Kind, nodeIdOf, type Datagram } from "../wire/protocol.js";
-import { DetectorState, L_FORGET, L_LATE, L_UP } from "./detector-state.js";
+import { recordGap } from "./arrivals.js";
+import { DetectorState, L_FORGET, L_LATE, L_PHI, L_UP } from "./detector-state.js";
 import {
   F_EXPECTED,
   F_LEFT,
@@ -114,7 +115,7 @@ export class Detector {
     } else if (incarnation >= 0 && (t.flags[slot]! & F_LEFT) === 0) {
       // A new incarnation after a leave is a planned restart: the node's return says enough (up,
       // previous left). Without one, the process died and was started again: a crash.
-      t.restarts[slot] = t.restarts[slot]! + 1;
+      t.countRestart(slot);
       t.setFrom(slot, origin.address, origin.port);
       if (this.loud(slot, nowMs)) {
         this.emit("node.restarted", {
@@ -127,7 +128,11 @@ export class Detector {
     }
     t.incarnation[slot] = dg.incarnation;
     t.sequence[slot] = dg.sequence;
-    t.received[slot] = t.received[slot]! + 1;
+    const seen = t.received[slot]!;
+    const previous = t.lastSeen[slot]!;
+    // A silence that ended in a down was an outage, not a gap between heartbeats.
+    if (previous !== NEVER && t.reported[slot] !== S_DOWN) recordGap(t, slot, nowMs - previous, seen);
+    t.received[slot] = seen + 1;
     t.lastSeen[slot] = nowMs;
 
     const flags = t.flags[slot]!;
@@ -152,10 +157,33 @@ export class Detector {
       return null;
     }
     const group = s.groupOf(slot);
-    s.move(slot, group.up, L_UP);
-    if (group.up.head === slot) s.schedule(group);
+    if (group.phi !== null) this.phiHeard(slot, group.phi, nowMs, previous);
+    else {
+      s.move(slot, group.up, L_UP);
+      if (group.up.head === slot) s.schedule(group);
+    }
     if (t.reported[slot] !== S_UP) this.reportUp(slot, nowMs, origin);
     return null;
+  }
+
+  /**
+   * A φ node was heard at `nowMs` (`previous`: its arrival before). Its interval goes into its
+   * window unless it was already past the threshold (or judged down) when it arrived; its first
+   * heartbeat starts the window from the bootstrap. Then its deadlines are worked out anew.
+   */
+  private phiHeard(slot: number, spec: PhiSpec, nowMs: number, previous: number): void {
+    const s = this.s;
+    const t = s.t;
+    const h = s.phi!;
+    h.ensure(t.capacity);
+    if (previous === NEVER || h.window[slot] !== spec.window)
+      h.bootstrap(slot, s.groupOf(slot).intervalMs, spec.window);
+    else if (t.reported[slot] !== S_DOWN && nowMs - previous < h.downAfter[slot]!)
+      h.record(slot, Math.round(nowMs - previous));
+    s.phiDeadlines(slot);
+    if (t.list[slot] !== L_PHI) s.unlink(slot);
+    s.phiHeap.set(slot, nowMs + s.lateAfterMs(slot));
+    t.list[slot] = L_PHI;
   }
 
   /** A datagram from a node not in the table: its slot, once let in, or why it is not. */
@@ -240,6 +268,24 @@ export class Detector {
       }
       s.schedule(group);
     }
+    const phi = s.phiHeap;
+    for (let n = phi.peekSlot(); n !== NONE && s.due(phi.peekKey(), nowMs); n = phi.peekSlot()) {
+      if (t.reported[n] !== S_LATE) {
+        t.reported[n] = S_LATE;
+        const lateAfter = s.lateAfterMs(n);
+        phi.set(n, t.lastSeen[n]! + s.downAfterMs(n));
+        if (this.loud(n, nowMs)) {
+          emit("node.late", {
+            node: t.ids[n]!,
+            silentMs: Math.round(nowMs - t.lastSeen[n]!),
+            lateMs: Math.round(lateAfter),
+          });
+        }
+      } else {
+        s.unlink(n);
+        this.reportDown(n, t.lastSeen[n]! + s.downAfterMs(n), nowMs);
+      }
+    }
     for (let n = s.unheard.head; n !== NONE && s.due(t.until[n]!, nowMs); n = s.unheard.head) {
       t.unlink(s.unheard, n);
       this.reportDown(n, t.until[n]!, nowMs);
@@ -318,7 +364,8 @@ export class Detector {
     const s = this.s;
     const t = s.t;
     const heard = t.lastSeen[slot] !== NEVER;
-    const timeoutMs = s.groupOf(slot).timeoutMs;
+    // φ's deadline need not fall on a whole ms; what the event says of it does.
+    const timeoutMs = s.isPhi(slot) ? Math.round(s.downAfterMs(slot)) : s.groupOf(slot).timeoutMs;
     const node = t.ids[slot]!;
     // One conversion to epoch ms, so that at = lastSeen + timeout holds exactly in the event.
     const lastSeen = heard ? s.toWall(t.lastSeen[slot]!) : null;
@@ -336,7 +383,7 @@ export class Detector {
   nextDeadline(): number | undefined {
     const s = this.s;
     s.settleHeap();
-    let next = s.heap.peekKey();
+    let next = Math.min(s.heap.peekKey(), s.phiHeap.peekKey());
     if (s.unheard.head !== NONE) next = Math.min(next, s.t.until[s.unheard.head]!);
     if (next >= s.holdFrom && next < s.holdUntil) next = s.holdUntil;
     // Forgetting and settling are housekeeping, not judgement: a monitor stall holds neither back.

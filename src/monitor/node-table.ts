@@ -36,6 +36,13 @@ export class SlotList {
 
 const INITIAL_CAPACITY = 1024;
 
+/** A 16-bit column as a 32-bit one, once a value outgrows it. */
+function widen(column: Uint16Array): Uint32Array {
+  const wide = new Uint32Array(column.length);
+  wide.set(column);
+  return wide;
+}
+
 export class NodeTable {
   capacity = 0;
   /** Changes whenever a node is added or deleted (status keeps its sorted order until then). */
@@ -61,14 +68,24 @@ export class NodeTable {
   /** Doubles, exact to 2^53: one gap of 2^32 datagrams would wrap a 32-bit counter. */
   received = new Float64Array(0);
   lost = new Float64Array(0);
-  restarts = new Uint32Array(0);
-  group = new Uint32Array(0);
+  /** 16 bits until some value needs more (see widen()): two bytes a node saved in every fleet. */
+  restarts: Uint16Array | Uint32Array = new Uint16Array(0);
+  group: Uint16Array | Uint32Array = new Uint16Array(0);
   fromAddr = new Int32Array(0);
   fromPort = new Uint16Array(0);
   reported = new Uint8Array(0);
   flags = new Uint8Array(0);
   /** The list a slot is in: 0 none, else the owner's code for it. */
   list = new Uint8Array(0);
+  /**
+   * Arrival statistics (arrivals.ts), 16 bytes a node: the inter-arrival mean and variance and
+   * the p99 gap (recent, exponentially weighted), and the largest gap of this span of gaps and
+   * of the one before, two 16-bit codes in one word.
+   */
+  gapMean = new Float32Array(0);
+  gapVar = new Float32Array(0);
+  gapP99 = new Float32Array(0);
+  gapMax = new Uint32Array(0);
 
   constructor() {
     this.grow(INITIAL_CAPACITY);
@@ -86,7 +103,9 @@ export class NodeTable {
   }
 
   private grow(capacity: number): void {
-    const copy = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(
+    const copy = <
+      T extends Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array,
+    >(
       old: T,
       make: (n: number) => T,
     ): T => {
@@ -105,13 +124,21 @@ export class NodeTable {
     this.next = copy(this.next, (n) => new Int32Array(n));
     this.received = copy(this.received, (n) => new Float64Array(n));
     this.lost = copy(this.lost, (n) => new Float64Array(n));
-    this.restarts = copy(this.restarts, (n) => new Uint32Array(n));
-    this.group = copy(this.group, (n) => new Uint32Array(n));
+    this.restarts = copy(this.restarts, (n) =>
+      this.restarts instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n),
+    );
+    this.group = copy(this.group, (n) =>
+      this.group instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n),
+    );
     this.fromAddr = copy(this.fromAddr, (n) => new Int32Array(n));
     this.fromPort = copy(this.fromPort, (n) => new Uint16Array(n));
     this.reported = copy(this.reported, (n) => new Uint8Array(n));
     this.flags = copy(this.flags, (n) => new Uint8Array(n));
     this.list = copy(this.list, (n) => new Uint8Array(n));
+    this.gapMean = copy(this.gapMean, (n) => new Float32Array(n));
+    this.gapVar = copy(this.gapVar, (n) => new Float32Array(n));
+    this.gapP99 = copy(this.gapP99, (n) => new Float32Array(n));
+    this.gapMax = copy(this.gapMax, (n) => new Uint32Array(n));
     for (let slot = capacity - 1; slot >= this.capacity; slot--) this.free.push(slot);
     this.capacity = capacity;
   }
@@ -137,13 +164,27 @@ export class NodeTable {
     this.sequence[slot] = -1;
     this.prev[slot] = this.next[slot] = NONE;
     this.received[slot] = this.lost[slot] = this.restarts[slot] = 0;
-    this.group[slot] = group;
+    this.setGroup(slot, group);
     this.fromAddr[slot] = NONE;
     this.fromPort[slot] = 0;
     this.reported[slot] = S_NEW;
     this.flags[slot] = flags;
     this.list[slot] = 0;
+    this.gapMean[slot] = this.gapVar[slot] = this.gapP99[slot] = 0;
+    this.gapMax[slot] = 0;
     return slot;
+  }
+
+  setGroup(slot: number, group: number): void {
+    if (group > 0xffff && this.group instanceof Uint16Array) this.group = widen(this.group);
+    this.group[slot] = group;
+  }
+
+  /** One more restart of `slot` (a count that saturates at 2^32 − 1). */
+  countRestart(slot: number): void {
+    const next = this.restarts[slot]! + 1;
+    if (next > 0xffff && this.restarts instanceof Uint16Array) this.restarts = widen(this.restarts);
+    if (next <= 0xffffffff) this.restarts[slot] = next;
   }
 
   /** Gives a reserved slot its id (`hash`: the id's, from index.hashOfString, if known). */

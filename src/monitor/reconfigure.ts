@@ -7,6 +7,7 @@
 import type { Config, Thresholds } from "../config/types.js";
 import { finish, type Sliced } from "../slices.js";
 import { L_FORGET, L_LATE, L_UNHEARD, L_UP, type DetectorState, type Group } from "./detector-state.js";
+import { PhiHistory, yAt } from "./phi.js";
 import {
   F_EXPECTED,
   F_FLAPPING,
@@ -82,6 +83,8 @@ export function* stage(s: DetectorState, config: Config): Sliced<Staged> {
         up: new SlotList(),
         late: new SlotList(),
         heapKey: Number.POSITIVE_INFINITY,
+        phiY: th.phi === null ? Number.NaN : yAt(th.phi.threshold),
+        phiLateY: th.phi === null ? Number.NaN : yAt(th.phi.lateThreshold),
       };
       byKey.set(key, group);
       groups.push(group);
@@ -194,8 +197,22 @@ export function* commitSteps(s: DetectorState, staged: Staged, nowMs: number): S
     list.head = list.tail = NONE;
     list.size = 0;
   }
+  s.phiHeap.clear();
+  if (s.phi === null && staged.groups.some((g) => g.phi !== null)) s.phi = new PhiHistory();
+  s.phi?.ensure(t.capacity);
   yield* relink(s, nowMs, hint, outside);
-  s.minLateMs = Math.min(...staged.groups.map((g) => g.lateMs));
+  s.minLateMs = Math.min(...staged.groups.map(soonestLateMs));
+}
+
+/**
+ * The soonest a heartbeat of `group` can be followed by a deadline: its `late`, or for φ the
+ * least its late threshold can give: with a mean of 0 and the smallest standard deviation when
+ * that threshold lies above the mean (y ≥ 0), else nothing above 0.
+ */
+function soonestLateMs(group: Group): number {
+  if (group.phi === null) return group.lateMs;
+  const y = group.phiLateY;
+  return Math.min(group.lateMs, y >= 0 ? group.phi.acceptablePauseMs + y * group.phi.minStdMs : 0);
 }
 
 /** Stages and commits at once (a monitor starting; tests). */
@@ -215,7 +232,7 @@ function apply(
   const flags = t.flags[slot]!;
   const wasExpected = (flags & F_EXPECTED) !== 0;
   const wasPaused = (flags & F_PAUSED) !== 0;
-  t.group[slot] = group;
+  t.setGroup(slot, group);
   t.flags[slot] =
     (flags & (F_LEFT | F_SIGNED | F_FLAPPING | F_UNNUMBERED)) |
     (expected ? F_EXPECTED : 0) |
@@ -249,7 +266,10 @@ function* listOrder(s: DetectorState): Sliced<Int32Array> {
       if (k % SLOTS_PER_STEP === 0) yield;
     }
   }
-  return order.subarray(0, k);
+  // φ nodes are in no list; their order is their heap's.
+  const phi = s.phiHeap.members();
+  order.set(phi, k);
+  return order.subarray(0, k + phi.length);
 }
 
 /**
@@ -294,8 +314,18 @@ function* relink(
   for (let k = 0; k < live.length; k++) {
     const slot = live[k]!;
     const group = s.groupOf(slot);
-    if (t.reported[slot] === S_LATE) t.push(group.late, L_LATE, slot, null);
-    else t.push(group.up, L_UP, slot, null);
+    if (group.phi !== null) {
+      // Judged by φ from here: a node new to it (or to this window size) starts from the
+      // bootstrap, as at its first heartbeat; its silence so far counts from its last arrival.
+      const h = s.phi!;
+      if (h.window[slot] !== group.phi.window) h.bootstrap(slot, group.intervalMs, group.phi.window);
+      s.phiDeadlines(slot);
+      s.schedulePhi(slot);
+    } else {
+      s.phi?.release(slot);
+      if (t.reported[slot] === S_LATE) t.push(group.late, L_LATE, slot, null);
+      else t.push(group.up, L_UP, slot, null);
+    }
     if (k % SLOTS_PER_STEP === SLOTS_PER_STEP - 1) yield;
   }
   sortBy(waiting, t.until);

@@ -5,7 +5,9 @@
 
 import type { NodeFacts } from "../facts.js";
 import { zeroCounts, type Counts, type StateName } from "../states.js";
+import { arrivalStats } from "./arrivals.js";
 import type { DetectorState } from "./detector-state.js";
+import { phiLevel } from "./phi.js";
 import { F_EXPECTED, F_LEFT, F_PAUSED, NEVER, S_DOWN } from "./node-table.js";
 
 export interface NodeView {
@@ -24,11 +26,42 @@ export interface NodeView {
   restarts: number;
   incarnation: number | null;
   from: string | null;
+  /**
+   * How its heartbeats have arrived (arrivals.ts): null before its second. `headroom`: the
+   * largest gap as a share of the silence that would make it late, and down.
+   */
+  gaps: GapView | null;
+  /** What φ-accrual makes of it (present only for a node judged by φ). */
+  phi?: PhiView;
   /** The maintenance windows that cover it now (present only when some do). */
   maintenance?: string[];
   /** The parents that keep its down from paging (present only when it is down and some do). */
   via?: string[];
 }
+
+export interface GapView {
+  count: number;
+  meanMs: number;
+  stdMs: number;
+  p99Ms: number;
+  maxMs: number;
+  headroom: { late: number; timeout: number };
+}
+
+export interface PhiView {
+  /** The window's mean and standard deviation (before `acceptable_pause` and `min_std`). */
+  meanMs: number;
+  stdMs: number;
+  /** Intervals in the window. */
+  samples: number;
+  /** φ now. */
+  value: number;
+  /** Epoch ms at which it is late, and down (φ's thresholds, or `late`/`timeout` if sooner). */
+  lateAt: number;
+  downAt: number;
+}
+
+const tenth = (x: number): number => Math.round(x * 10) / 10;
 
 /** What the policy adds to a node's view; null: nothing (the usual case). */
 export type Annotate = (node: string, state: StateName) => { maintenance?: string[]; via?: string[] } | null;
@@ -175,6 +208,43 @@ export class NodeReader {
       restarts: t.restarts[slot]!,
       incarnation: t.incarnation[slot]! >= 0 ? t.incarnation[slot]! : null,
       from: t.from(slot),
+      gaps: this.gaps(slot),
+      ...(s.isPhi(slot) ? { phi: this.phi(slot, nowMs) } : {}),
+    };
+  }
+
+  private gaps(slot: number): GapView | null {
+    const stats = arrivalStats(this.s.t, slot);
+    if (stats === null) return null;
+    const share = (ms: number): number => Math.round((1000 * stats.maxMs) / ms) / 1000;
+    return {
+      count: stats.gaps,
+      meanMs: tenth(stats.meanMs),
+      stdMs: tenth(stats.stdMs),
+      p99Ms: tenth(stats.p99Ms),
+      maxMs: stats.maxMs,
+      headroom: { late: share(this.s.lateAfterMs(slot)), timeout: share(this.s.downAfterMs(slot)) },
+    };
+  }
+
+  private phi(slot: number, nowMs: number): PhiView {
+    const s = this.s;
+    const h = s.phi!;
+    const spec = s.groupOf(slot).phi!;
+    const seen = s.t.lastSeen[slot]!;
+    const mean = h.mean(slot);
+    const std = h.std(slot);
+    return {
+      meanMs: tenth(mean),
+      stdMs: tenth(std),
+      samples: h.count[slot]!,
+      value:
+        Math.round(
+          1000 *
+            phiLevel(Math.max(0, nowMs - seen), mean + spec.acceptablePauseMs, Math.max(std, spec.minStdMs)),
+        ) / 1000,
+      lateAt: s.toWall(seen + s.lateAfterMs(slot)),
+      downAt: s.toWall(seen + s.downAfterMs(slot)),
     };
   }
 }

@@ -26,6 +26,52 @@ describe("hb check-config", () => {
     expect(r.stderr).toBe("");
   });
 
+  it("prints the detector of each node once a φ detector is in play", () => {
+    const path = dir.file(
+      "phi.yaml",
+      [
+        "defaults: { detector: { kind: phi, threshold: 10, acceptable_pause: 3s } }",
+        "nodes:",
+        "  a: {}",
+        "  b: { detector: { kind: fixed } }",
+        "  c: { detector: { kind: phi } }",
+      ].join("\n"),
+    );
+    const r = runHb(["check-config", path]);
+    expect(r.code).toBe(0);
+    const phi10 = "phi (threshold 10, late_threshold 3, min_std 100ms, acceptable_pause 3s, window 1000)";
+    expect(r.stdout).toContain(`defaults: interval 1s, late 5s, timeout 10s, detector ${phi10}`);
+    expect(r.stdout).toContain(`node a: interval 1s, late 5s, timeout 10s, detector ${phi10}\n`);
+    expect(r.stdout).toContain("node b: interval 1s, late 5s, timeout 10s, detector fixed\n");
+    expect(r.stdout).toContain(
+      "node c: interval 1s, late 5s, timeout 10s, detector phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 0ms, window 1000)\n",
+    );
+  });
+
+  it("reads each node's detector, its own or the defaults', in a file large enough to be parsed in two halves", () => {
+    const lines = ["defaults: { detector: { kind: phi, window: 500 } }", "nodes:"];
+    const count = 6000; // about 350 KiB: more than the 256 KiB from which a file is cut in two
+    for (let i = 0; i < count; i++)
+      lines.push(
+        i % 3 === 0
+          ? `  node-${i}: { detector: { kind: phi, min_std: 250ms }, labels: { rack: r${i % 10} } }`
+          : i % 3 === 1
+            ? `  node-${i}: { detector: { kind: fixed }, labels: { rack: r${i % 10} } }`
+            : `  node-${i}: { labels: { rack: r${i % 10} } }`,
+      );
+    const path = dir.file("phi-fleet.yaml", lines.join("\n") + "\n");
+    const r = runHb(["check-config", path]);
+    expect(r.code, r.stderr).toBe(0);
+    const detectors = [...r.stdout.matchAll(/^ {2}node (node-\d+): .*, detector (\w+ \([^)]*\)|fixed)$/gm)];
+    expect(detectors).toHaveLength(count);
+    const own = "phi (threshold 8, late_threshold 3, min_std 250ms, acceptable_pause 0ms, window 1000)";
+    const inherited = "phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 0ms, window 500)";
+    for (const [, id, detector] of detectors) {
+      const i = Number(id!.slice("node-".length));
+      expect(detector, id).toBe([own, "fixed", inherited][i % 3]);
+    }
+  });
+
   it("prints every problem as file:line:col and exits 78", () => {
     const path = dir.file(
       "broken.yaml",
@@ -38,7 +84,7 @@ describe("hb check-config", () => {
       `${path}:1:9: listen: "nowhere" is not host:port (IPv6 goes in brackets: [::1]:26722)`,
       `${path}:2:1: defaults: timeout (1s) must be more than 2 x interval (1s)`,
       `${path}:5:3: nodes.a: late (9s) must be less than timeout (1s)`,
-      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, paused, keys, labels, parents)`,
+      `${path}:5:18: unknown key "color" in nodes.a (expected one of: interval, timeout, late, detector, paused, keys, labels, parents)`,
     ]);
     expect(r.stderr).toContain("[HB_ERR_CONFIG]");
   });

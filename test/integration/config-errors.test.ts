@@ -119,6 +119,31 @@ const cases: { name: string; path: () => string; code: number; says: RegExp }[] 
     code: 78,
     says: /zone\.yaml:3:75: maintenance\.windows\.w\.timezone: "Europe\/Lutetia" is not a time zone/,
   },
+  {
+    name: "a detector window of 1",
+    path: () => dir.file("window.yaml", "nodes:\n  api-1: { detector: { kind: phi, window: 1 } }\n"),
+    code: 78,
+    says: /window\.yaml:2:43: nodes\.api-1\.detector\.window must be a whole number from 2 to 100000/,
+  },
+  {
+    name: "a detector threshold not above its late_threshold",
+    path: () =>
+      dir.file("phi.yaml", "defaults:\n  detector: { kind: phi, threshold: 3, late_threshold: 3 }\n"),
+    code: 78,
+    says: /phi\.yaml:2:56: defaults\.detector: late_threshold \(3\) must be less than threshold \(3\)/,
+  },
+  {
+    name: "a detector of an unknown kind",
+    path: () => dir.file("kind.yaml", "nodes:\n  api-1: { detector: { kind: adaptive } }\n"),
+    code: 78,
+    says: /kind\.yaml:2:30: nodes\.api-1\.detector\.kind must be one of: fixed, phi/,
+  },
+  {
+    name: "an unknown key in a detector",
+    path: () => dir.file("detector-key.yaml", "defaults:\n  detector: { kind: phi, min_stddev: 100ms }\n"),
+    code: 78,
+    says: /detector-key\.yaml:2:26: unknown key "min_stddev" in defaults\.detector \(expected one of: kind, threshold, late_threshold, min_std, acceptable_pause, window\)/,
+  },
 ];
 
 describe("a config that cannot be used", () => {

@@ -102,7 +102,7 @@ describe("problems", () => {
       ),
     ).toEqual([
       'hb.yaml:1:9: listen: "127.0.0.1" is not host:port (IPv6 goes in brackets: [::1]:26722)',
-      'hb.yaml:4:3: unknown key "timout" in defaults (expected one of: interval, timeout, late, parents)',
+      'hb.yaml:4:3: unknown key "timout" in defaults (expected one of: interval, timeout, late, detector, parents)',
       "hb.yaml:5:16: unknown_nodes must be one of: accept, ignore",
       "hb.yaml:7:3: nodes.a: timeout (2s) must be more than 2 x interval (1s)",
       "hb.yaml:8:3: nodes.b: late (10s) must be less than timeout (10s)",
@@ -188,7 +188,7 @@ describe("the reload diff", () => {
     auth: "optional",
     keys: "{ k1: /etc/hb/keys/k1, k2: /etc/hb/keys/k2, kc: /etc/hb/keys/kc }",
     nodes:
-      "{ a: { interval: 1s, timeout: 10s, late: 5s, paused: false, keys: [k1], labels: { team: a }, parents: [] }, z: { interval: 1s, timeout: 10s, late: 5s } }",
+      "{ a: { interval: 1s, timeout: 10s, late: 5s, detector: { kind: phi, threshold: 8 }, paused: false, keys: [k1], labels: { team: a }, parents: [] }, z: { interval: 1s, timeout: 10s, late: 5s } }",
     notify: "[{ name: pager, exec: [/bin/true], timeout: 5s }]",
     cluster: "{ monitors: { m1: '127.0.0.1:1', m2: '127.0.0.1:2' }, key: kc }",
     maintenance:
@@ -216,6 +216,7 @@ describe("the reload diff", () => {
     interval: "2s",
     timeout: "12s",
     late: "4s",
+    detector: "{ kind: phi, threshold: 9 }",
     paused: "true",
     keys: "[k1, k2]",
     labels: "{ team: b }",
@@ -231,7 +232,8 @@ describe("the reload diff", () => {
   it("has a change to try for every key the parser accepts", () => {
     expect(Object.keys(TOP_CHANGES)).toEqual([...TOP_KEYS]);
     expect(Object.keys(DEFAULTS_CHANGES)).toEqual([...THRESHOLD_KEYS]);
-    expect(DEFAULTS_KEYS).toEqual([...THRESHOLD_KEYS, "parents"]); // defaults.parents: below
+    // defaults.detector: config-detector.test.ts; defaults.parents: below
+    expect(DEFAULTS_KEYS).toEqual([...THRESHOLD_KEYS, "detector", "parents"]);
     expect(Object.keys(NODE_CHANGES)).toEqual([...NODE_KEYS]);
   });
 
@@ -280,7 +282,7 @@ describe("the reload diff", () => {
       }),
     ).toEqual([
       "status: 127.0.0.1:26723 -> off (takes effect on restart)",
-      "nodes.a: paused false -> true, keys k1 -> any, labels team=a -> none",
+      "nodes.a: detector phi (threshold 8, late_threshold 3, min_std 100ms, acceptable_pause 0ms, window 1000) -> fixed, paused false -> true, keys k1 -> any, labels team=a -> none",
       "nodes.b: added (interval 500ms, timeout 5s, late 2.5s, keys k2)",
       "nodes.z: removed",
       "receive_buffer: 8MiB -> 512KiB (takes effect on restart)",
