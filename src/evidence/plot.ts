@@ -95,6 +95,31 @@ class Labels {
   }
 }
 
+/** Runs of consecutive points closer than CROWD_PX to the first of their run. */
+function crowds(
+  points: readonly PlotPoint[],
+  x: (s: number) => number,
+  y: (perDay: number) => number,
+): PlotPoint[][] {
+  const out: PlotPoint[][] = [];
+  for (const p of points) {
+    const run = out.at(-1);
+    const head = run?.[0];
+    if (
+      run !== undefined &&
+      head !== undefined &&
+      Math.hypot(x(p.detectionS!) - x(head.detectionS!), y(p.mistakesPerDay!) - y(head.mistakesPerDay!)) <
+        CROWD_PX
+    )
+      run.push(p);
+    else out.push([p]);
+  }
+  return out;
+}
+
+/** Points nearer than this to each other get one label. */
+const CROWD_PX = 9;
+
 export function plotSvg(title: string, points: readonly PlotPoint[]): string {
   const placed = points.filter((p) => p.detectionS !== null && p.mistakesPerDay !== null);
   const left = points.filter((p) => !placed.includes(p));
@@ -174,13 +199,34 @@ export function plotSvg(title: string, points: readonly PlotPoint[]): string {
       `<path d="M ${r(px)} ${r(py - 7)} L ${r(px + 7)} ${r(py)} L ${r(px)} ${r(py + 7)} L ${r(px - 7)} ${r(py)} Z" fill="none" stroke="#000000" stroke-width="2"/>`,
     );
   }
-  // Today's label first: it is the one the reader looks for.
-  const order = [...placed].sort((a, b) => Number(b.family === "config") - Number(a.family === "config"));
-  for (const p of order) {
-    const config = p.family === "config";
-    const at = labels.place(x(p.detectionS!), y(p.mistakesPerDay!), p.label.length * (config ? 7 : 6.2), 12);
+  // Today's label first: it is the one the reader looks for. Points of a family that lie on top
+  // of each other share one label ("8–16").
+  const config = placed.filter((p) => p.family === "config");
+  const groups = [
+    ...config.map((p) => [p]),
+    ...crowds(
+      placed.filter((p) => p.family === "fixed"),
+      x,
+      y,
+    ),
+    ...crowds(
+      placed.filter((p) => p.family === "phi"),
+      x,
+      y,
+    ),
+  ];
+  for (const group of groups) {
+    const p = group[0]!;
+    const bold = p.family === "config";
+    const text =
+      group.length === 1
+        ? p.label
+        : group.length === 2
+          ? `${p.label}, ${group[1]!.label}`
+          : `${p.label}–${group.at(-1)!.label}`;
+    const at = labels.place(x(p.detectionS!), y(p.mistakesPerDay!), text.length * (bold ? 7 : 6.2), 12);
     out.push(
-      `<text x="${r(at.x)}" y="${r(at.y + 10)}" fill="${STYLE[p.family].color}" font-size="11"${config ? ` font-weight="bold"` : ""}>${escape(p.label)}</text>`,
+      `<text x="${r(at.x)}" y="${r(at.y + 10)}" fill="${STYLE[p.family].color}" font-size="11"${bold ? ` font-weight="bold"` : ""}>${escape(text)}</text>`,
     );
   }
   // Legend.
