@@ -1,7 +1,7 @@
 // `hb replay --sweep`: every setting is the config with other thresholds, replayed through the
 // same monitor; and the plot is a standalone SVG document that any XML reader takes.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PHI, type Config } from "../../src/config/types.js";
+import { DEFAULT_PHI } from "../../src/config/types.js";
 import { plotSvg, type PlotPoint } from "../../src/evidence/plot.js";
 import { prepare, replayConfig } from "../../src/evidence/replay.js";
 import {
@@ -20,17 +20,8 @@ status: off
 defaults: { interval: 1s, timeout: 7s }
 nodes:
   slow: { interval: 2s }
-  tuned: {}
+  tuned: { detector: { kind: phi, threshold: 8, min_std: 250ms, acceptable_pause: 1s } }
 `;
-
-/** The config, with node `tuned` judged by φ with its own settings. */
-function withTunedPhi(): Config {
-  const c = config(YAML);
-  const nodes = new Map(c.nodes);
-  const tuned = nodes.get("tuned")!;
-  nodes.set("tuned", { ...tuned, phi: { ...DEFAULT_PHI, minStdMs: 250, acceptablePauseMs: 1000 } });
-  return { ...c, nodes };
-}
 
 describe("the settings of a sweep", () => {
   it("are today's, the fixed timeouts and the φ thresholds, in that order", () => {
@@ -48,7 +39,7 @@ describe("the settings of a sweep", () => {
   });
 
   it("give every node φ at the threshold, late at min(3, threshold / 2), its own φ settings kept, and a fixed cap far out", () => {
-    const c = variant(withTunedPhi(), { family: "phi", value: 4, label: "φ 4" });
+    const c = variant(config(YAML), { family: "phi", value: 4, label: "φ 4" });
     expect(c.defaults).toEqual({
       intervalMs: 1000,
       timeoutMs: PHI_CAP_INTERVALS * 1000,
@@ -73,17 +64,29 @@ describe("the settings of a sweep", () => {
 });
 
 describe("a sweep", () => {
+  const beats = Array.from({ length: 100 }, (_, i) => `x,${i * 1000}\n`).join("");
+  const trace = parseTrace(
+    `# hb-trace 1\n# start_ms 0\n# end_ms 200000\n# interval_ms 1000\n# crash x 99500\nnode,arrival_ms\n${beats}`,
+  );
+
   it("replays the trace under each setting: a fixed timeout of k intervals finds a crash k intervals after the last beat", async () => {
-    const rows = Array.from({ length: 100 }, (_, i) => `x,${i * 1000}\n`).join("");
-    const trace = parseTrace(
-      `# hb-trace 1\n# start_ms 0\n# end_ms 200000\n# interval_ms 1000\n# crash x 99500\nnode,arrival_ms\n${rows}`,
-    );
     const fixed = settings().filter((s) => s.family !== "phi");
     const points = await sweep(prepare(trace), replayConfig(config(YAML), trace), {}, fixed);
     expect(points.map((p) => p.scored.total.detectionMs?.mean)).toEqual([
       7000 - 500,
       ...FIXED_INTERVALS.map((k) => k * 1000 - 500),
     ]);
+  });
+
+  it("lets φ judge alone, well before its far cap, sooner at a lower threshold", async () => {
+    const phi = settings().filter((s) => s.family === "phi");
+    const points = await sweep(prepare(trace), replayConfig(config(YAML), trace), {}, phi);
+    const detection = points.map((p) => p.scored.total.detectionMs!.mean);
+    // Beats like a clock: φ's deviation is its floor, min_std (100ms), so even φ 16 is down less
+    // than 2 s after the last beat (1.5 s after the crash); the cap is 1000 s.
+    for (const ms of detection) expect(ms).toBeLessThan(1500);
+    expect([...detection].sort((a, b) => a - b)).toEqual(detection);
+    expect(new Set(detection).size).toBe(detection.length);
   });
 });
 
