@@ -14,6 +14,7 @@ nodes:
   a: {}
   b: { timeout: 4s, late: 2s }
   c: { interval: 500ms }
+  p: { detector: { kind: phi, threshold: 6, min_std: 50ms } }
 `;
 /** FakeClock's start: the trace's clock is the harness's. */
 const START_MS = 1000;
@@ -27,13 +28,13 @@ interface Schedule {
 const us = (ms: number): number => Number(formatMs(ms));
 
 /**
- * Five nodes for ten minutes: jittered delays, 2 % loss, bursts of lost datagrams (b's is longer
+ * Six nodes for ten minutes: jittered delays, 2 % loss, bursts of lost datagrams (b's is longer
  * than its 4 s timeout), e crashing at 5 min, d silent for 14 s at 3:20 without a restart (down,
- * then back); with `stalls`, what arrives in one is read at its end.
+ * then back), p judged by φ; with `stalls`, what arrives in one is read at its end.
  */
 function schedule(seed: number, stalls: readonly [number, number][] = []): Schedule {
   const random = prng(seed);
-  const nodes = { a: 1000, b: 1000, c: 500, d: 1000, e: 1000 } as const;
+  const nodes = { a: 1000, b: 1000, c: 500, d: 1000, e: 1000, p: 1000 } as const;
   const arrivals: { node: string; at: number }[] = [];
   for (const [node, interval] of Object.entries(nodes)) {
     const phase = random() * interval;
@@ -102,6 +103,8 @@ describe("hb replay judges as the live monitor does", () => {
     const d = transitions.filter((t) => t.node === "d").map((t) => t.state);
     expect(d.slice(1)).toEqual(expect.arrayContaining(["late", "down", "up"]));
     expect(transitions.filter((t) => t.node === "b" && t.state === "down").length).toBeGreaterThan(0);
+    // φ takes p's lost heartbeats for failures: it goes down and comes back.
+    expect(transitions.filter((t) => t.node === "p" && t.state === "down").length).toBeGreaterThan(0);
     expect(await replayed(s)).toEqual(transitions);
   });
 
