@@ -7,7 +7,7 @@
 import type { Config, NodeSpec } from "../config/types.js";
 import type { EventFields, EventName } from "../events.js";
 import { Monitor } from "../monitor/monitor.js";
-import { Kind, encode } from "../wire/protocol.js";
+import { Kind, encode, setSequence } from "../wire/protocol.js";
 import type { Trace } from "../wire/trace.js";
 import type { RemoteInfo } from "../wire/udp.js";
 import { MemorySocket } from "./memory-socket.js";
@@ -31,9 +31,10 @@ export interface ReplayRun {
   readonly summarized: number;
 }
 
-/** A trace's rows as datagrams, made once and replayed under any number of configs. */
+/** What a replay sends: per node one datagram, its sequence counted up for each of its rows. */
 export interface Prepared {
   readonly trace: Trace;
+  /** Per node, an unsigned heartbeat of incarnation 1 (a replay sets its sequence as it goes). */
   readonly datagrams: readonly Buffer[];
   /** Per node, where its datagrams come from (one object each: nothing is made per row). */
   readonly origins: readonly RemoteInfo[];
@@ -42,19 +43,11 @@ export interface Prepared {
 /** The first port the replayed nodes appear to send from; node i sends from FIRST_PORT + i. */
 const FIRST_PORT = 10_000;
 
-/** Per row one unsigned heartbeat: incarnation 1, the sequence counting up per node. */
+/** Made once per trace, and used by every replay of it (a sweep's too), one at a time. */
 export function prepare(trace: Trace): Prepared {
-  const sequences = new Uint32Array(trace.nodes.length);
-  const datagrams: Buffer[] = new Array<Buffer>(trace.node.length);
-  for (let i = 0; i < trace.node.length; i++) {
-    const n = trace.node[i]!;
-    datagrams[i] = encode({
-      kind: Kind.BEAT,
-      nodeId: trace.nodes[n]!,
-      incarnation: 1,
-      sequence: ++sequences[n]!,
-    });
-  }
+  const datagrams = trace.nodes.map((nodeId) =>
+    encode({ kind: Kind.BEAT, nodeId, incarnation: 1, sequence: 1 }),
+  );
   const origins = trace.nodes.map((_, i): RemoteInfo => ({
     address: "127.0.0.1",
     family: "IPv4",
@@ -134,10 +127,15 @@ export async function replay(prepared: Prepared, config: Config): Promise<Replay
     clock.advanceTo(ms);
   };
   const { node, arrivalMs } = trace;
+  // Each row is its node's next heartbeat: the sequence counts up, so none looks like a replay.
+  const sequences = new Float64Array(trace.nodes.length);
   for (let i = 0; i < node.length; i++) {
+    const n = node[i]!;
     // A row stamped inside a stall is read when the stall ends: the clock never goes back.
     runTo(arrivalMs[i]!);
-    socket.deliver(datagrams[i]!, origins[node[i]!]!);
+    const datagram = datagrams[n]!;
+    setSequence(datagram, ++sequences[n]!);
+    socket.deliver(datagram, origins[n]!);
   }
   runTo(trace.endMs);
   await monitor.close();

@@ -284,6 +284,17 @@ export function encode(hb: Heartbeat, key?: SigningKey): Buffer {
   return buf;
 }
 
+/**
+ * Sets the sequence of an unsigned datagram that encode() made, in place: whoever sends many
+ * datagrams of one node in turn (a replay) makes one and counts up in it. A signed datagram's
+ * sequence is under its tag, so it cannot be changed so.
+ */
+export function setSequence(buf: Buffer, sequence: number): void {
+  if ((buf[4]! & FLAG_AUTH) !== 0)
+    throw new RangeError("a signed datagram needs a new tag for a new sequence");
+  writeU64(buf, 13, sequence, 1);
+}
+
 export function computeTag(secret: KeyObject, signed: Uint8Array): Buffer {
   return createHmac("sha256", secret).update(signed).digest();
 }
