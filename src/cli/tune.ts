@@ -44,7 +44,7 @@ function fromStatus(doc: StatusDocument): TuneInput[] {
     timeoutMs: n.timeoutMs,
     detector: n.phi === undefined ? "fixed" : "phi",
     expected: n.expected,
-    gaps: n.gaps,
+    gaps: n.gaps === null ? null : { ...n.gaps, loss: n.lossPct / 100 },
   }));
 }
 

@@ -23,11 +23,22 @@ export function traceGaps(trace: Trace): NodeGaps[] {
     if (trace.stalls.some(([from, to]) => before < to && at >= from)) continue;
     per[n]!.push(at - before);
   }
-  return trace.nodes.map((node, n) => ({
-    node,
-    intervalMs: intervalOf(trace, node),
-    gaps: summarize(per[n]!),
-  }));
+  return trace.nodes.map((node, n) => {
+    const intervalMs = intervalOf(trace, node);
+    const summary = summarize(per[n]!);
+    return {
+      node,
+      intervalMs,
+      gaps: summary === null ? null : { ...summary, loss: lossOf(per[n]!, intervalMs) },
+    };
+  });
+}
+
+/** The fraction of heartbeats lost, read from gaps of whole intervals (a trace has no sequence numbers). */
+function lossOf(gaps: readonly number[], intervalMs: number): number {
+  let lost = 0;
+  for (const gap of gaps) lost += Math.max(0, Math.round(gap / intervalMs) - 1);
+  return lost / (lost + gaps.length);
 }
 
 /** Count, mean, population deviation, p99 (nearest rank) and largest of `gaps`. */

@@ -12,10 +12,16 @@
 //
 //   T = p99 + β ln(0.01 / p),   β = (max − p99) / ln(n / 100).
 //
+// Losses in a row are the other way a live node's gap grows, a whole interval at a time: with a
+// fraction l of its heartbeats lost independently, a gap spans K + 1 intervals with probability
+// l^K, so a timeout half an interval past K + 1 of them is exceeded only by K + 1 losses in a
+// row. The suggestion is the larger of the two models (a node's loss is known from its
+// sequence numbers; in a trace, from gaps of whole intervals).
+//
 // `late` is the same at a rate LATE_RATE times higher (a warning may come that much more often).
 // Both are never below the largest gap seen times MARGIN, nor below what `hb check-config`
 // allows (timeout > 2 × interval), and are rounded up. Fewer than MIN_GAPS gaps are too few to
-// fit a tail: the suggestion is then the largest gap times 3, and says so.
+// fit a tail: a set with such a node keeps its settings, and says so.
 
 import { formatDuration } from "../duration.js";
 
@@ -30,6 +36,8 @@ export const MIN_GAPS = 1000;
 const DAY_MS = 86_400_000;
 
 export interface GapSummary {
+  /** The fraction of its heartbeats lost (0 to 1); undefined when not known. */
+  readonly loss?: number;
   readonly count: number;
   readonly meanMs: number;
   readonly stdMs: number;
@@ -53,14 +61,20 @@ export interface TuneInput {
 export interface Suggestion {
   readonly lateMs: number;
   readonly timeoutMs: number;
-  /** Whether the gaps were enough to fit a tail (else: the largest gap times 3). */
+  /** Whether the gaps were enough to fit a tail (else: the settings now, kept). */
   readonly fitted: boolean;
 }
 
-/** The silence exceeded with probability `p`, by the model above. */
-function quantile(g: GapSummary, p: number): number {
+/** The silence exceeded with probability `p`, by the larger of the two models above. */
+function quantile(g: GapSummary, intervalMs: number, p: number): number {
   const beta = Math.max(g.maxMs - g.p99Ms, 0) / Math.log(g.count / 100);
-  return g.p99Ms + beta * Math.log(0.01 / p);
+  const tail = g.p99Ms + beta * Math.log(0.01 / p);
+  // A node that loses half its heartbeats is taken as losing half (it is late often anyway).
+  const loss = Math.min(g.loss ?? 0, 0.5);
+  if (loss <= 0) return tail;
+  // l^(K+1) ≤ p: exceeded only by K + 1 losses in a row.
+  const inRow = Math.ceil(Math.log(p) / Math.log(loss));
+  return Math.max(tail, (inRow + 0.5) * intervalMs);
 }
 
 /** The step a person would round `ms` to: 10 ms below 1 s, 100 ms below 10 s, 1 s, then 5 s. */
@@ -73,16 +87,17 @@ export function roundUp(ms: number): number {
   return Math.ceil(ms / step - 1e-9) * step;
 }
 
-export function suggest(g: GapSummary, intervalMs: number, mistakesPerDay: number): Suggestion {
+/** The suggestion for one node's gaps; null when they are too few to fit a tail. */
+export function suggest(g: GapSummary, intervalMs: number, mistakesPerDay: number): Suggestion | null {
+  if (g.count < MIN_GAPS || g.maxMs <= 0) return null;
   const gapsPerDay = DAY_MS / intervalMs;
   const p = Math.min(0.01, mistakesPerDay / gapsPerDay);
-  const fitted = g.count >= MIN_GAPS && g.maxMs > 0;
   const floor = g.maxMs * MARGIN;
-  let timeout = fitted ? Math.max(quantile(g, p), floor) : g.maxMs * 3;
-  let late = fitted ? Math.max(quantile(g, Math.min(0.01, p * LATE_RATE)), floor) : g.maxMs * 2;
+  let timeout = Math.max(quantile(g, intervalMs, p), floor);
+  let late = Math.max(quantile(g, intervalMs, Math.min(0.01, p * LATE_RATE)), floor);
   timeout = roundUp(Math.max(timeout, 2 * intervalMs + 1));
   late = Math.min(roundUp(Math.max(late, intervalMs)), timeout - stepOf(timeout));
-  return { lateMs: late, timeoutMs: timeout, fitted };
+  return { lateMs: late, timeoutMs: timeout, fitted: true };
 }
 
 /** Nodes with the same settings now, and the one suggestion for all of them. */
@@ -134,9 +149,11 @@ export function tune(inputs: readonly TuneInput[], mistakesPerDay: number): Tune
         continue;
       }
       const s = suggest(n.gaps, n.intervalMs, mistakesPerDay);
-      late = Math.max(late, s.lateMs);
-      timeout = Math.max(timeout, s.timeoutMs);
-      fitted &&= s.fitted;
+      if (s === null) fitted = false;
+      else {
+        late = Math.max(late, s.lateMs);
+        timeout = Math.max(timeout, s.timeoutMs);
+      }
       gaps += n.gaps.count;
       if (n.gaps.maxMs > maxMs || maxNode === null) {
         maxMs = n.gaps.maxMs;
@@ -155,7 +172,12 @@ export function tune(inputs: readonly TuneInput[], mistakesPerDay: number): Tune
       gaps,
       maxMs,
       maxNode,
-      suggestion: heard === 0 ? null : { lateMs: Math.min(late, timeout - 1), timeoutMs: timeout, fitted },
+      suggestion:
+        heard === 0
+          ? null
+          : fitted
+            ? { lateMs: late, timeoutMs: timeout, fitted }
+            : { lateMs: first.lateMs, timeoutMs: first.timeoutMs, fitted },
     };
   });
 }
@@ -165,7 +187,8 @@ function spanOf(gaps: number, intervalMs: number): string {
   const ms = gaps * intervalMs;
   if (ms >= 2 * DAY_MS) return `${(ms / DAY_MS).toFixed(1)} days`;
   if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
-  return `${Math.max(1, Math.round(ms / 60_000))} min`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 const count = (n: number): string => n.toLocaleString("en-US").replaceAll(",", " ");
@@ -187,7 +210,7 @@ export function formatTune(sets: readonly TuneSet[], mistakesPerDay: number, sou
     if (s.unheard > 0) notes.push(`# ${s.unheard} not heard twice yet: left out`);
     if (s.suggestion !== null && !s.suggestion.fitted)
       notes.push(
-        `# fewer than ${count(MIN_GAPS)} gaps for some node: too few to fit a tail; the largest gap x 3. Capture more.`,
+        `# fewer than ${count(MIN_GAPS)} gaps for some node: too few to suggest anything, so kept as now`,
       );
     return notes;
   };
