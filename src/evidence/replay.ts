@@ -27,7 +27,11 @@ export interface ReplayRun {
   readonly transitions: readonly Transition[];
   /** How often the monitor found it had stalled (`monitor.stalled`), holding judgement back. */
   readonly stalls: number;
-  /** Journal lines about nodes the monitor summarized instead of writing (`nodes.summarized`). */
+  /**
+   * Judgements missing from `transitions` because the monitor summarized their journal lines
+   * (`nodes.summarized`: past 100 a second about unlisted nodes), at most. First contacts (a
+   * node's first `up`) are not counted: the figures do not need them.
+   */
   readonly summarized: number;
 }
 
@@ -99,13 +103,15 @@ export async function replay(prepared: Prepared, config: Config): Promise<Replay
   const socket = new MemorySocket();
   const transitions: Transition[] = [];
   let stalls = 0;
-  let summarized = 0;
+  const held: Record<string, number> = {};
   const emit = <E extends EventName>(event: E, fields: EventFields[E]): void => {
     const state = STATE_OF[event];
     if (state !== undefined) {
       transitions.push({ node: (fields as { node: string }).node, state, at: clock.monoMs() });
     } else if (event === "monitor.stalled") stalls++;
-    else if (event === "nodes.summarized") summarized += (fields as EventFields["nodes.summarized"]).total;
+    else if (event === "nodes.summarized")
+      for (const [name, n] of Object.entries((fields as EventFields["nodes.summarized"]).counts))
+        held[name] = (held[name] ?? 0) + n;
   };
   const monitor = new Monitor(
     { config, keyring: new Map() },
@@ -139,5 +145,12 @@ export async function replay(prepared: Prepared, config: Config): Promise<Replay
   }
   runTo(trace.endMs);
   await monitor.close();
+  // Every node of the trace was heard, so each had a first up: those not written were held.
+  const upsWritten = new Set(transitions.filter((t) => t.state === "up").map((t) => t.node)).size;
+  const firstContactsHeld = trace.nodes.length - upsWritten;
+  const summarized =
+    (held["node.late"] ?? 0) +
+    (held["node.down"] ?? 0) +
+    Math.max(0, (held["node.up"] ?? 0) - firstContactsHeld);
   return { transitions, stalls, summarized };
 }

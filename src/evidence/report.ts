@@ -125,7 +125,7 @@ export function notes(run: ReplayRun, figures: Figures, crashRule: string): stri
   if (run.stalls > 0) lines.push(`the monitor found it had stalled ${run.stalls} time(s) and held judgement`);
   if (run.summarized > 0)
     lines.push(
-      `${run.summarized} journal line(s) were summarized (nodes.summarized): some judgements may be missing`,
+      `up to ${run.summarized} judgement(s) are missing: the monitor summarized their journal lines (over 100 a second about unlisted nodes)`,
     );
   return lines.map((l) => `  ${l}\n`).join("");
 }

@@ -141,3 +141,40 @@ describe("hb replay judges as the live monitor does", () => {
     expect(run.transitions).toEqual([]);
   });
 });
+
+describe("what the journal summarizes", () => {
+  /** `count` unlisted nodes beating once a second from 0 to `untilMs`, 1 ms apart. */
+  function fleet(count: number, untilMs: number, endMs: number): Trace {
+    const rows: [number, number][] = [];
+    for (let t = 0; t < untilMs; t += 1000) for (let n = 0; n < count; n++) rows.push([n, t + n * 0.001]);
+    const nodes = Array.from({ length: count }, (_, n) => `n${n}`);
+    return parseTrace(
+      formatTrace({
+        startMs: 0,
+        endMs,
+        intervalMs: 1000,
+        intervals: new Map(),
+        stalls: [],
+        crashes: new Map(),
+        nodes,
+        node: Uint32Array.from(rows, (r) => r[0]),
+        arrivalMs: Float64Array.from(rows, (r) => r[1]),
+      }),
+    );
+  }
+
+  it("is not counted missing when it is only 150 nodes' first contact", async () => {
+    const trace = fleet(150, 30_000, 30_000);
+    const run = await replay(prepare(trace), replayConfig(config(YAML), trace));
+    expect(run.transitions.length).toBeLessThan(150);
+    expect(run.summarized).toBe(0);
+  });
+
+  it("is counted missing when 150 unlisted nodes go down at once", async () => {
+    const trace = fleet(150, 30_000, 60_000);
+    const run = await replay(prepare(trace), replayConfig(config(YAML), trace));
+    const downs = run.transitions.filter((t) => t.state === "down").length;
+    expect(run.summarized).toBeGreaterThan(0);
+    expect(downs + run.transitions.filter((t) => t.state === "late").length + run.summarized).toBe(300);
+  });
+});
