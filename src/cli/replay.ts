@@ -3,7 +3,7 @@
 // of fixed and φ settings besides the config's and plots them (SVG). The config needs no key
 // files: it is read and checked as `hb check-config` would, without them.
 
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseOrThrow, readConfigText } from "../config/load.js";
 import { formatDuration } from "../duration.js";
@@ -20,7 +20,7 @@ import {
   traceLine,
 } from "../evidence/report.js";
 import { TODAY, sweep, type Point } from "../evidence/sweep.js";
-import { TraceError, parseTrace, type Trace } from "../wire/trace.js";
+import { readTrace } from "./trace-file.js";
 import { durationFlag, parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
 
@@ -42,25 +42,6 @@ export const flags = {
   sweep: { type: "boolean" },
   plot: { type: "string" },
 } as const;
-
-async function readTrace(path: string): Promise<Trace> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new HbError("HB_ERR_TRACE_NOT_FOUND", `cannot read trace ${path}: ${code}`, { cause: err });
-  }
-  try {
-    return parseTrace(text);
-  } catch (err) {
-    if (err instanceof TraceError)
-      throw new HbError("HB_ERR_TRACE", `${path}:${err.line}: ${err.message.replace(/^line \d+: /, "")}`, {
-        cause: err,
-      });
-    throw err;
-  }
-}
 
 /** TRACE's path with its extension (if any) replaced by .svg. */
 export function defaultPlotPath(tracePath: string): string {

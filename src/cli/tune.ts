@@ -3,16 +3,17 @@
 // from the running monitor (its per-node statistics in /status) or, given a trace, from the
 // trace itself, exactly.
 
-import { readFile } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { TIMEOUT_INTERVALS } from "../config/types.js";
-import { ExitCode, HbError } from "../errors.js";
+import { parseOrThrow, readConfigText } from "../config/load.js";
+import { ExitCode } from "../errors.js";
 import { traceGaps } from "../evidence/gaps.js";
 import { DEFAULT_MISTAKES_PER_DAY, formatTune, tune, type TuneInput } from "../evidence/tune.js";
 import type { StatusDocument } from "../monitor/status.js";
-import { parseTrace, TraceError } from "../wire/trace.js";
+import type { Trace } from "../wire/trace.js";
 import { parseFlags, usageError } from "./flags.js";
 import type { Io } from "./io.js";
+import { readTrace } from "./trace-file.js";
 import { DEFAULT_STATUS_URL, ENDPOINT_FLAGS, endpointFromFlags, fetchStatus } from "./status-client.js";
 
 export const usage = `usage: hb tune [TRACE] [--mistakes-per-day N] [--json] [--url URL | --socket PATH | --config PATH]
@@ -49,14 +50,7 @@ function fromStatus(doc: StatusDocument): TuneInput[] {
 }
 
 /** A trace's nodes, judged now as `config` says (else by the built-in rule from the trace's interval). */
-function fromTrace(text: string, path: string, config: Config | null): TuneInput[] {
-  let trace;
-  try {
-    trace = parseTrace(text);
-  } catch (err) {
-    if (err instanceof TraceError) throw new HbError("HB_ERR_TRACE", `${path}: ${err.message}`);
-    throw err;
-  }
+function fromTrace(trace: Trace, config: Config | null): TuneInput[] {
   return traceGaps(trace).map(({ node, intervalMs, gaps }) => {
     const spec = config?.nodes.get(node);
     const th = spec ?? config?.defaults;
@@ -89,27 +83,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   let source: string;
   const tracePath = positionals[0];
   if (tracePath !== undefined) {
-    let config: Config | null = null;
     const configPath = values.config;
-    if (typeof configPath === "string") {
-      const [{ readConfigText }, { parseConfig }] = await Promise.all([
-        import("../config/load.js"),
-        import("../config/parse.js"),
-      ]);
-      const parsed = parseConfig(await readConfigText(configPath), configPath);
-      if (!parsed.ok)
-        throw new HbError("HB_ERR_CONFIG", `${configPath}: ${parsed.problems.length} problem(s)`, {
-          details: parsed.problems.map((p) => `${configPath}:${p.line}:${p.col}: ${p.message}`),
-        });
-      config = parsed.config;
-    }
-    let text: string;
-    try {
-      text = await readFile(tracePath, "utf8");
-    } catch (err) {
-      throw new HbError("HB_ERR_TRACE_NOT_FOUND", `${tracePath}: ${(err as Error).message}`);
-    }
-    inputs = fromTrace(text, tracePath, config);
+    const config =
+      typeof configPath === "string"
+        ? parseOrThrow(await readConfigText(configPath), configPath).config
+        : null;
+    inputs = fromTrace(await readTrace(tracePath), config);
     source = `in ${tracePath}`;
   } else {
     const endpoint = await endpointFromFlags(values, io.env);

@@ -21,7 +21,8 @@
 // `late` is the same at a rate LATE_RATE times higher (a warning may come that much more often).
 // Both are never below the largest gap seen times MARGIN, nor below what `hb check-config`
 // allows (timeout > 2 × interval), and are rounded up. Fewer than MIN_GAPS gaps are too few to
-// fit a tail: a set with such a node keeps its settings, and says so.
+// fit a tail: such a node counts in its set only by its largest gap (the floor), and a set with
+// no node of enough gaps keeps its settings, and says so.
 
 import { formatDuration } from "../duration.js";
 
@@ -109,8 +110,9 @@ export interface TuneSet {
   /** The set the defaults judge (it holds the unlisted nodes, else it is the largest). */
   readonly defaults: boolean;
   readonly nodes: readonly string[];
-  /** Nodes of the set with too few gaps to count. */
+  /** Nodes of the set not heard twice yet, and those with too few gaps to fit a tail. */
   readonly unheard: number;
+  readonly few: number;
   readonly gaps: number;
   /** The largest gap of any node of the set, and the node. */
   readonly maxMs: number;
@@ -138,18 +140,18 @@ export function tune(inputs: readonly TuneInput[], mistakesPerDay: number): Tune
     const first = members[0]!;
     let late = 0;
     let timeout = 0;
-    let fitted = true;
     let gaps = 0;
     let maxMs = 0;
     let maxNode: string | null = null;
     let unheard = 0;
+    let few = 0;
     for (const n of members) {
       if (n.gaps === null || n.gaps.count === 0) {
         unheard++;
         continue;
       }
       const s = suggest(n.gaps, n.intervalMs, mistakesPerDay);
-      if (s === null) fitted = false;
+      if (s === null) few++;
       else {
         late = Math.max(late, s.lateMs);
         timeout = Math.max(timeout, s.timeoutMs);
@@ -161,6 +163,12 @@ export function tune(inputs: readonly TuneInput[], mistakesPerDay: number): Tune
       }
     }
     const heard = members.length - unheard;
+    const fitted = heard > few;
+    if (fitted && few > 0) {
+      // The largest gap of a node too new to fit still sets the floor.
+      timeout = Math.max(timeout, roundUp(maxMs * MARGIN));
+      late = Math.max(late, Math.min(roundUp(maxMs * MARGIN), timeout - stepOf(timeout)));
+    }
     return {
       intervalMs: first.intervalMs,
       lateMs: first.lateMs,
@@ -169,6 +177,7 @@ export function tune(inputs: readonly TuneInput[], mistakesPerDay: number): Tune
       defaults: members === defaults,
       nodes: members.map((n) => n.node),
       unheard,
+      few,
       gaps,
       maxMs,
       maxNode,
@@ -191,6 +200,9 @@ function spanOf(gaps: number, intervalMs: number): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
+/** "2.013s", "207ms": a gap as measured. */
+const gapText = (ms: number): string => (ms < 1000 ? `${Math.ceil(ms)}ms` : `${(ms / 1000).toFixed(3)}s`);
+
 const count = (n: number): string => n.toLocaleString("en-US").replaceAll(",", " ");
 
 /** The suggestions as YAML to paste into heartbeat.yaml, every figure explained in a comment. */
@@ -205,13 +217,13 @@ export function formatTune(sets: readonly TuneSet[], mistakesPerDay: number, sou
   ];
   const entry = (s: TuneSet): string[] => {
     const now = `now interval ${formatDuration(s.intervalMs)}, late ${formatDuration(s.lateMs)}, timeout ${formatDuration(s.timeoutMs)}${s.detector === "fixed" ? "" : `, ${s.detector}`}`;
-    const data = `${count(s.gaps)} gaps (${spanOf(s.gaps / Math.max(1, s.nodes.length - s.unheard), s.intervalMs)} a node), largest ${formatDuration(Math.ceil(s.maxMs))}${s.maxNode === null ? "" : ` (${s.maxNode})`}`;
+    const data = `${count(s.gaps)} gaps (${spanOf(s.gaps / Math.max(1, s.nodes.length - s.unheard), s.intervalMs)} a node), largest ${gapText(s.maxMs)}${s.maxNode === null ? "" : ` (${s.maxNode})`}`;
     const notes = [`# ${s.nodes.length} node${s.nodes.length === 1 ? "" : "s"} ${now}; ${data}`];
     if (s.unheard > 0) notes.push(`# ${s.unheard} not heard twice yet: left out`);
     if (s.suggestion !== null && !s.suggestion.fitted)
-      notes.push(
-        `# fewer than ${count(MIN_GAPS)} gaps for some node: too few to suggest anything, so kept as now`,
-      );
+      notes.push(`# fewer than ${count(MIN_GAPS)} gaps a node: too few to suggest anything, so kept as now`);
+    else if (s.few > 0)
+      notes.push(`# ${s.few} with fewer than ${count(MIN_GAPS)} gaps: counted by their largest gap only`);
     return notes;
   };
   const detection = (s: TuneSet): string => {

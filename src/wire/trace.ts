@@ -47,9 +47,10 @@ export interface Trace extends TraceHeader {
 export class TraceError extends Error {
   constructor(
     readonly line: number,
-    message: string,
+    /** What is wrong with that line. */
+    readonly reason: string,
   ) {
-    super(`line ${line}: ${message}`);
+    super(`line ${line}: ${reason}`);
   }
 }
 

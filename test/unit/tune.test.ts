@@ -1,9 +1,23 @@
 // hb tune: the model's figures, the YAML it prints (which must paste into a config as is), and,
 // on the shipped traces, suggestions from the first half that make no mistake on the second.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { summarize } from "../../src/evidence/gaps.js";
-import { MIN_GAPS, formatTune, roundUp, suggest, tune, type TuneInput } from "../../src/evidence/tune.js";
+import { formatDuration } from "../../src/duration.js";
+import { summarize, traceGaps } from "../../src/evidence/gaps.js";
+import { score } from "../../src/evidence/qos.js";
+import { prepare, replay, replayConfig } from "../../src/evidence/replay.js";
+import {
+  DEFAULT_MISTAKES_PER_DAY,
+  MIN_GAPS,
+  formatTune,
+  roundUp,
+  suggest,
+  tune,
+  type TuneInput,
+} from "../../src/evidence/tune.js";
+import { parseTrace, type Trace } from "../../src/wire/trace.js";
 import { config } from "../support/monitor-harness.js";
 import { prng } from "../support/prng.js";
 
@@ -116,4 +130,58 @@ describe("hb tune", () => {
     expect(c.nodes.get("3")!.timeoutMs).toBe(sets[1]!.suggestion!.timeoutMs);
     expect(c.defaults.timeoutMs).toBe(sets[0]!.suggestion!.timeoutMs);
   });
+});
+
+/** The part of `trace` in [from, to): its rows, crashes and stalls there. */
+function slice(trace: Trace, from: number, to: number): Trace {
+  const rows: [string, number][] = [];
+  for (let i = 0; i < trace.node.length; i++) {
+    const at = trace.arrivalMs[i]!;
+    if (at >= from && at < to) rows.push([trace.nodes[trace.node[i]!]!, at]);
+  }
+  const nodes = [...new Set(rows.map(([n]) => n))];
+  const index = new Map(nodes.map((n, i) => [n, i]));
+  return {
+    ...trace,
+    startMs: from,
+    endMs: to,
+    crashes: new Map([...trace.crashes].filter(([n, at]) => at >= from && at < to && index.has(n))),
+    stalls: trace.stalls.filter(([a, b]) => a >= from && b < to),
+    nodes,
+    node: Uint32Array.from(rows, ([n]) => index.get(n)!),
+    arrivalMs: Float64Array.from(rows, ([, at]) => at),
+  };
+}
+
+describe("hb tune on the shipped traces", () => {
+  const root = fileURLToPath(new URL("../../bench/traces/", import.meta.url));
+  for (const name of ["lan", "jitter-loss", "gc-pause", "monitor-stall"]) {
+    it(`${name}: what it suggests from the first hour makes no mistake in the second`, async () => {
+      const trace = parseTrace(readFileSync(`${root}${name}.csv`, "utf8"));
+      const mid = (trace.startMs + trace.endMs) / 2;
+      const first = slice(trace, trace.startMs, mid);
+      const second = slice(trace, mid, trace.endMs);
+      const inputs = traceGaps(first).map(({ node, intervalMs, gaps }) => ({
+        node,
+        intervalMs,
+        lateMs: 5000,
+        timeoutMs: 10_000,
+        detector: "fixed",
+        expected: false,
+        gaps,
+      }));
+      const sets = tune(inputs, DEFAULT_MISTAKES_PER_DAY);
+      expect(sets).toHaveLength(1);
+      const s = sets[0]!.suggestion!;
+      expect(s.fitted).toBe(true);
+      const yaml = `defaults: { interval: 1s, late: ${formatDuration(s.lateMs)}, timeout: ${formatDuration(s.timeoutMs)} }\n`;
+      const run = await replay(prepare(second), replayConfig(config(yaml), second));
+      const { total } = score(second, run.transitions);
+      console.log(
+        `${name}: tuned on the first hour to late ${s.lateMs} ms, timeout ${s.timeoutMs} ms; second hour: ${total.mistakes} mistakes, ${total.detected}/${total.crashes} crashes found, mean ${Math.round(total.detectionMs?.mean ?? 0)} ms`,
+      );
+      expect(total.mistakes).toBe(0);
+      expect(total.detected).toBe(total.crashes);
+    });
+  }
 });
