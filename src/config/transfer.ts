@@ -156,7 +156,12 @@ function sameFields(a: NodeSpec, b: NodeSpec): boolean {
     const u = x[f];
     const v = y[f];
     if (u === v) continue;
-    if ((f === "labels" || f === "phi") && u !== null && v !== null && JSON.stringify(u) === JSON.stringify(v))
+    if (
+      (f === "labels" || f === "phi") &&
+      u !== null &&
+      v !== null &&
+      JSON.stringify(u) === JSON.stringify(v)
+    )
       continue;
     if (Array.isArray(u) && Array.isArray(v) && u.length === v.length && u.every((x, j) => x === v[j]))
       continue;
