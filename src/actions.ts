@@ -1,8 +1,8 @@
 // The operator's actions on a running monitor, as one table that the status server
 // (monitor/http.ts) serves and the client (cli/status-client.ts) sends: each action's method,
-// path, header and argument (in the query, or for `hb maint` a small JSON body), and how its reply
-// is written and read back. Pure data and small codecs, so that `hb forget` can import it without
-// evaluating the monitor.
+// path, header and argument (in the query, or for `hb maint` a small JSON body), and how its
+// reply is written and read back (JSON, or a stream of text for an action that streams). Pure
+// data and small codecs, so that `hb forget` can import it without evaluating the monitor.
 
 /** How many reloads were attempted (accepted or rejected) since start, and the last one's outcome. */
 export interface ReloadState {
@@ -59,6 +59,11 @@ export interface Action<Result, Answer> {
   readonly body: boolean;
   /** The handler may take long (a hook's whole timeout): the connection does not idle out meanwhile. */
   readonly waits: boolean;
+  /**
+   * A 200 reply's body is text that the handler's result writes as it comes (monitor/http.ts's
+   * StreamedBody), for as long as it takes; any other reply is JSON, as for the other actions.
+   */
+  readonly streams: boolean;
   /** How long the client waits for the reply; null: its default. */
   readonly timeoutMs: number | null;
   /** Status codes whose JSON body is an answer; any other is a failure. */
@@ -90,6 +95,7 @@ const reloadStatus: Action<unknown, ReloadStatus> = {
   param: null,
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200],
   answerName: "an hb reload status",
@@ -119,6 +125,7 @@ const forget: Action<boolean, boolean> = {
   param: { name: "node", what: "a node id" },
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200, 404],
   answerName: "a forget outcome",
@@ -135,6 +142,7 @@ const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
   param: { name: "output", what: "an output name" },
   body: false,
   waits: true,
+  streams: false,
   timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
   answers: [200, 404],
   answerName: "a notify test outcome",
@@ -202,6 +210,7 @@ const maintList: Action<unknown, MaintListAnswer> = {
   param: null,
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200],
   answerName: "a list of maintenance windows",
@@ -223,6 +232,7 @@ function maintChange(verb: "add" | "extend" | "end"): Action<MaintResult, MaintA
     param: null,
     body: true,
     waits: false,
+    streams: false,
     timeoutMs: null,
     answers: [200, 400, 404, 409, 507],
     answerName: `a maint ${verb} outcome`,
