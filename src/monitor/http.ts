@@ -1,11 +1,11 @@
 // The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
 // view as JSON, with filters), GET /metrics, and the operator's actions of src/actions.ts (the
-// reload status that `hb reload` polls, forget, notify test, and `hb maint`'s list and changes,
-// the only requests with a body: a JSON object of at most 16 KiB). Bodies
+// reload status that `hb reload` polls, forget, notify test, `hb maint`'s list and changes and
+// `hb capture`, the only requests with a body: a JSON object of at most 16 KiB). Bodies
 // are written a piece at a time, with a turn of the event loop between slices of work and a wait
 // for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
-// client that does not read costs a bounded buffer, then its connection. A streamed body (an
-// action that streams) is written by its own writer, which bounds what it holds the same way.
+// client that does not read costs a bounded buffer, then its connection. A capture's stream is
+// written by its own writer (monitor/capture.ts), which bounds what it holds the same way.
 // Connections are capped, idle ones closed, and a Host header that names a foreign host (DNS
 // rebinding) is refused.
 
@@ -41,6 +41,8 @@ export interface StatusSource {
   maintAdd?(arg: string, body: unknown): Promise<ResultOf<"maintAdd">>;
   maintExtend?(arg: string, body: unknown): Promise<ResultOf<"maintExtend">>;
   maintEnd?(arg: string, body: unknown): Promise<ResultOf<"maintEnd">>;
+  /** `hb capture`: a StreamedBody that records and writes the trace, or a refusal. */
+  capture?(arg: string, body: unknown): ResultOf<"capture">;
 }
 
 /** Where a streamed body goes: the response, as much of it as the body's writer needs. */
