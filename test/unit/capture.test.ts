@@ -3,7 +3,7 @@
 // peers'), in order; the glob filter is decided once per node; the file, and what a slow reader
 // makes the monitor hold, are bounded, and a bound ends the capture with a marker, never with a
 // row left out of the middle; one capture at a time; the client's going away, the monitor's
-// stop and its own stalls are in the trace. Capture events never page.
+// stop, its own stalls and a reload's held datagrams are in the trace. Capture events never page.
 import { createSecretKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.js";
@@ -78,6 +78,13 @@ class Site {
 type KeyObject = SigningKey["secret"];
 
 const MiB = 1024 * 1024;
+
+/** A config listing `n` nodes: large enough that a reload of it takes several turns of the loop. */
+function listed(n: number): string {
+  const lines = ["defaults: { interval: 1s }", "nodes:"];
+  for (let i = 0; i < n; i++) lines.push(`  n${i}: {}`);
+  return lines.join("\n") + "\n";
+}
 
 describe("a capture", () => {
   it("holds exactly the arrival time the detector was given for each datagram it accepted, in order", async () => {
@@ -276,6 +283,65 @@ describe("a capture", () => {
     expect(captured.rows).toEqual(site.accepted);
     expect(captured.trace.endMs).toBe(stoppedAt);
     expect(site.monitor.capture("", { seconds: 1 })).toMatchObject({ ok: false, status: 503 });
+  });
+
+  it("records what a reload held back, at its arrival, once it is taken in", async () => {
+    const yaml = listed(20_000);
+    const site = await Site.start(yaml);
+    const out = site.capture({ seconds: 5 });
+    const sent: [string, number][] = [];
+    let held = 0;
+    const pause = (): Promise<void> => {
+      site.clock.advance(5);
+      const before = site.monitor.datagramCounters().accepted;
+      site.beat("n1");
+      sent.push(["n1", site.clock.monoMs()]);
+      if (site.monitor.datagramCounters().accepted === before) held++;
+      return Promise.resolve();
+    };
+    await site.monitor.reloadInTurns(
+      { config: config(yaml + "  extra: {}\n"), keyring: new Map() },
+      pause,
+      0,
+    );
+    site.clock.advance(5000);
+    expect(held).toBeGreaterThan(0);
+    expect(capturedFile(out.text).rows).toEqual(sent);
+  });
+
+  it("ends at the first datagram a reload still holds when its time runs out", async () => {
+    const yaml = listed(20_000);
+    const site = await Site.start(yaml);
+    const out = site.capture({ seconds: 1 });
+    const startMs = site.clock.monoMs();
+    const sent: [string, number][] = [];
+    let firstHeld: number | null = null;
+    const pause = (): Promise<void> => {
+      site.clock.advance(5);
+      const before = site.monitor.datagramCounters().accepted;
+      site.beat("n1");
+      sent.push(["n1", site.clock.monoMs()]);
+      // A turn while the new config is applied: the datagram is held back, and the capture's
+      // time runs out before it is taken in.
+      if (firstHeld === null && site.monitor.datagramCounters().accepted === before) {
+        firstHeld = site.clock.monoMs();
+        site.clock.advance(2000);
+      }
+      return Promise.resolve();
+    };
+    await site.monitor.reloadInTurns(
+      { config: config(yaml + "  extra: {}\n"), keyring: new Map() },
+      pause,
+      0,
+    );
+    site.clock.advance(1000);
+    const captured = capturedFile(out.text);
+    expect(firstHeld).not.toBeNull();
+    expect(firstHeld!).toBeLessThan(startMs + 1000);
+    expect(captured.trace.endMs).toBe(firstHeld);
+    // Taken in before the end: what came in while the reload was staged, at its own arrival.
+    expect(captured.rows).toEqual(sent.filter(([, at]) => at < firstHeld!));
+    expect(captured.rows.length).toBeGreaterThan(1);
   });
 
   it("notes the monitor's stalls: from the deadline its timer was armed for to when it ran", async () => {
