@@ -260,6 +260,8 @@ export interface CaptureRequest {
   readonly node: string | null;
   /** The trace file's bound: the capture stops before the file would grow past it. */
   readonly maxBytes: number;
+  /** Who asked, as the client says (the journal's audit trail); "unknown" when it does not. */
+  readonly author: string;
 }
 
 export const MAX_CAPTURE_SECONDS = 86_400;
@@ -267,6 +269,7 @@ export const DEFAULT_CAPTURE_MAX_BYTES = 64 * 1024 ** 2;
 /** Smaller could not hold a header and a few rows. */
 export const MIN_CAPTURE_MAX_BYTES = 4096;
 export const MAX_CAPTURE_MAX_BYTES = 1024 ** 4;
+const MAX_AUTHOR_CHARS = 64;
 
 /** Why a capture ended: its time was up, or it stopped early (the trace says so). */
 export type CaptureEnd = "done" | "max_bytes" | "slow_reader" | "client_gone" | "monitor_stopping";
@@ -300,7 +303,7 @@ export function parseCaptureEnd(line: string): { reason: CaptureEnd; rows: numbe
 /** A capture request from a JSON body, or why it is not one (the 400's text). */
 export function readCaptureRequest(body: unknown): CaptureRequest | string {
   if (!isRecord(body)) return "the body must be a JSON object";
-  const { seconds, node = null, maxBytes = DEFAULT_CAPTURE_MAX_BYTES } = body;
+  const { seconds, node = null, maxBytes = DEFAULT_CAPTURE_MAX_BYTES, author = "" } = body;
   if (
     typeof seconds !== "number" ||
     !Number.isInteger(seconds) ||
@@ -320,7 +323,9 @@ export function readCaptureRequest(body: unknown): CaptureRequest | string {
     maxBytes > MAX_CAPTURE_MAX_BYTES
   )
     return `maxBytes must be a whole number of bytes from ${MIN_CAPTURE_MAX_BYTES} to ${MAX_CAPTURE_MAX_BYTES}`;
-  return { seconds, node: node as string | null, maxBytes };
+  if (typeof author !== "string" || author.length > MAX_AUTHOR_CHARS)
+    return `author must be a name of at most ${MAX_AUTHOR_CHARS} characters`;
+  return { seconds, node: node as string | null, maxBytes, author: author === "" ? "unknown" : author };
 }
 
 /** Why a capture was refused: a bad request, one runs already, the monitor is stopping. */

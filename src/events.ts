@@ -60,11 +60,12 @@ export interface EventFields {
   "maint.ended": MaintFields;
   "maint.expired": MaintFields;
   /** `hb capture` began recording the arrivals of the nodes `node` matches (null: every node). */
-  "capture.started": { seconds: number; node: string | null; maxBytes: number };
+  "capture.started": { seconds: number; node: string | null; maxBytes: number; author: string };
   /** It ended: why, and what the trace holds (`bytes`: the file's size; what was sent, if cut off). */
   "capture.ended": {
     seconds: number;
     node: string | null;
+    author: string;
     reason: CaptureEnd;
     rows: number;
     nodes: number;

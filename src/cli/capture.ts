@@ -257,7 +257,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     const reply = await askStream(
       endpoint,
       "capture",
-      { seconds, node, maxBytes },
+      { seconds, node, maxBytes, author: io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME ?? "" },
       seconds * 1000 + IDLE_MARGIN_MS,
       interrupt.signal,
     ).catch((err: unknown) => {

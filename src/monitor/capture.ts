@@ -150,7 +150,8 @@ class Capture implements StreamedBody {
     });
     out.onClose(() => this.gone());
     this.deps.attach(this.recorder);
-    emit("capture.started", { seconds: request.seconds, node: request.node, maxBytes: request.maxBytes });
+    const { seconds, node, maxBytes, author } = request;
+    emit("capture.started", { seconds, node, maxBytes, author });
     out.write(
       `${TRACE_MAGIC}\n# start_ms ${formatMs(this.startMs)}\n# interval_ms ${formatMs(this.intervalMs)}\n${TRACE_COLUMNS}\n`,
     );
@@ -297,6 +298,7 @@ class Capture implements StreamedBody {
     emit("capture.ended", {
       seconds: this.request.seconds,
       node: this.request.node,
+      author: this.request.author,
       reason,
       rows: this.rows,
       nodes: this.nodes.size,

@@ -29,7 +29,7 @@ function capture(
   signal(s: NodeJS.Signals): void;
 } {
   const child = spawn(process.execPath, [HB_BIN, "capture", ...args, "--url", url], {
-    env: { PATH: process.env.PATH ?? "" },
+    env: { PATH: process.env.PATH ?? "", USER: "alice" },
   });
   let stdout = "";
   let stderr = "";
@@ -100,7 +100,13 @@ describe("hb capture", () => {
     expect([...trace.intervals]).toEqual([["db-1", 200]]);
     expect(text).not.toContain("# truncated");
     const ended = await monitor.waitFor("capture.ended");
-    expect(ended).toMatchObject({ reason: "done", node: null, rows: trace.node.length, bytes: text.length });
+    expect(ended).toMatchObject({
+      reason: "done",
+      node: null,
+      author: "alice",
+      rows: trace.node.length,
+      bytes: text.length,
+    });
   });
 
   it("takes only the nodes --node matches, and writes to standard output with --out -", async () => {

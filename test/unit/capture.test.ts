@@ -117,7 +117,9 @@ describe("a capture", () => {
     expect([...captured.trace.intervals]).toEqual([["b", 500]]);
     expect(captured.notes).toEqual([]);
     expect(captured.end).toEqual({ reason: "done", rows: 86, bytes: captured.file.length });
-    expect(site.of("capture.started")).toMatchObject([{ seconds: 10, node: null, maxBytes: MiB }]);
+    expect(site.of("capture.started")).toMatchObject([
+      { seconds: 10, node: null, maxBytes: MiB, author: "unknown" },
+    ]);
     expect(site.of("capture.ended")).toMatchObject([
       { reason: "done", rows: 86, nodes: 3, bytes: captured.file.length, capturedMs: 10_000 },
     ]);
@@ -254,6 +256,7 @@ describe("a capture", () => {
       { seconds: 1, node: "label:team=x" },
       { seconds: 1, node: "a b" },
       { seconds: 1, maxBytes: 10 },
+      { seconds: 1, author: 7 },
       [],
     ])
       expect(site.monitor.capture("", body), JSON.stringify(body)).toMatchObject({ ok: false, status: 400 });

@@ -77,10 +77,11 @@ const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "maint.extended": maintSample,
   "maint.ended": maintSample,
   "maint.expired": maintSample,
-  "capture.started": { seconds: 60, node: "web-*", maxBytes: 67_108_864 },
+  "capture.started": { seconds: 60, node: "web-*", maxBytes: 67_108_864, author: "alice" },
   "capture.ended": {
     seconds: 60,
     node: "web-*",
+    author: "alice",
     reason: "done",
     rows: 1200,
     nodes: 20,
