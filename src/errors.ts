@@ -11,7 +11,7 @@ export const ExitCode = {
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   OS_ERROR: 71,
-  /** An output file cannot be created (`hb capture --out`). */
+  /** An output file cannot be created or written (`hb capture --out`). */
   CANT_CREATE: 73,
   CONFIG: 78,
 } as const;
@@ -23,8 +23,8 @@ export const ErrorCode = {
   HB_ERR_CONFIG_NOT_FOUND: ExitCode.NO_INPUT,
   HB_ERR_KEY_FILE: ExitCode.NO_INPUT,
   HB_ERR_STATE_FILE: ExitCode.NO_INPUT,
+  HB_ERR_WRITE: ExitCode.CANT_CREATE,
   HB_ERR_BIND: ExitCode.OS_ERROR,
-  HB_ERR_CANT_CREATE: ExitCode.CANT_CREATE,
   HB_ERR_STATUS_UNAVAILABLE: ExitCode.UNAVAILABLE,
   HB_ERR_NOT_MONITOR: ExitCode.UNAVAILABLE,
   HB_ERR_INTERNAL: ExitCode.SOFTWARE,

@@ -72,7 +72,7 @@ function humanBytes(bytes: number): string {
 
 function cantCreate(path: string, err: unknown): never {
   throw new HbError(
-    "HB_ERR_CANT_CREATE",
+    "HB_ERR_WRITE",
     `cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     { cause: err },
   );

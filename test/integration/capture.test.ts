@@ -147,7 +147,7 @@ describe("hb capture", () => {
     expect((await capture(["--seconds", "1", "--out", x, "--max-bytes", "lots"]).done).code).toBe(64);
     const noDir = await capture(["--seconds", "1", "--out", join(dir.path, "missing", "x.trace")]).done;
     expect(noDir.code).toBe(73);
-    expect(noDir.stderr).toContain("HB_ERR_CANT_CREATE");
+    expect(noDir.stderr).toContain("HB_ERR_WRITE");
     expect((await capture(["--seconds", "1", "--out", dir.path]).done).code).toBe(73);
     const away = await capture(
       ["--seconds", "1", "--out", join(dir.path, "x.trace")],
