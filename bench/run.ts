@@ -8,6 +8,7 @@ import { cpus, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { baseline } from "./baseline.js";
+import { captureCost } from "./capture.js";
 import { fleet } from "./fleet.js";
 import { QUICK, RUNS, flags, log, only } from "./harness.js";
 import { idle } from "./idle.js";
@@ -56,6 +57,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["status-block", "statusBlockAtScale", statusBlock],
   ["reload", "reloadUnderLoad", reload],
   ["notify", "notifyLateness", notifyLateness],
+  ["capture", "captureCost", captureCost],
 ];
 let ceiling: number | undefined;
 for (const [name, key, measure] of sections) {

@@ -1,8 +1,10 @@
 // The operator's actions on a running monitor, as one table that the status server
 // (monitor/http.ts) serves and the client (cli/status-client.ts) sends: each action's method,
-// path, header and argument (in the query, or for `hb maint` a small JSON body), and how its reply
-// is written and read back. Pure data and small codecs, so that `hb forget` can import it without
-// evaluating the monitor.
+// path, header and argument (in the query, or for `hb maint` and `hb capture` a small JSON body),
+// and how its reply is written and read back (JSON, or for `hb capture` a stream of text). Pure
+// data and small codecs, so that `hb forget` can import it without evaluating the monitor.
+
+import { parseSelector } from "./selectors.js";
 
 /** How many reloads were attempted (accepted or rejected) since start, and the last one's outcome. */
 export interface ReloadState {
@@ -59,6 +61,11 @@ export interface Action<Result, Answer> {
   readonly body: boolean;
   /** The handler may take long (a hook's whole timeout): the connection does not idle out meanwhile. */
   readonly waits: boolean;
+  /**
+   * A 200 reply's body is text that the handler's result writes as it comes (monitor/http.ts's
+   * StreamedBody), for as long as it takes; any other reply is JSON, as for the other actions.
+   */
+  readonly streams: boolean;
   /** How long the client waits for the reply; null: its default. */
   readonly timeoutMs: number | null;
   /** Status codes whose JSON body is an answer; any other is a failure. */
@@ -90,6 +97,7 @@ const reloadStatus: Action<unknown, ReloadStatus> = {
   param: null,
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200],
   answerName: "an hb reload status",
@@ -119,6 +127,7 @@ const forget: Action<boolean, boolean> = {
   param: { name: "node", what: "a node id" },
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200, 404],
   answerName: "a forget outcome",
@@ -135,6 +144,7 @@ const notifyTest: Action<{ ok: boolean } | null, NotifyTestAnswer | null> = {
   param: { name: "output", what: "an output name" },
   body: false,
   waits: true,
+  streams: false,
   timeoutMs: NOTIFY_TEST_TIMEOUT_MS,
   answers: [200, 404],
   answerName: "a notify test outcome",
@@ -202,6 +212,7 @@ const maintList: Action<unknown, MaintListAnswer> = {
   param: null,
   body: false,
   waits: false,
+  streams: false,
   timeoutMs: null,
   answers: [200],
   answerName: "a list of maintenance windows",
@@ -223,6 +234,7 @@ function maintChange(verb: "add" | "extend" | "end"): Action<MaintResult, MaintA
     param: null,
     body: true,
     waits: false,
+    streams: false,
     timeoutMs: null,
     answers: [200, 400, 404, 409, 507],
     answerName: `a maint ${verb} outcome`,
@@ -241,6 +253,113 @@ function maintChange(verb: "add" | "extend" | "end"): Action<MaintResult, MaintA
   };
 }
 
+/** `hb capture`: what the monitor is asked to record (POST /capture's JSON body). */
+export interface CaptureRequest {
+  readonly seconds: number;
+  /** A node id or a glob over ids (selectors.ts); null: every node. */
+  readonly node: string | null;
+  /** The trace file's bound: the capture stops before the file would grow past it. */
+  readonly maxBytes: number;
+  /** Who asked, as the client says (the journal's audit trail); "unknown" when it does not. */
+  readonly author: string;
+}
+
+export const MAX_CAPTURE_SECONDS = 86_400;
+export const DEFAULT_CAPTURE_MAX_BYTES = 64 * 1024 ** 2;
+/** Smaller could not hold a header and a few rows. */
+export const MIN_CAPTURE_MAX_BYTES = 4096;
+export const MAX_CAPTURE_MAX_BYTES = 1024 ** 4;
+const MAX_AUTHOR_CHARS = 64;
+
+/** Why a capture ended: its time was up, or it stopped early (the trace says so). */
+export type CaptureEnd = "done" | "max_bytes" | "slow_reader" | "client_gone" | "monitor_stopping";
+export const CAPTURE_ENDS: readonly CaptureEnd[] = [
+  "done",
+  "max_bytes",
+  "slow_reader",
+  "client_gone",
+  "monitor_stopping",
+];
+
+/**
+ * The capture's stream ends with this line: `# end REASON ROWS BYTES`. Before it comes the
+ * trace's whole header, now that its end is known; what came before that is the stream's own
+ * head (the start, the default interval) and the rows, as they were recorded.
+ */
+export const CAPTURE_END_MARKER = "# end";
+
+export function formatCaptureEnd(reason: CaptureEnd, rows: number, bytes: number): string {
+  return `${CAPTURE_END_MARKER} ${reason} ${rows} ${bytes}\n`;
+}
+
+export function parseCaptureEnd(line: string): { reason: CaptureEnd; rows: number; bytes: number } | null {
+  const [marker, end, reason, rows, bytes, ...rest] = line.split(" ");
+  if (`${marker} ${end}` !== CAPTURE_END_MARKER || rest.length > 0) return null;
+  if (!CAPTURE_ENDS.includes(reason as CaptureEnd) || !/^\d+$/.test(rows ?? "") || !/^\d+$/.test(bytes ?? ""))
+    return null;
+  return { reason: reason as CaptureEnd, rows: Number(rows), bytes: Number(bytes) };
+}
+
+/** A capture request from a JSON body, or why it is not one (the 400's text). */
+export function readCaptureRequest(body: unknown): CaptureRequest | string {
+  if (!isRecord(body)) return "the body must be a JSON object";
+  const { seconds, node = null, maxBytes = DEFAULT_CAPTURE_MAX_BYTES, author = "" } = body;
+  if (
+    typeof seconds !== "number" ||
+    !Number.isInteger(seconds) ||
+    seconds < 1 ||
+    seconds > MAX_CAPTURE_SECONDS
+  )
+    return `seconds must be a whole number from 1 to ${MAX_CAPTURE_SECONDS}`;
+  if (node !== null) {
+    const selector = typeof node === "string" ? parseSelector(node) : "";
+    if (typeof selector === "string" || selector.kind === "label")
+      return "node must be a node id or a glob over ids (web-*, db-?), or null";
+  }
+  if (
+    typeof maxBytes !== "number" ||
+    !Number.isSafeInteger(maxBytes) ||
+    maxBytes < MIN_CAPTURE_MAX_BYTES ||
+    maxBytes > MAX_CAPTURE_MAX_BYTES
+  )
+    return `maxBytes must be a whole number of bytes from ${MIN_CAPTURE_MAX_BYTES} to ${MAX_CAPTURE_MAX_BYTES}`;
+  if (typeof author !== "string" || author.length > MAX_AUTHOR_CHARS)
+    return `author must be a name of at most ${MAX_AUTHOR_CHARS} characters`;
+  return { seconds, node: node as string | null, maxBytes, author: author === "" ? "unknown" : author };
+}
+
+/** Why a capture was refused: a bad request, one runs already, the monitor is stopping. */
+export type CaptureRefusal = 400 | 409 | 503;
+
+/** What the monitor's handler makes of a capture request: its stream, or a refusal. */
+type CaptureResult = { ok: true; body: unknown } | { ok: false; status: CaptureRefusal; error: string };
+
+/** `hb capture`'s answer when it is not the stream (a 200 is read as it comes, not through `read`). */
+export type CaptureAnswer = { readonly ok: false; readonly status: number; readonly error: string };
+
+const capture: Action<CaptureResult, CaptureAnswer> = {
+  name: "capture",
+  method: "POST",
+  path: "/capture",
+  underStatus: false,
+  header: "x-hb-capture",
+  param: null,
+  body: true,
+  waits: true,
+  streams: true,
+  timeoutMs: null,
+  answers: [200, 400, 409, 503],
+  answerName: "a capture",
+  reply: (_arg, result) =>
+    result.ok
+      ? { status: 200, body: result.body }
+      : { status: result.status, body: { ok: false, status: result.status, error: result.error } },
+  read: (_arg, body) =>
+    isRecord(body) && body.ok === false && typeof body.error === "string"
+      ? { ok: false, status: typeof body.status === "number" ? body.status : 400, error: body.error }
+      : undefined,
+};
+
 /**
  * Every action, by the name of the status source's method that serves it (monitor/http.ts). A new
  * action is an entry here, its handler, its command and its row in docs/status.md.
@@ -253,6 +372,7 @@ export const ACTIONS = {
   maintAdd: maintChange("add"),
   maintExtend: maintChange("extend"),
   maintEnd: maintChange("end"),
+  capture,
 } as const;
 
 export type ActionName = keyof typeof ACTIONS;

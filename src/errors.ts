@@ -13,7 +13,7 @@ export const ExitCode = {
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   OS_ERROR: 71,
-  /** An output file cannot be written (`hb replay --plot`). */
+  /** An output file cannot be created or written (`hb capture --out`, `hb replay --plot`). */
   CANT_CREATE: 73,
   CONFIG: 78,
 } as const;

@@ -1,6 +1,7 @@
 // The one registry of log events: every event name hb writes, its level, and its fields.
 // Names are a stable interface (operators filter on them); docs/events.md lists exactly these.
 
+import type { CaptureEnd } from "./actions.js";
 import type { StateName } from "./states.js";
 
 export type { StateName };
@@ -58,6 +59,19 @@ export interface EventFields {
   "maint.extended": MaintFields;
   "maint.ended": MaintFields;
   "maint.expired": MaintFields;
+  /** `hb capture` began recording the arrivals of the nodes `node` matches (null: every node). */
+  "capture.started": { seconds: number; node: string | null; maxBytes: number; author: string };
+  /** It ended: why, and what the trace holds (`bytes`: the file's size; what was sent, if cut off). */
+  "capture.ended": {
+    seconds: number;
+    node: string | null;
+    author: string;
+    reason: CaptureEnd;
+    rows: number;
+    nodes: number;
+    bytes: number;
+    capturedMs: number;
+  };
   "sender.started": {
     node: string;
     monitors: string[];
@@ -115,6 +129,8 @@ export const EVENT_LEVELS: { readonly [E in EventName]: Level } = {
   "maint.extended": "info",
   "maint.ended": "info",
   "maint.expired": "info",
+  "capture.started": "info",
+  "capture.ended": "info",
   "sender.started": "info",
   "sender.stopping": "info",
   "sender.failed": "warn",

@@ -5,7 +5,8 @@ import type { Clock } from "../clock.js";
 import type { Writer } from "../journal.js";
 
 export interface Io {
-  stdout: Writer;
+  /** `queuedBytes`: what is written and not yet taken by the reader (a command writing much waits on it). */
+  stdout: Writer & { readonly queuedBytes?: number };
   stderr: Writer;
   env: Readonly<Record<string, string | undefined>>;
   clock: Clock;

@@ -39,6 +39,10 @@ export const COMMANDS: Record<string, { load: () => Promise<CommandModule>; summ
     load: () => import("./notify.js"),
     summary: "send a test notice through one output (hb notify test NAME)",
   },
+  capture: {
+    load: () => import("./capture.js"),
+    summary: "record the monitor's arrival times to a trace file",
+  },
   "check-config": { load: () => import("./check-config.js"), summary: "validate a config file" },
   replay: {
     load: () => import("./replay.js"),

@@ -3,7 +3,7 @@
 // clear error when it is not there or what answers is not an hb monitor; the operator's actions,
 // as the table in src/actions.ts describes them.
 
-import { request } from "node:http";
+import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import {
   ACTIONS,
   type Action,
@@ -56,62 +56,95 @@ interface CallOptions {
   timeoutMs?: number;
   /** A JSON body. */
   body?: string;
+  /** Aborts the request, and the response while it is read. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Sends a request and hands its response to `then` when its status is one of `options.answers`
+ * (default 200); any other status, no answer, or no progress for the timeout goes to
+ * `unavailable` instead.
+ */
+function open(
+  endpoint: StatusEndpoint,
+  path: string,
+  options: CallOptions,
+  unavailable: (message: string, cause?: unknown) => void,
+  then: (res: IncomingMessage, req: ClientRequest) => void,
+): void {
+  const where = describe(endpoint);
+  const req = request(
+    {
+      ...(endpoint.socketPath === undefined
+        ? { host: endpoint.url.hostname.replace(/^\[|\]$/g, ""), port: endpoint.url.port || 80 }
+        : { socketPath: endpoint.socketPath }),
+      path,
+      method: options.method ?? "GET",
+      headers: {
+        host: endpoint.socketPath === undefined ? endpoint.url.host : "localhost",
+        ...(options.body === undefined
+          ? {}
+          : {
+              "content-type": "application/json",
+              "content-length": String(Buffer.byteLength(options.body)),
+            }),
+        ...options.headers,
+      },
+      timeout: options.timeoutMs ?? TIMEOUT_MS,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    },
+    (res) => {
+      if (!(options.answers ?? [200]).includes(res.statusCode ?? 0)) {
+        res.resume();
+        return unavailable(`${where} answered ${res.statusCode}`);
+      }
+      then(res, req);
+    },
+  );
+  req.on("timeout", () => req.destroy(new Error("ETIMEDOUT")));
+  req.on("error", (err: NodeJS.ErrnoException) =>
+    unavailable(`cannot reach the monitor at ${where}: ${err.code ?? err.message}`, err),
+  );
+  req.end(options.body);
+}
+
+function unavailableError(message: string, cause?: unknown): HbError {
+  return new HbError("HB_ERR_STATUS_UNAVAILABLE", message, cause === undefined ? {} : { cause });
+}
+
+/** Reads a JSON answer of at most MAX_BODY_BYTES. */
+function readJson(
+  where: string,
+  res: IncomingMessage,
+  req: ClientRequest,
+  resolve: (value: unknown) => void,
+  unavailable: (message: string, cause?: unknown) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  res.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) {
+      req.destroy();
+      return unavailable(`${where} sent more than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  });
+  res.on("end", () => {
+    try {
+      resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    } catch (err) {
+      unavailable(`${where} did not answer with JSON`, err);
+    }
+  });
+  res.on("error", (err) => unavailable(`${where}: ${err.message}`, err));
 }
 
 function get(endpoint: StatusEndpoint, path: string, options: CallOptions = {}): Promise<unknown> {
   const where = describe(endpoint);
   return new Promise((resolve, reject) => {
-    const unavailable = (message: string, cause?: unknown): void =>
-      reject(new HbError("HB_ERR_STATUS_UNAVAILABLE", message, cause === undefined ? {} : { cause }));
-    const req = request(
-      {
-        ...(endpoint.socketPath === undefined
-          ? { host: endpoint.url.hostname.replace(/^\[|\]$/g, ""), port: endpoint.url.port || 80 }
-          : { socketPath: endpoint.socketPath }),
-        path,
-        method: options.method ?? "GET",
-        headers: {
-          host: endpoint.socketPath === undefined ? endpoint.url.host : "localhost",
-          ...(options.body === undefined
-            ? {}
-            : {
-                "content-type": "application/json",
-                "content-length": String(Buffer.byteLength(options.body)),
-              }),
-          ...options.headers,
-        },
-        timeout: options.timeoutMs ?? TIMEOUT_MS,
-      },
-      (res) => {
-        if (!(options.answers ?? [200]).includes(res.statusCode ?? 0)) {
-          res.resume();
-          return unavailable(`${where} answered ${res.statusCode}`);
-        }
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on("data", (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (bytes > MAX_BODY_BYTES) {
-            req.destroy();
-            return unavailable(`${where} sent more than ${MAX_BODY_BYTES} bytes`);
-          }
-          chunks.push(chunk);
-        });
-        res.on("end", () => {
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-          } catch (err) {
-            unavailable(`${where} did not answer with JSON`, err);
-          }
-        });
-        res.on("error", (err) => unavailable(`${where}: ${err.message}`, err));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("ETIMEDOUT")));
-    req.on("error", (err: NodeJS.ErrnoException) =>
-      unavailable(`cannot reach the monitor at ${where}: ${err.code ?? err.message}`, err),
-    );
-    req.end(options.body);
+    const unavailable = (message: string, cause?: unknown): void => reject(unavailableError(message, cause));
+    open(endpoint, path, options, unavailable, (res, req) => readJson(where, res, req, resolve, unavailable));
   });
 }
 
@@ -187,6 +220,47 @@ export async function ask<K extends ActionName>(
       `${describe(endpoint)} did not answer with ${action.answerName}`,
     );
   return answer;
+}
+
+/**
+ * Asks for a streaming action (`hb capture`): the response to read as it comes when the monitor
+ * answers 200, or the action's answer for its other codes (a refusal). `idleMs`: no byte for this
+ * long and the request is given up; `signal` gives it up at once.
+ */
+export function askStream<K extends ActionName>(
+  endpoint: StatusEndpoint,
+  name: K,
+  body: unknown,
+  idleMs: number,
+  signal?: AbortSignal,
+): Promise<{ stream: IncomingMessage } | { answer: AnswerOf<K> }> {
+  const action: Action<never, AnswerOf<K>> = ACTIONS[name] as Action<never, AnswerOf<K>>;
+  const where = describe(endpoint);
+  return new Promise((resolve, reject) => {
+    const unavailable = (message: string, cause?: unknown): void => reject(unavailableError(message, cause));
+    const options: CallOptions = {
+      method: action.method,
+      headers: action.header === null ? {} : { [action.header]: "1" },
+      answers: action.answers,
+      timeoutMs: idleMs,
+      body: JSON.stringify(body ?? {}),
+      ...(signal === undefined ? {} : { signal }),
+    };
+    open(endpoint, action.path, options, unavailable, (res, req) => {
+      if (res.statusCode === 200) return resolve({ stream: res });
+      readJson(
+        where,
+        res,
+        req,
+        (doc) => {
+          const answer = action.read("", doc);
+          if (answer === undefined) unavailable(`${where} did not answer with ${action.answerName}`);
+          else resolve({ answer });
+        },
+        unavailable,
+      );
+    });
+  });
 }
 
 /** The last reload's outcome, from the cheap `/status/reload` beside the status document. */

@@ -225,6 +225,8 @@ function parseOn(r: Reader, pair: Pair | undefined, what: string, kind: string):
   )) {
     if (text.startsWith("notify."))
       r.report(at, `${what}.on: ${quote(text)}: what outputs do is never a notice (see the metrics)`);
+    else if (text.startsWith("capture."))
+      r.report(at, `${what}.on: ${quote(text)}: an operator's capture is never a notice (see the journal)`);
     else if (text in EVENT_LEVELS) events.add(text);
     else r.report(at, `${what}.on: ${quote(text)} is not an event hb writes`);
   }

@@ -4,20 +4,11 @@
 
 import { isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from "yaml";
 import { formatDuration, parseDuration } from "../duration.js";
+import { formatSize, parseSize } from "../size.js";
 import { parseHostPort, type HostPort } from "../wire/address.js";
 import type { ConfigProblem, PhiSpec, Thresholds } from "./types.js";
 
-const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
-const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
-
-/** 8388608 -> "8MiB": the largest unit that holds it exactly, as `size` reads it back. */
-export function formatSize(bytes: number): string {
-  for (const unit of ["GiB", "MiB", "KiB"] as const) {
-    if (bytes >= SIZE_UNITS[unit] && bytes % SIZE_UNITS[unit] === 0)
-      return `${bytes / SIZE_UNITS[unit]}${unit}`;
-  }
-  return String(bytes);
-}
+export { formatSize };
 
 export interface PartialThresholds {
   interval?: number;
@@ -154,13 +145,10 @@ export class Reader {
 
   size(pair: Pair, name: string): number | undefined {
     const value = pair.value as Node | null;
-    const text = isScalar(value) ? String(value.value) : "";
-    const match = SIZE.exec(text);
-    if (match === null || Number(match[1]) === 0) {
+    const bytes = isScalar(value) ? parseSize(String(value.value)) : undefined;
+    if (bytes === undefined)
       this.report(value ?? (pair.key as Node), `${name} must be a size such as 8MiB, 512KiB or 1048576`);
-      return undefined;
-    }
-    return Number(match[1]) * SIZE_UNITS[(match[2] ?? "B") as keyof typeof SIZE_UNITS];
+    return bytes;
   }
 
   idList(pair: Pair, name: string): { id: string; at: Node }[] {

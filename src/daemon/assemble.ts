@@ -168,6 +168,7 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     maintAdd: (_arg: string, body: unknown) => policy.maint.add(body),
     maintExtend: (_arg: string, body: unknown) => policy.maint.extend(body),
     maintEnd: (_arg: string, body: unknown) => policy.maint.end(body),
+    capture: monitor.capture.bind(monitor),
   };
   const statusServer =
     config.status === null
@@ -235,6 +236,8 @@ export function assembleMonitor(loaded: LoadedConfig, deps: AssemblyDeps): Assem
     async stop(signal: string): Promise<void> {
       reloads.stopping = true;
       emit("monitor.stopping", { ...summary(), signal });
+      // A capture's trace goes out through the status server: finished before that closes.
+      await monitor.endCapture();
       policy.stop();
       await Promise.all([
         monitor.close(),

@@ -430,6 +430,11 @@ export class Detector {
     return countStates(this.s, nowMs);
   }
 
+  /** The slot of the node `dg` names, found by its id's bytes (NONE when there is none): `hb capture`. */
+  slotOf(dg: Datagram): number {
+    return this.s.t.index.getBytes(dg.buf, dg.idStart, dg.idLength);
+  }
+
   /** Read access by slot, for walking a large fleet a slice at a time. */
   reader(): NodeReader {
     return new NodeReader(this.s);

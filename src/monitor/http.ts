@@ -1,11 +1,13 @@
 // The monitor's HTTP status endpoint, on a loopback port or a Unix socket: GET /status (the live
 // view as JSON, with filters), GET /metrics, and the operator's actions of src/actions.ts (the
-// reload status that `hb reload` polls, forget, notify test, and `hb maint`'s list and changes,
-// the only requests with a body: a JSON object of at most 16 KiB). Bodies
+// reload status that `hb reload` polls, forget, notify test, `hb maint`'s list and changes and
+// `hb capture`, the only requests with a body: a JSON object of at most 16 KiB). Bodies
 // are written a piece at a time, with a turn of the event loop between slices of work and a wait
 // for `drain` when the client reads slowly, so no request delays the UDP socket for long and a
-// client that does not read costs a bounded buffer, then its connection. Connections are capped,
-// idle ones closed, and a Host header that names a foreign host (DNS rebinding) is refused.
+// client that does not read costs a bounded buffer, then its connection. A capture's stream is
+// written by its own writer (monitor/capture.ts), which bounds what it holds the same way.
+// Connections are capped, idle ones closed, and a Host header that names a foreign host (DNS
+// rebinding) is refused.
 
 import { chmod, unlink } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -39,6 +41,26 @@ export interface StatusSource {
   maintAdd?(arg: string, body: unknown): Promise<ResultOf<"maintAdd">>;
   maintExtend?(arg: string, body: unknown): Promise<ResultOf<"maintExtend">>;
   maintEnd?(arg: string, body: unknown): Promise<ResultOf<"maintEnd">>;
+  /** `hb capture`: a StreamedBody that records and writes the trace, or a refusal. */
+  capture?(arg: string, body: unknown): ResultOf<"capture">;
+}
+
+/** Where a streamed body goes: the response, as much of it as the body's writer needs. */
+export interface BodyOut {
+  /** False when the client's buffer is full: wait for `onDrain` before writing more. */
+  write(text: string): boolean;
+  end(): void;
+  /** Drops the connection: a client that stopped reading. */
+  destroy(): void;
+  onDrain(listener: () => void): void;
+  /** The connection closed before end(): the client went away. */
+  onClose(listener: () => void): void;
+}
+
+/** A body written as it comes, for as long as it takes (`hb capture`'s trace). */
+export interface StreamedBody {
+  readonly contentType: string;
+  start(out: BodyOut): void;
 }
 
 /** The source's handler for each action of the table (an absent one: the path is not served). */
@@ -240,6 +262,7 @@ export class StatusServer {
     }
     const answer = (result: unknown): void => {
       const reply = action.reply(arg, result);
+      if (action.streams && reply.status === 200) return this.pipe(res, reply.body as StreamedBody);
       send(res, reply.status, JSON.stringify(reply.body) + "\n", "application/json");
     };
     // A hook may run for its whole timeout: waiting for it is not an idle connection.
@@ -252,6 +275,26 @@ export class StatusServer {
   /** Loopback and IP literals, `localhost` and the configured host: a page elsewhere cannot rebind to us. */
   private allowedHost(host: string): boolean {
     return isIP(host) !== 0 || host === "localhost" || host === this.configuredHost;
+  }
+
+  /**
+   * A streamed body, on its connection alone (not queued behind the documents: it may last a
+   * day), which closes after it. The body's writer decides when a client reads too slowly.
+   */
+  private pipe(res: ServerResponse, body: StreamedBody): void {
+    res.shouldKeepAlive = false;
+    res.writeHead(200, { "content-type": body.contentType, "cache-control": "no-store" });
+    res.socket?.setTimeout(0);
+    body.start({
+      write: (text) => res.write(text),
+      end: () => res.end(),
+      destroy: () => res.destroy(),
+      onDrain: (listener) => void res.once("drain", listener),
+      onClose: (listener) =>
+        void res.once("close", () => {
+          if (!res.writableEnded) listener();
+        }),
+    });
   }
 
   private stream(res: ServerResponse, type: string, body: Iterator<string, void>): void {

@@ -33,6 +33,8 @@ export interface JudgeDeps {
   holdMs: () => number;
   /** Called just before deadlines are judged: it may hold judgement (a monitor cut off). */
   beforeJudging?: (nowMs: number) => void;
+  /** Told of each stall: the timer was armed for `fromMs` and ran at `toMs` (`hb capture` records it). */
+  onStall?: (fromMs: number, toMs: number) => void;
 }
 
 export class Judge {
@@ -107,6 +109,7 @@ export class Judge {
       const holdMs = this.deps.holdMs();
       detector.hold(scheduled, now, holdMs);
       emit("monitor.stalled", { stalledMs: Math.round(lateness), holdMs });
+      this.deps.onStall?.(scheduled, now);
     }
     // Read the datagrams that queued up while we were away, then judge. Node reads at most 32
     // datagrams from a socket per turn of the loop: turn until a turn reads fewer (the socket is

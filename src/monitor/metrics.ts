@@ -18,6 +18,8 @@ export interface MetricsSource {
   kernelDrops(): number | null;
   /** The largest delay of the deadline timer since the last call, in ms; resets it. */
   takeTimerLatenessMs(): number;
+  /** Rows written by every `hb capture` since start. */
+  captureRows?(): number;
   /** The other monitors and who speaks; null without a cluster. */
   cluster?(): { speaking: boolean; peers: readonly { peer: string; state: StateName }[] } | null;
   /** Visits up to `max` nodes from `fromSlot` on; returns where to go on from, or -1 at the end. */
@@ -137,6 +139,10 @@ export class Metrics {
         for (const [reason, n] of Object.entries(source.datagramCounters().rejected)) this.inc({ reason }, n);
       },
     });
+    if (source.captureRows !== undefined) {
+      const captureRows = source.captureRows.bind(source);
+      readCounter(r, "hb_capture_rows_total", "Arrivals written to `hb capture` traces.", captureRows);
+    }
     readCounter(
       r,
       "hb_kernel_drops_total",

@@ -1,7 +1,8 @@
 // The monitor, put together: socket -> receive (admission) -> detector -> events, with the one
 // judging timer (judge.ts), reloads (reload.ts), isolation, the replay marks in the state
-// directory, the peers, and the answers of status-views.ts. Each of those is its own module; this
-// one builds them, in the order they need each other, and is the face the commands use.
+// directory, the peers, the answers of status-views.ts and `hb capture` (capture.ts). Each of
+// those is its own module; this one builds them, in the order they need each other, and is the
+// face the commands use.
 
 import { WallTime, type Clock } from "../clock.js";
 import type { LoadedConfig } from "../config/load.js";
@@ -12,6 +13,7 @@ import type { Counts, StateName } from "../states.js";
 import { formatHostPort, type HostPort } from "../wire/address.js";
 import type { DatagramSocket, RemoteInfo } from "../wire/udp.js";
 import { Admission } from "./admit.js";
+import { CAPTURE_LIMITS, Captures, type CaptureLimits } from "./capture.js";
 import { Counters, type DatagramCounts } from "./counters.js";
 import { Detector } from "./detector.js";
 import { Isolation } from "./isolation.js";
@@ -42,6 +44,8 @@ export interface MonitorDeps {
   kernelDrops?: (port: number) => number | null;
   /** Told when this monitor starts or stops speaking (cluster). */
   onSpeaking?: (speaking: boolean) => void;
+  /** `hb capture`'s bounds and pace (tests); default CAPTURE_LIMITS. */
+  captureLimits?: Partial<CaptureLimits>;
 }
 
 export class Monitor {
@@ -56,6 +60,7 @@ export class Monitor {
   private readonly reloads: Reloads;
   private readonly marks: ReplayMarks | null;
   private readonly views: StatusViews;
+  private readonly captures: Captures;
   /** Journal lines about unlisted nodes are budgeted; listed nodes always get theirs. */
   private readonly lines: LineBudget;
   private readonly clock: Clock;
@@ -95,6 +100,7 @@ export class Monitor {
       kernelDrops: () => this.counters.kernelDrops(),
       holdMs,
       beforeJudging,
+      onStall: (fromMs, toMs) => this.captures.stalled(fromMs, toMs),
     });
     const peers = (this.peers = makePeers(loaded, {
       clock,
@@ -120,6 +126,19 @@ export class Monitor {
       sameId: peers === null ? null : new SameIdCheck(peers, config, (p, d) => this.warn(p, d)),
       marks: this.marks,
     });
+    const nodes = detector.reader();
+    this.captures = new Captures(
+      {
+        clock,
+        emit,
+        config,
+        slotOf: (dg) => detector.slotOf(dg),
+        idAt: (slot) => nodes.idAt(slot),
+        attach: (recorder) => (this.receiver.capture = recorder),
+        heldSince: () => this.receiver.held?.arrivals[0] ?? null,
+      },
+      { ...CAPTURE_LIMITS, ...deps.captureLimits },
+    );
     this.reloads = new Reloads({
       clock,
       emit,
@@ -188,6 +207,24 @@ export class Monitor {
     this.judge.rearm();
     void this.marks?.save();
     return true;
+  }
+
+  /**
+   * POST /capture (`hb capture`): records the arrival of every datagram the detector accepts, as
+   * a trace streamed to the client; or why not (one capture at a time).
+   */
+  capture(_arg: string, body: unknown): ReturnType<Captures["start"]> {
+    return this.captures.start(body);
+  }
+
+  /** Rows written by every `hb capture` since start. */
+  captureRows(): number {
+    return this.captures.rows;
+  }
+
+  /** Ends a capture running (the monitor stops): its trace is finished, as far as its client takes it. */
+  endCapture(): Promise<void> {
+    return this.captures.close();
   }
 
   /** Swaps in a new config at once; returns the changes (also reported as an event). */
@@ -295,6 +332,7 @@ export class Monitor {
   }
 
   async close(): Promise<void> {
+    await this.captures.close();
     this.judge.stop();
     await this.peers?.stop();
     await this.marks?.close();

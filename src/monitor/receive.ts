@@ -1,6 +1,7 @@
 // The hot path: each datagram, read at its arrival, is counted, admitted (decoded, authenticated)
 // or refused with a reason, and handed to the peers' detector or the nodes'. While a reload's
-// config is applied, what arrives is held back instead (reload.ts) and taken in afterwards.
+// config is applied, what arrives is held back instead (reload.ts) and taken in afterwards. While
+// `hb capture` runs, what the nodes' detector accepted is also told to its recorder.
 // Nothing here allocates per datagram: one scratch Datagram is decoded into again and again.
 
 import type { Clock } from "../clock.js";
@@ -13,6 +14,7 @@ import type { Detector } from "./detector.js";
 import type { Judge } from "./judge.js";
 import type { SameIdCheck } from "./peering.js";
 import type { Peers } from "./peers.js";
+import type { Recorder } from "./recorder.js";
 import type { HeldBack } from "./reload.js";
 import type { ReplayMarks } from "./replay-marks.js";
 
@@ -33,6 +35,8 @@ export interface ReceiverDeps {
 export class Receiver {
   /** While a reload's config is applied: what arrives, held until it is whole. */
   held: HeldBack | null = null;
+  /** While `hb capture` runs: told of each datagram the nodes' detector accepted, as of its arrival. */
+  capture: Recorder | null = null;
   private readonly scratch = emptyDatagram();
   private readonly clock: Clock;
   private readonly counters: Counters;
@@ -85,6 +89,7 @@ export class Receiver {
     this.counters.accepted++;
     this.judge.heard(arrivalMs);
     marks?.accepted();
+    if (this.capture !== null) this.capture.accepted(dg, arrivalMs);
   }
 
   private reject(reason: RejectReason): void {

@@ -37,6 +37,8 @@ export function wanted(on: ReadonlySet<string> | null, event: string, fields: Fi
   // What the outputs themselves did is for the journal and metrics: two failing outputs that
   // told each other of their failures would never stop.
   if (event.startsWith("notify.")) return false;
+  // An operator's capture is an audit record, never news: the journal has it.
+  if (event.startsWith("capture.")) return false;
   if (!(on ?? NOTIFY_BY_DEFAULT).has(event)) return false;
   if (event !== "node.up" && event !== "peer.up") return true;
   // A first contact is not news; a recovery is. Under the default set, a return from a planned

@@ -59,8 +59,11 @@ export function formatMs(ms: number): string {
   return String(Math.round(ms * 1000) / 1000);
 }
 
-/** The header lines, each ending in "\n", through the column line. */
-export function formatHeader(header: TraceHeader): string {
+/**
+ * The header lines, each ending in "\n", through the column line; `notes` go in as `# NOTE`
+ * lines after the fields (a reader skips what it does not know: `truncated max_bytes`).
+ */
+export function formatHeader(header: TraceHeader, notes: readonly string[] = []): string {
   const lines = [
     TRACE_MAGIC,
     `# start_ms ${formatMs(header.startMs)}`,
@@ -70,6 +73,7 @@ export function formatHeader(header: TraceHeader): string {
   for (const [node, ms] of header.intervals) lines.push(`# interval_ms ${node} ${formatMs(ms)}`);
   for (const [from, to] of header.stalls) lines.push(`# stall ${formatMs(from)} ${formatMs(to)}`);
   for (const [node, ms] of header.crashes) lines.push(`# crash ${node} ${formatMs(ms)}`);
+  for (const note of notes) lines.push(`# ${note}`);
   lines.push(TRACE_COLUMNS);
   return lines.join("\n") + "\n";
 }

@@ -77,6 +77,17 @@ const SAMPLES: { [E in EventName]: EventFields[E] } = {
   "maint.extended": maintSample,
   "maint.ended": maintSample,
   "maint.expired": maintSample,
+  "capture.started": { seconds: 60, node: "web-*", maxBytes: 67_108_864, author: "alice" },
+  "capture.ended": {
+    seconds: 60,
+    node: "web-*",
+    author: "alice",
+    reason: "done",
+    rows: 1200,
+    nodes: 20,
+    bytes: 30_120,
+    capturedMs: 60_000,
+  },
   "sender.started": {
     node: "web-1",
     monitors: ["192.0.2.1:26722"],
