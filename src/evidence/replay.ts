@@ -1,8 +1,9 @@
 // Replays a trace through the monitor's own code: a real Monitor on a virtual clock and an
-// in-memory socket, each row delivered as a heartbeat datagram at exactly its arrival, every
-// timer due before it fired at its own instant, and a `# stall` span skipped without running
-// anything (the monitor then meets its late timer and holds judgement, as it did live). What
-// comes out is every judgement the monitor made of a node, on the trace's clock.
+// in-memory socket, each row delivered as a heartbeat datagram at exactly its arrival, in the
+// poll phase of the event loop's turn (after the timers due then, before their immediates), and
+// a `# stall` span skipped without running anything (the monitor then meets its late timer and
+// holds judgement, as it did live). What comes out is every judgement the monitor made of a
+// node, on the trace's clock.
 
 import type { Config, NodeSpec } from "../config/types.js";
 import type { EventFields, EventName } from "../events.js";
@@ -119,31 +120,31 @@ export async function replay(prepared: Prepared, config: Config): Promise<Replay
   );
   await monitor.listen();
 
-  const stallSpans = [...trace.stalls].sort((a, b) => a[0] - b[0]);
-  let nextStall = 0;
-  /** Runs the monitor up to `ms`, through every stall that begins before it. */
-  const runTo = (ms: number): void => {
-    while (nextStall < stallSpans.length && stallSpans[nextStall]![0] < ms) {
-      const [from, to] = stallSpans[nextStall++]!;
-      clock.advanceTo(from);
-      clock.freezeTo(to);
-      // On waking, the timers that fell due come first; what queued up is read after them.
-      clock.advanceTo(to);
-    }
-    clock.advanceTo(ms);
-  };
   const { node, arrivalMs } = trace;
+  const rows = node.length;
   // Each row is its node's next heartbeat: the sequence counts up, so none looks like a replay.
   const sequences = new Float64Array(trace.nodes.length);
-  for (let i = 0; i < node.length; i++) {
-    const n = node[i]!;
-    // A row stamped inside a stall is read when the stall ends: the clock never goes back.
-    runTo(arrivalMs[i]!);
-    const datagram = datagrams[n]!;
-    setSequence(datagram, ++sequences[n]!);
-    socket.deliver(datagram, origins[n]!);
+  let next = 0;
+  // A row is read in the poll phase of the first turn at or after its arrival: after the timers
+  // due then, before the judgement they start. One stamped inside a stall is read at its end.
+  clock.setPollSource({
+    nextMs: () => (next < rows ? arrivalMs[next]! : Number.POSITIVE_INFINITY),
+    read: (nowMs) => {
+      for (; next < rows && arrivalMs[next]! <= nowMs; next++) {
+        const n = node[next]!;
+        const datagram = datagrams[n]!;
+        setSequence(datagram, ++sequences[n]!);
+        socket.deliver(datagram, origins[n]!);
+      }
+    },
+  });
+  for (const [from, to] of [...trace.stalls].sort((a, b) => a[0] - b[0])) {
+    if (from >= trace.endMs) break;
+    clock.advanceTo(from);
+    // On waking, the timers that fell due come first; what queued up is read after them.
+    clock.freezeTo(to);
   }
-  runTo(trace.endMs);
+  clock.advanceTo(trace.endMs);
   await monitor.close();
   // Every node of the trace was heard, so each had a first up: those not written were held.
   const upsWritten = new Set(transitions.filter((t) => t.state === "up").map((t) => t.node)).size;

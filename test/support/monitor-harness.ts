@@ -21,8 +21,13 @@ export const TEST_KEY: SigningKey = {
   secret: createSecretKey(Buffer.from("0123456789abcdef0123456789abcdef")),
 };
 
+export interface HarnessOptions {
+  /** The clock turns as Node's event loop does, and arrive() schedules datagrams (FakeClock.io). */
+  pollPhase?: boolean;
+}
+
 export class Harness {
-  readonly clock = new FakeClock();
+  readonly clock: FakeClock;
   readonly socket = new FakeSocket();
   readonly events: Recorded[] = [];
   readonly monitor: Monitor;
@@ -31,7 +36,13 @@ export class Harness {
   /** The kernel's drop counter the monitor reads (tests raise it to simulate an overflow). */
   kernelDrops = 0;
 
-  constructor(yaml: string, keyring: Map<string, SigningKey["secret"]> = new Map(), stateDir?: string) {
+  constructor(
+    yaml: string,
+    keyring: Map<string, SigningKey["secret"]> = new Map(),
+    stateDir?: string,
+    options: HarnessOptions = {},
+  ) {
+    this.clock = new FakeClock(undefined, options);
     this.monitor = new Monitor(
       { config: config(yaml), keyring },
       {
@@ -44,8 +55,12 @@ export class Harness {
     );
   }
 
-  static async start(yaml: string, keyring?: Map<string, SigningKey["secret"]>): Promise<Harness> {
-    const h = new Harness(yaml, keyring);
+  static async start(
+    yaml: string,
+    keyring?: Map<string, SigningKey["secret"]>,
+    options?: HarnessOptions,
+  ): Promise<Harness> {
+    const h = new Harness(yaml, keyring, undefined, options);
     await h.monitor.listen();
     return h;
   }
@@ -62,6 +77,14 @@ export class Harness {
     const msg = encode({ kind: options.kind ?? Kind.BEAT, nodeId: node, incarnation, sequence }, options.key);
     this.socket.deliver(msg, options.port);
     return msg;
+  }
+
+  /**
+   * A heartbeat from `node` arriving at `atMs`, read as a live monitor reads it: in the poll
+   * phase of the loop's first turn at or after it (needs `pollPhase`).
+   */
+  arrive(node: string, atMs: number): void {
+    this.clock.io(atMs, () => this.beat(node));
   }
 
   leave(node: string, incarnation = 1): void {

@@ -1,6 +1,7 @@
 // `hb replay` judges as the live monitor does: the same arrivals, fed to a monitor on the fake
-// clock and socket and replayed from a trace, give the same transitions to the millisecond,
-// through jitter, loss, a crash, a false down and its return, and a stall of the monitor.
+// clock (turning as Node's event loop does) and socket and replayed from a trace, give the same
+// transitions to the millisecond, through jitter, loss, a crash, a false down and its return, a
+// stall of the monitor, and heartbeats that arrive at the very instant a deadline falls.
 import { describe, expect, it } from "vitest";
 import { prepare, replay, replayConfig, type Transition } from "../../src/evidence/replay.js";
 import { formatMs, formatTrace, parseTrace, type Trace } from "../../src/wire/trace.js";
@@ -23,6 +24,9 @@ const END_MS = START_MS + 600_000;
 interface Schedule {
   readonly arrivals: readonly { node: string; at: number }[];
   readonly stalls: readonly [number, number][];
+  readonly endMs: number;
+  /** The `# crash` lines of its trace (for the figures; the judgements do not read them). */
+  readonly crashes: ReadonlyMap<string, number>;
 }
 
 const us = (ms: number): number => Number(formatMs(ms));
@@ -51,23 +55,40 @@ function schedule(seed: number, stalls: readonly [number, number][] = []): Sched
     }
   }
   arrivals.sort((x, y) => x.at - y.at);
-  return { arrivals, stalls };
+  return { arrivals, stalls, endMs: END_MS, crashes: new Map([["e", START_MS + 300_000]]) };
 }
 
-/** The monitor as it runs: each datagram at its arrival; a stall as a frozen process. */
-async function live(s: Schedule): Promise<{ transitions: Transition[]; harness: Harness }> {
-  const h = await Harness.start(YAML);
-  let stall = 0;
-  for (const { node, at } of s.arrivals) {
-    while (stall < s.stalls.length && s.stalls[stall]![0] < at) {
-      const [from, to] = s.stalls[stall++]!;
+/**
+ * The monitor as it runs: each datagram read at its arrival, in the poll phase of the loop's
+ * turn (after the timers due then, before the judgement they start); a stall as a frozen
+ * process. With `pollPhase: false`, each is handed over after all that was due at its instant
+ * has run (the fake clock's default, which the other tests use).
+ */
+async function live(
+  s: Schedule,
+  yaml = YAML,
+  pollPhase = true,
+): Promise<{ transitions: Transition[]; harness: Harness }> {
+  const h = await Harness.start(yaml, undefined, { pollPhase });
+  if (pollPhase) {
+    for (const { node, at } of s.arrivals) h.arrive(node, at);
+    for (const [from, to] of s.stalls) {
       h.clock.advanceTo(from);
       h.clock.freeze(to - from);
     }
-    h.clock.advanceTo(at);
-    h.beat(node);
+  } else {
+    let stall = 0;
+    for (const { node, at } of s.arrivals) {
+      while (stall < s.stalls.length && s.stalls[stall]![0] < at) {
+        const [from, to] = s.stalls[stall++]!;
+        h.clock.advanceTo(from);
+        h.clock.freeze(to - from);
+      }
+      h.clock.advanceTo(at);
+      h.beat(node);
+    }
   }
-  h.clock.advanceTo(END_MS);
+  h.clock.advanceTo(s.endMs);
   const transitions = h.events.flatMap((e): Transition[] =>
     e.event === "node.up" || e.event === "node.late" || e.event === "node.down"
       ? [{ node: e.node, state: e.event.slice(5) as Transition["state"], at: e.t }]
@@ -77,21 +98,21 @@ async function live(s: Schedule): Promise<{ transitions: Transition[]; harness: 
 }
 
 /** The same arrivals, written as a trace, read back and replayed. */
-async function replayed(s: Schedule): Promise<readonly Transition[]> {
+async function replayed(s: Schedule, yaml = YAML): Promise<readonly Transition[]> {
   const nodes = [...new Set(s.arrivals.map((r) => r.node))];
   const written: Trace = {
     startMs: START_MS,
-    endMs: END_MS,
+    endMs: s.endMs,
     intervalMs: 1000,
     intervals: new Map([["c", 500]]),
     stalls: s.stalls,
-    crashes: new Map([["e", START_MS + 300_000]]),
+    crashes: new Map(s.crashes),
     nodes,
     node: Uint32Array.from(s.arrivals, (r) => nodes.indexOf(r.node)),
     arrivalMs: Float64Array.from(s.arrivals, (r) => r.at),
   };
   const trace = parseTrace(formatTrace(written));
-  return (await replay(prepare(trace), replayConfig(config(YAML), trace))).transitions;
+  return (await replay(prepare(trace), replayConfig(config(yaml), trace))).transitions;
 }
 
 describe("hb replay judges as the live monitor does", () => {
@@ -139,6 +160,76 @@ describe("hb replay judges as the live monitor does", () => {
     expect(adjusted).toMatchObject({ auth: "off", unknownNodes: "accept", cluster: null, status: null });
     const run = await replay(prepare(trace), adjusted);
     expect(run.transitions).toEqual([]);
+  });
+});
+
+describe("at a tie, the datagrams that arrived are read before the judgement, as Node polls before it runs immediates", () => {
+  const TIES = `listen: 127.0.0.1:0
+status: off
+defaults: { interval: 1s }
+nodes:
+  a: { late: 2s, timeout: 4s }
+`;
+
+  it("judges a heartbeat that arrives at exactly its node's late deadline not late, and one at exactly its down deadline not down", async () => {
+    // a is heard at +100 ms, then exactly 2 s later (its late deadline), then exactly 4 s after
+    // that (its down deadline, 2 s into being late).
+    const s: Schedule = {
+      arrivals: [100, 2100, 6100].map((ms) => ({ node: "a", at: START_MS + ms })),
+      stalls: [],
+      endMs: START_MS + 7000,
+      crashes: new Map(),
+    };
+    const expected: Transition[] = [
+      { node: "a", state: "up", at: START_MS + 100 },
+      { node: "a", state: "late", at: START_MS + 4100 },
+      { node: "a", state: "up", at: START_MS + 6100 },
+    ];
+    expect((await live(s, TIES)).transitions).toEqual(expected);
+    expect(await replayed(s, TIES)).toEqual(expected);
+    // The judging timer does fall at those instants: handed over after it, each heartbeat comes
+    // too late for its judgement.
+    expect((await live(s, TIES, false)).transitions).toEqual([
+      { node: "a", state: "up", at: START_MS + 100 },
+      { node: "a", state: "late", at: START_MS + 2100 },
+      { node: "a", state: "up", at: START_MS + 2100 },
+      { node: "a", state: "late", at: START_MS + 4100 },
+      { node: "a", state: "down", at: START_MS + 6100 },
+      { node: "a", state: "up", at: START_MS + 6100 },
+    ]);
+  });
+
+  it("gives no late and up at the end of a stall for the nodes whose rows are stamped at it, more of them than node reads in a turn", async () => {
+    // 40 nodes beat in step every second; the judging timer, armed at their deadline (2.2 s after
+    // a heartbeat), fires at 60.2 s and is armed again for 62.2 s. The monitor stalls from 60.3 s
+    // to 62.7 s: each node's two heartbeats of the stall are read at its end, 80 rows at one
+    // instant, and the timer fires 500 ms late, less than the stall threshold (1 s), so the
+    // monitor does not take it for a stall of its own.
+    const ids = Array.from({ length: 40 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+    const yaml = `listen: 127.0.0.1:0
+status: off
+defaults: { interval: 1s, late: 2200ms, timeout: 4s }
+nodes:
+${ids.map((id) => `  ${id}: {}`).join("\n")}
+`;
+    const stall: [number, number] = [START_MS + 60_300, START_MS + 62_700];
+    const arrivals: { node: string; at: number }[] = [];
+    for (let sent = START_MS; sent < START_MS + 70_000; sent += 1000)
+      for (const node of ids)
+        arrivals.push({ node, at: sent > stall[0] && sent < stall[1] ? stall[1] : sent });
+    const s: Schedule = { arrivals, stalls: [stall], endMs: START_MS + 70_000, crashes: new Map() };
+    expect(arrivals.filter((r) => r.at === stall[1]).length).toBe(80);
+
+    const { transitions, harness } = await live(s, yaml);
+    expect(harness.of("monitor.stalled")).toEqual([]);
+    expect(transitions).toEqual(ids.map((node) => ({ node, state: "up", at: START_MS })));
+    expect(await replayed(s, yaml)).toEqual(transitions);
+    // Handed over after the judgement, every node is late and up again at the stall's end.
+    const handedOver = (await live(s, yaml, false)).transitions;
+    expect(handedOver.filter((t) => t.state === "late")).toEqual(
+      ids.map((node) => ({ node, state: "late", at: stall[1] })),
+    );
+    expect(handedOver.filter((t) => t.state === "up" && t.at === stall[1]).length).toBe(40);
   });
 });
 
