@@ -20,7 +20,7 @@ import {
   round,
   startMonitor,
   tmp,
-  udpLoad,
+  stopSome,
   window,
 } from "./harness.js";
 import { percentile, sleep, spread, start, type Started } from "./lib.js";
@@ -60,25 +60,12 @@ async function detection(mode: Mode, run: number) {
   const monitor = await startMonitor(lines.join("\n") + "\n");
   const out = join(tmp, `detection-${run}.trace`);
   const capture = mode === "on" ? startCapture(monitor.statusUrl, out, 600) : null;
-  const load = udpLoad({
-    port: monitor.port,
+  const { load, stopped, downs, delays } = await stopSome(monitor, {
     nodes: NODES,
-    rate: NODES,
-    seconds: STOP_AFTER_S + TIMEOUT_S + 6,
-    stopAfter: STOP_AFTER_S,
-    stopCount: STOP,
+    stop: STOP,
+    stopAfterS: STOP_AFTER_S,
+    timeoutS: TIMEOUT_S,
   });
-  const stopped = new Set(
-    (JSON.parse(await load.line((l) => l.includes('"stopped"'), 30_000)) as { stopped: string[] }).stopped,
-  );
-  await sleep((TIMEOUT_S + 2) * 1000);
-  const downs = monitor.proc.lines
-    .filter((l) => l.includes('"event":"node.down"'))
-    .map((l) => JSON.parse(l) as { node: string; at: number; time: number });
-  const delays = downs
-    .filter((d) => stopped.has(d.node))
-    .map((d) => d.time - d.at)
-    .sort((a, b) => a - b);
   const rows = await captureRows(monitor.statusUrl);
   await load.stop();
   // The monitor's stop ends the capture, which then writes its trace (monitor_stopping).

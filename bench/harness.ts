@@ -129,3 +129,39 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => socket.close(resolve));
   return port;
 }
+
+/**
+ * `nodes` nodes beat once a second at `monitor`; after `stopAfterS`, `stop` of them stop. Waits
+ * out their timeout, then reads the monitor's `node.down` lines: of the stopped nodes, how long
+ * after its exact deadline each was judged (sorted), and every down. The load keeps running.
+ */
+export async function stopSome(
+  monitor: Monitor,
+  o: { nodes: number; stop: number; stopAfterS: number; timeoutS: number },
+): Promise<{
+  load: Started;
+  stopped: Set<string>;
+  downs: { node: string; at: number; time: number }[];
+  delays: number[];
+}> {
+  const load = udpLoad({
+    port: monitor.port,
+    nodes: o.nodes,
+    rate: o.nodes,
+    seconds: o.stopAfterS + o.timeoutS + 6,
+    stopAfter: o.stopAfterS,
+    stopCount: o.stop,
+  });
+  const stopped = new Set(
+    (JSON.parse(await load.line((l) => l.includes('"stopped"'), 30_000)) as { stopped: string[] }).stopped,
+  );
+  await sleep((o.timeoutS + 2) * 1000);
+  const downs = monitor.proc.lines
+    .filter((l) => l.includes('"event":"node.down"'))
+    .map((l) => JSON.parse(l) as { node: string; at: number; time: number });
+  const delays = downs
+    .filter((d) => stopped.has(d.node))
+    .map((d) => d.time - d.at)
+    .sort((a, b) => a - b);
+  return { load, stopped, downs, delays };
+}

@@ -7,8 +7,8 @@
 // many time zones, one of them covering n1*, and the working hook.
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RUNS, log, round, startMonitor, tmp, udpLoad } from "./harness.js";
-import { percentile, sleep, spread } from "./lib.js";
+import { RUNS, log, round, startMonitor, stopSome, tmp } from "./harness.js";
+import { percentile, spread } from "./lib.js";
 
 const NODES = 1000;
 const STOP = 100;
@@ -52,25 +52,12 @@ async function once(mode: Mode, run: number) {
   const runsFile = join(tmp, `runs-${run}-${mode.replace(" ", "-")}`);
   writeFileSync(runsFile, "");
   const monitor = await startMonitor(config(mode, runsFile));
-  const load = udpLoad({
-    port: monitor.port,
+  const { load, stopped, downs, delays } = await stopSome(monitor, {
     nodes: NODES,
-    rate: NODES,
-    seconds: STOP_AFTER_S + TIMEOUT_S + 6,
-    stopAfter: STOP_AFTER_S,
-    stopCount: STOP,
+    stop: STOP,
+    stopAfterS: STOP_AFTER_S,
+    timeoutS: TIMEOUT_S,
   });
-  const stopped = new Set(
-    (JSON.parse(await load.line((l) => l.includes('"stopped"'), 30_000)) as { stopped: string[] }).stopped,
-  );
-  await sleep((TIMEOUT_S + 2) * 1000);
-  const downs = monitor.proc.lines
-    .filter((l) => l.includes('"event":"node.down"'))
-    .map((l) => JSON.parse(l) as { node: string; at: number; time: number });
-  const delays = downs
-    .filter((d) => stopped.has(d.node))
-    .map((d) => d.time - d.at)
-    .sort((a, b) => a - b);
   const metrics = await (
     await fetch(monitor.statusUrl.replace("/status?nodes=0", "/metrics?nodes=0"))
   ).text();
