@@ -146,6 +146,31 @@ describe.skipIf(unavailable !== null)("the Debian package under a real systemd",
     await box.waitFor("node 3 back", () => count("node.up", "3") > ups, 15_000);
   }, 60_000);
 
+  it("captures node 3's arrivals from the running package, and replays and tunes the trace", async () => {
+    const capture = box.run("hb", "capture", "--seconds", "4", "--out", "/tmp/node3.trace", "--node", "3");
+    expect(capture.code, capture.stderr).toBe(0);
+    expect(capture.stderr).toMatch(/^captured \d+ arrivals of 1 node/m);
+    const trace = box.ok("cat", "/tmp/node3.trace");
+    expect(trace.split("\n")[0]).toBe("# hb-trace 1");
+    expect(trace.match(/^3,[\d.]+$/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    await box.waitForEvent(named("capture.ended"), 10_000);
+    const replay = box.run(
+      "hb",
+      "replay",
+      "/tmp/node3.trace",
+      "--config",
+      "/etc/hb/heartbeat.yaml",
+      "--json",
+    );
+    expect(replay.code, replay.stderr).toBe(0);
+    const doc = JSON.parse(replay.stdout) as { transitions: { node: string; state: string }[] };
+    expect(doc.transitions).toContainEqual(expect.objectContaining({ node: "3", state: "up" }));
+    const tune = box.run("hb", "tune", "/tmp/node3.trace", "--config", "/etc/hb/heartbeat.yaml");
+    expect(tune.code, tune.stderr).toBe(0);
+    expect(tune.stdout).toContain("too few to suggest anything");
+    expect(box.ok("hb", "status", "--node", "3")).toMatch(/^3: \d+ gaps/m);
+  }, 30_000);
+
   it("stops the units on apt-get remove and keeps /etc/hb", () => {
     apt("remove", "hb");
     expect(active("hb-monitor")).not.toBe("active");
