@@ -367,12 +367,42 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     const pos = lines.linePos(listenAt?.range?.[0] ?? 0);
     warnings.push({ line: pos.line, col: pos.col, message: exposed });
   }
+  const heavy = phiMemoryWarning(config);
+  if (heavy !== null) {
+    const pos = lines.linePos(defaultsAt?.range?.[0] ?? 0);
+    warnings.push({ line: pos.line, col: pos.col, message: heavy });
+  }
   return {
     ok: true,
     config: Object.freeze(config),
     warnings,
     ...(options.half === true ? { unresolved: [...unresolved] } : {}),
   };
+}
+
+/** Past this, the φ windows a config may fill are said to be large (each node keeps its own). */
+export const PHI_MEMORY_WARNING_BYTES = 2 ** 30;
+
+/**
+ * A φ node keeps its last `window` intervals, 4 bytes each, and about 64 bytes besides: with the
+ * defaults judged by φ, every unlisted node the monitor may take in (`max_nodes`) does.
+ */
+function phiMemoryWarning(config: Config): string | null {
+  let bytes = 0;
+  let nodes = 0;
+  for (const node of config.nodes.values()) {
+    if (node.phi === null) continue;
+    bytes += node.phi.window * 4 + 64;
+    nodes++;
+  }
+  const d = config.defaults.phi;
+  if (d !== null && config.unknownNodes === "accept") {
+    const unlisted = Math.max(0, config.maxNodes - config.nodes.size);
+    bytes += unlisted * (d.window * 4 + 64);
+    nodes += unlisted;
+  }
+  if (bytes <= PHI_MEMORY_WARNING_BYTES) return null;
+  return `φ-accrual could keep ${(bytes / 2 ** 30).toFixed(1)} GiB of intervals (${nodes} nodes, each its last \`window\` of them at 4 bytes): a smaller window, or φ for fewer nodes`;
 }
 
 function isLoopback(host: string): boolean {

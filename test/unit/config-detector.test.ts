@@ -380,3 +380,30 @@ describe("detector across threads and halves", () => {
     ]);
   });
 });
+
+describe("the memory φ may take", () => {
+  const warnings = (yaml: string) => {
+    const r = parseConfig(yaml, "hb.yaml");
+    if (!r.ok) throw new Error("problems");
+    return r.warnings.map((w) => `${w.line}:${w.col}: ${w.message}`).filter((w) => w.includes("φ"));
+  };
+
+  it("warns when the windows the nodes may fill pass 1 GiB, at the defaults", () => {
+    expect(
+      warnings("listen: 127.0.0.1:0\nmax_nodes: 1000000\ndefaults: { detector: { kind: phi } }\n"),
+    ).toEqual([
+      "3:1: φ-accrual could keep 3.8 GiB of intervals (1000000 nodes, each its last `window` of them at 4 bytes): a smaller window, or φ for fewer nodes",
+    ]);
+    // The same fleet with a window of 100, or unknown senders ignored: no warning.
+    expect(
+      warnings(
+        "listen: 127.0.0.1:0\nmax_nodes: 1000000\ndefaults: { detector: { kind: phi, window: 100 } }\n",
+      ),
+    ).toEqual([]);
+    expect(
+      warnings(
+        "listen: 127.0.0.1:0\nmax_nodes: 1000000\nunknown_nodes: ignore\ndefaults: { detector: { kind: phi } }\nnodes: { a: {} }\n",
+      ),
+    ).toEqual([]);
+  });
+});
