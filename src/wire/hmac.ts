@@ -33,8 +33,8 @@ const W = new Int32Array(64);
 /** The hash being computed. */
 const H = new Int32Array(8);
 
-/** FIPS 180-4, 6.2.2: one block (W[0..15]) into `state`. */
-function compress(state: Int32Array): void {
+/** FIPS 180-4, 6.2.2: one block (W[0..15]) on the hash value `from`, into `to` (may be `from`). */
+function compress(from: Int32Array, to: Int32Array): void {
   const w = W;
   for (let t = 16; t < 64; t++) {
     const x = w[t - 15]!;
@@ -43,14 +43,14 @@ function compress(state: Int32Array): void {
     const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
     w[t] = (s1 + w[t - 7]! + s0 + w[t - 16]!) | 0;
   }
-  let a = state[0]!;
-  let b = state[1]!;
-  let c = state[2]!;
-  let d = state[3]!;
-  let e = state[4]!;
-  let f = state[5]!;
-  let g = state[6]!;
-  let h = state[7]!;
+  let a = from[0]!;
+  let b = from[1]!;
+  let c = from[2]!;
+  let d = from[3]!;
+  let e = from[4]!;
+  let f = from[5]!;
+  let g = from[6]!;
+  let h = from[7]!;
   let s0: number;
   let s1: number;
   let t1: number;
@@ -100,44 +100,55 @@ function compress(state: Int32Array): void {
     e = (e + t1) | 0;
     a = (t1 + s0 + ((b & c) | (d & (b | c)))) | 0;
   }
-  state[0] = (state[0]! + a) | 0;
-  state[1] = (state[1]! + b) | 0;
-  state[2] = (state[2]! + c) | 0;
-  state[3] = (state[3]! + d) | 0;
-  state[4] = (state[4]! + e) | 0;
-  state[5] = (state[5]! + f) | 0;
-  state[6] = (state[6]! + g) | 0;
-  state[7] = (state[7]! + h) | 0;
+  to[0] = (from[0]! + a) | 0;
+  to[1] = (from[1]! + b) | 0;
+  to[2] = (from[2]! + c) | 0;
+  to[3] = (from[3]! + d) | 0;
+  to[4] = (from[4]! + e) | 0;
+  to[5] = (from[5]! + f) | 0;
+  to[6] = (from[6]! + g) | 0;
+  to[7] = (from[7]! + h) | 0;
 }
 
 /**
- * FIPS 180-4, 5.1.1 and 6.2: hashes `bytes[start..end)` into `state`, which holds the state after
- * `before` bytes already hashed (0 from the IV; 64 after an HMAC key block): up to 2^32 - 1 in all.
+ * FIPS 180-4, 5.1.1 and 6.2: hashes `bytes[start..end)` on the hash value `from`, the state after
+ * `before` bytes already hashed (the IV and 0; or an HMAC key's state and 64), into H. Up to
+ * 2^32 - 1 bytes in all.
  */
-function hashInto(state: Int32Array, bytes: Uint8Array, start: number, end: number, before: number): void {
+function hashInto(from: Int32Array, bytes: Uint8Array, start: number, end: number, before: number): void {
   const w = W;
+  let state = from;
   let p = start;
   for (; p + BLOCK_BYTES <= end; p += BLOCK_BYTES) {
     for (let i = 0; i < 16; i++) {
       const q = p + 4 * i;
       w[i] = (bytes[q]! << 24) | (bytes[q + 1]! << 16) | (bytes[q + 2]! << 8) | bytes[q + 3]!;
     }
-    compress(state);
+    compress(state, H);
+    state = H;
   }
   // The last bytes, then a 1 bit, zeros, and the length in bits as 64 bits: one block, or two
   // when fewer than 9 bytes are left for the 1 bit and the length.
   const rest = end - p;
-  for (let i = 0; i < 16; i++) w[i] = 0;
-  for (let i = 0; i < rest; i++) w[i >> 2]! |= bytes[p + i]! << (24 - 8 * (i & 3));
-  w[rest >> 2]! |= 0x80 << (24 - 8 * (rest & 3));
+  const whole = rest >> 2;
+  let i = 0;
+  for (; i < whole; i++) {
+    const q = p + 4 * i;
+    w[i] = (bytes[q]! << 24) | (bytes[q + 1]! << 16) | (bytes[q + 2]! << 8) | bytes[q + 3]!;
+  }
+  let last = 0x80 << (24 - 8 * (rest & 3));
+  for (let j = 0, q = p + 4 * whole; j < (rest & 3); j++) last |= bytes[q + j]! << (24 - 8 * j);
+  w[i++] = last;
+  for (; i < 16; i++) w[i] = 0;
   if (rest >= BLOCK_BYTES - 8) {
-    compress(state);
-    for (let i = 0; i < 16; i++) w[i] = 0;
+    compress(state, H);
+    state = H;
+    for (i = 0; i < 14; i++) w[i] = 0;
   }
   const length = before + end - start;
   w[14] = length >>> 29;
   w[15] = length << 3;
-  compress(state);
+  compress(state, H);
 }
 
 /** A key's HMAC states: made once per key, then used for every tag. */
@@ -152,8 +163,7 @@ export interface HmacKey {
 export function hmacKey(key: Uint8Array): HmacKey {
   const block = new Uint8Array(BLOCK_BYTES);
   if (key.length > BLOCK_BYTES) {
-    H.set(IV);
-    hashInto(H, key, 0, key.length, 0);
+    hashInto(IV, key, 0, key.length, 0);
     for (let i = 0; i < 8; i++) {
       const v = H[i]!;
       block[4 * i] = v >>> 24;
@@ -169,8 +179,8 @@ export function hmacKey(key: Uint8Array): HmacKey {
       const q = 4 * i;
       W[i] = ((block[q]! << 24) | (block[q + 1]! << 16) | (block[q + 2]! << 8) | block[q + 3]!) ^ pad;
     }
-    const words = Int32Array.from(IV);
-    compress(words);
+    const words = new Int32Array(8);
+    compress(IV, words);
     return words;
   };
   const prepared = { inner: state(0x36363636), outer: state(0x5c5c5c5c) };
@@ -183,18 +193,15 @@ export function hmacKey(key: Uint8Array): HmacKey {
 
 /** HMAC-SHA-256 of `bytes[start..end)` into H. */
 function macInto(key: HmacKey, bytes: Uint8Array, start: number, end: number): void {
-  const inner = key.inner;
-  for (let i = 0; i < 8; i++) H[i] = inner[i]!;
-  hashInto(H, bytes, start, end, BLOCK_BYTES);
+  hashInto(key.inner, bytes, start, end, BLOCK_BYTES);
   // The outer hash of the inner one: 32 bytes, the 1 bit, and the length, 64 + 32 bytes in bits.
   const w = W;
-  for (let i = 0; i < 8; i++) w[i] = H[i]!;
+  const h = H;
+  for (let i = 0; i < 8; i++) w[i] = h[i]!;
   w[8] = 0x80000000 | 0;
   for (let i = 9; i < 15; i++) w[i] = 0;
   w[15] = (BLOCK_BYTES + HMAC_BYTES) * 8;
-  const outer = key.outer;
-  for (let i = 0; i < 8; i++) H[i] = outer[i]!;
-  compress(H);
+  compress(key.outer, h);
 }
 
 /**
