@@ -15,9 +15,9 @@ export const { values: flags } = parseArgs({
 export const QUICK = flags.quick === true;
 export const RUNS = Number(flags.runs ?? (QUICK ? 1 : 3));
 export const only = new Set(
-  (flags.only ?? "startup,idle,ingest,fleet,memory,baseline,status,status-block,reload,notify,capture").split(
-    ",",
-  ),
+  (
+    flags.only ?? "startup,idle,ingest,hmac,fleet,memory,baseline,status,status-block,reload,notify,capture"
+  ).split(","),
 );
 /** The hb under test; HB_BENCH_HB points at another build (e.g. an older release) to compare. */
 export const HB = process.env.HB_BENCH_HB ?? fileURLToPath(new URL("../dist/hb.mjs", import.meta.url));

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { baseline } from "./baseline.js";
 import { captureCost } from "./capture.js";
 import { fleet } from "./fleet.js";
+import { hmacVerify } from "./hmac.js";
 import { QUICK, RUNS, flags, log, only } from "./harness.js";
 import { idle } from "./idle.js";
 import { ingest, type Ingest } from "./ingest.js";
@@ -50,6 +51,7 @@ const sections: [string, string, () => Promise<unknown>][] = [
   ["startup", "startup", startup],
   ["idle", "idle", idle],
   ["ingest", "ingest", ingest],
+  ["hmac", "hmacNsPerVerify", hmacVerify],
   ["fleet", "fleet", fleet],
   ["memory", "memoryBytesPerNode", memory],
   ["baseline", "baseline", baseline],

@@ -5,7 +5,7 @@
 // key its node may use. Another monitor's datagrams must verify with the cluster's key, and only
 // they may be sync datagrams. Replay and capacity need the node's history: those are the detector's.
 
-import type { Keyring, LoadedConfig } from "../config/load.js";
+import type { LoadedConfig } from "../config/load.js";
 import type { AuthMode } from "../config/types.js";
 import { finish, type Sliced } from "../slices.js";
 import {
@@ -13,9 +13,11 @@ import {
   Kind,
   decode,
   nodeIdOf,
+  tagKey,
   verifyTag,
   type Datagram,
   type DecodeReason,
+  type TagKey,
 } from "../wire/protocol.js";
 
 /** Every reason a datagram is refused, here or by the detector; stable counter labels. */
@@ -66,7 +68,8 @@ export interface AdmissionRules {
   readonly auth: AuthMode;
   /** The other monitors, when the config has a cluster. */
   readonly peers: PeerIds | null;
-  readonly keyring: Keyring;
+  /** The keys that may authenticate a datagram, by key id, made ready once per config loaded. */
+  readonly keys: ReadonlyMap<string, TagKey>;
   /** Nodes bound to keys; null when none is, so datagrams skip the lookup. */
   readonly boundKeys: ReadonlyMap<string, ReadonlySet<string>> | null;
 }
@@ -87,13 +90,11 @@ export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
     if (++i % NODES_PER_STEP === 0) yield;
   }
   // A key that signs webhooks is known to their receivers: it never authenticates a heartbeat.
-  let keyring = loaded.keyring;
-  const signing = loaded.config.notify.filter((o) => o.kind === "webhook" && o.signWith !== null);
-  if (signing.length > 0) {
-    const heartbeatKeys = new Map(keyring);
-    for (const output of signing) if (output.kind === "webhook") heartbeatKeys.delete(output.signWith!);
-    keyring = heartbeatKeys;
-  }
+  const signing = new Set<string>();
+  for (const o of loaded.config.notify)
+    if (o.kind === "webhook" && o.signWith !== null) signing.add(o.signWith);
+  const keys = new Map<string, TagKey>();
+  for (const [id, secret] of loaded.keyring) if (!signing.has(id)) keys.set(id, tagKey(secret));
   const { cluster } = loaded.config;
   const peers =
     cluster === null
@@ -102,7 +103,7 @@ export function* admissionRules(loaded: LoadedConfig): Sliced<AdmissionRules> {
           cluster.monitors.map((m) => m.id).filter((id) => id !== selfOf(loaded)),
           cluster.key,
         );
-  return { auth: loaded.config.auth, peers, keyring, boundKeys: bound.size === 0 ? null : bound };
+  return { auth: loaded.config.auth, peers, keys, boundKeys: bound.size === 0 ? null : bound };
 }
 
 export class Admission {
@@ -125,13 +126,13 @@ export class Admission {
   admit(msg: Buffer, out: Datagram): AdmitReason | null {
     const reason = decode(msg, out);
     if (reason !== null) return reason;
-    const { auth, boundKeys, keyring, peers } = this.rules;
+    const { auth, boundKeys, keys, peers } = this.rules;
     // Another monitor's datagram is always signed, with the cluster's key and no other; and no
     // node may sign with that key, whatever the auth mode, nor send what only monitors send.
     if (peers !== null && peers.match(out)) {
       if (out.tagOffset === 0) return "unauthenticated";
       if (out.keyId !== peers.key) return "key_not_allowed";
-      const key = keyring.get(peers.key);
+      const key = keys.get(peers.key);
       if (key === undefined) return "unknown_key";
       return verifyTag(msg, out.tagOffset, key) ? null : "bad_tag";
     }
@@ -141,7 +142,7 @@ export class Admission {
     // A node bound to keys must always sign, even where signing is optional.
     const allowed = boundKeys === null ? null : (boundKeys.get(nodeIdOf(out)) ?? null);
     if (out.tagOffset === 0) return auth === "required" || allowed !== null ? "unauthenticated" : null;
-    const key = keyring.get(out.keyId);
+    const key = keys.get(out.keyId);
     if (key === undefined) return "unknown_key";
     if (allowed !== null && !allowed.has(out.keyId)) return "key_not_allowed";
     if (!verifyTag(msg, out.tagOffset, key)) return "bad_tag";

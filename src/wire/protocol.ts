@@ -1,10 +1,12 @@
 // The hb wire format, version 1: the only module that knows the bytes (docs/PROTOCOL.md
-// documents them with test vectors). Decoding never throws and allocates nothing but the key id
-// string: it fills a caller-owned Datagram (a sync datagram's payload is an offset and a length
+// documents them with test vectors). Decoding never throws and allocates nothing (a key id's
+// string is made once and kept while its slot is not taken): it fills a caller-owned Datagram (a sync datagram's payload is an offset and a length
 // into the bytes, never a copy) and returns null, or the reason the bytes were refused. HMAC tags
-// are computed and checked here; which key applies is the caller's.
+// are computed (node:crypto) and checked (wire/hmac.ts, allocating nothing) here; which key
+// applies is the caller's.
 
-import { createHmac, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, type KeyObject } from "node:crypto";
+import { hmacKey, verifyHmac, type HmacKey } from "./hmac.js";
 
 /** The monitor's UDP port when an address names none; nodes and monitors agree on it. */
 export const DEFAULT_PORT = 26722;
@@ -135,6 +137,26 @@ function validIdBytes(buf: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
+/** Key ids decoded lately, by a hash of their bytes: a site has a few, each in every datagram. */
+const KEY_ID_SLOTS = 64;
+const keyIds: string[] = new Array<string>(KEY_ID_SLOTS).fill("");
+
+/** The key id in `buf[start..end)`, as the string decoded before when it is still kept. */
+function keyIdAt(buf: Buffer, start: number, end: number): string {
+  let hash = end - start;
+  for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + buf[i]!) | 0;
+  const slot = hash & (KEY_ID_SLOTS - 1);
+  const kept = keyIds[slot]!;
+  if (kept.length === end - start) {
+    let i = 0;
+    while (i < kept.length && kept.charCodeAt(i) === buf[start + i]) i++;
+    if (i === kept.length) return kept;
+  }
+  const keyId = buf.toString("latin1", start, end);
+  keyIds[slot] = keyId;
+  return keyId;
+}
+
 function readU64(buf: Buffer, offset: number): number {
   const high = buf.readUInt32BE(offset);
   if (high > MAX_SAFE_HIGH) return -1;
@@ -198,7 +220,7 @@ export function decode(buf: Buffer, out: Datagram): DecodeReason | null {
     if (!validIdBytes(buf, keyIdStart, tagOffset)) return "bad_key_id";
     end = tagOffset + TAG_BYTES;
     if (end > length) return "truncated";
-    keyId = buf.toString("latin1", keyIdStart, tagOffset);
+    keyId = keyIdAt(buf, keyIdStart, tagOffset);
   }
   if (end !== length) return "malformed";
 
@@ -299,8 +321,23 @@ export function computeTag(secret: KeyObject, signed: Uint8Array): Buffer {
   return createHmac("sha256", secret).update(signed).digest();
 }
 
-/** Constant-time check of the tag of a datagram that `decode` accepted with a key id. */
-export function verifyTag(buf: Buffer, tagOffset: number, secret: KeyObject): boolean {
-  const expected = computeTag(secret, buf.subarray(0, tagOffset));
-  return timingSafeEqual(expected, buf.subarray(tagOffset, tagOffset + TAG_BYTES));
+/** A key made ready to check tags: its HMAC states, made once per key rather than per datagram. */
+export type TagKey = HmacKey;
+
+/** Made when a keyring is loaded; the key's bytes are read here once, and not kept. */
+export function tagKey(secret: KeyObject): TagKey {
+  const bytes = secret.export();
+  try {
+    return hmacKey(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/**
+ * Constant-time check (all 32 bytes compared, no early exit) of the tag of a datagram that
+ * `decode` accepted with a key id; allocates nothing.
+ */
+export function verifyTag(buf: Buffer, tagOffset: number, key: TagKey): boolean {
+  return verifyHmac(key, buf, 0, tagOffset, buf, tagOffset);
 }

@@ -11,6 +11,7 @@ import {
   nodeIdOf,
   encode,
   syncPayloadCapacity,
+  tagKey,
   verifyTag,
   type DecodeReason,
 } from "../../src/wire/protocol.js";
@@ -21,6 +22,7 @@ const keyLine =
     doc,
   )!;
 const KEY = { id: keyLine[3]!, secret: createSecretKey(Buffer.from(keyLine[2]!)) };
+const TAG_KEY = tagKey(KEY.secret);
 
 /** The rows of the markdown table that follows `heading`, as cells without their backquotes. */
 function table(heading: string): string[][] {
@@ -110,7 +112,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
       const reason = decode(v.hex, dg);
       if (v.result === "bad_tag") {
         expect(reason).toBeNull();
-        expect(verifyTag(v.hex, dg.tagOffset, KEY.secret)).toBe(false);
+        expect(verifyTag(v.hex, dg.tagOffset, TAG_KEY)).toBe(false);
         return;
       }
       if (v.result !== undefined) {
@@ -129,7 +131,7 @@ describe("docs/PROTOCOL.md test vectors", () => {
         sequence: Number(f.sequence),
         keyId: f.key ?? "",
       });
-      if (f.key !== undefined) expect(verifyTag(v.hex, dg.tagOffset, KEY.secret)).toBe(true);
+      if (f.key !== undefined) expect(verifyTag(v.hex, dg.tagOffset, TAG_KEY)).toBe(true);
       expect(dg.unnumbered).toBe(f.unnumbered === "yes");
       const encoded = encode(
         {
@@ -304,6 +306,23 @@ describe("the order of checks in docs/PROTOCOL.md", () => {
   });
 });
 
+describe("key ids", () => {
+  it("decode to the key id each datagram carries, whichever were decoded before it", () => {
+    // Far more ids than the decoder keeps strings for, in an order that reuses its slots.
+    const ids = Array.from({ length: 500 }, (_, i) => `k${i.toString(36)}`);
+    const datagrams = ids.map((id) =>
+      encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence: 1 }, { id, secret: KEY.secret }),
+    );
+    const dg = emptyDatagram();
+    for (let round = 0; round < 3; round++)
+      for (let i = 0; i < ids.length; i++) {
+        const at = (i * 7 + round) % ids.length;
+        expect(decode(datagrams[at]!, dg)).toBeNull();
+        expect(dg.keyId).toBe(ids[at]);
+      }
+  });
+});
+
 describe("sync datagrams", () => {
   const payload = Buffer.from("{}");
   // node id "mon-a" (L = 5), payload length at 27-28, payload at 29-30, key id "k1" at 31-33, tag 34-65.
@@ -322,7 +341,7 @@ describe("sync datagrams", () => {
       tagOffset: 34,
     });
     expect(dg.buf).toBe(good);
-    expect(verifyTag(good, dg.tagOffset, KEY.secret)).toBe(true);
+    expect(verifyTag(good, dg.tagOffset, TAG_KEY)).toBe(true);
     // A beat decoded into the same datagram carries none.
     expect(decode(encode({ kind: Kind.BEAT, nodeId: "a", incarnation: 1, sequence: 1 }), dg)).toBeNull();
     expect(dg).toMatchObject({ payloadOffset: 0, payloadLength: 0 });

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { HbError } from "../../src/errors.js";
 import { loadConfig } from "../../src/config/load.js";
 import { Kind, encode } from "../../src/wire/protocol.js";
-import { Harness, TEST_KEY } from "../support/monitor-harness.js";
+import { Harness, TEST_KEY, config } from "../support/monitor-harness.js";
 
 const K2 = { id: "k2", secret: createSecretKey(Buffer.from("another-secret-key-of-32-bytes!!")) };
 const keyring = () =>
@@ -47,6 +47,37 @@ describe("a key that signs webhooks", () => {
     expect(h.monitor.status().datagrams.rejected.unknown_key).toBe(1);
     h.beat("a", { key: TEST_KEY });
     expect(h.names()).toEqual(["node.up"]);
+  });
+});
+
+describe("rotating keys", () => {
+  it("checks tags with the keys of the config loaded last: a key replaced under its id, or removed, no longer verifies", async () => {
+    const yaml = `auth: required\nkeys: { k1: /x }`;
+    const h = await Harness.start(yaml, new Map([[TEST_KEY.id, TEST_KEY.secret]]));
+    const rejected = () => h.monitor.status().datagrams.rejected;
+    h.beat("a", { key: TEST_KEY });
+    expect(h.names("a")).toEqual(["node.up"]);
+    const replaced = { id: "k1", secret: K2.secret };
+    h.monitor.reload({
+      config: config(`auth: required\nkeys: { k1: /x, k2: /y }`),
+      keyring: new Map([
+        [replaced.id, replaced.secret],
+        [K2.id, K2.secret],
+      ]),
+    });
+    h.beat("a", { key: TEST_KEY });
+    expect(rejected().bad_tag).toBe(1);
+    h.beat("a", { key: replaced });
+    h.beat("a", { key: K2 });
+    expect(h.monitor.status().datagrams.accepted).toBe(3);
+    h.monitor.reload({
+      config: config(`auth: required\nkeys: { k2: /y }`),
+      keyring: new Map([[K2.id, K2.secret]]),
+    });
+    h.beat("a", { key: replaced });
+    expect(rejected().unknown_key).toBe(1);
+    h.beat("a", { key: K2 });
+    expect(h.monitor.status().datagrams.accepted).toBe(4);
   });
 });
 
