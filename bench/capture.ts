@@ -20,10 +20,11 @@ import {
   round,
   startMonitor,
   tmp,
+  lateness,
   stopSome,
   window,
 } from "./harness.js";
-import { percentile, sleep, spread, start, type Started } from "./lib.js";
+import { sleep, spread, start, type Started } from "./lib.js";
 
 const NODES = 1000;
 const STOP = 100;
@@ -80,12 +81,7 @@ async function detection(mode: Mode, run: number) {
   }
   if (mode === "on" && rows === 0) throw new Error("capture: the capture recorded nothing");
   return {
-    p50: percentile(delays, 50),
-    p99: percentile(delays, 99),
-    max: delays.at(-1) ?? Number.NaN,
-    min: delays[0] ?? Number.NaN,
-    missed: stopped.size - delays.length,
-    falseDown: downs.length - delays.length,
+    ...lateness({ stopped, downs, delays }),
     rows,
     traceBytes,
   };

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { ask, cpuSeconds, sleep, start, type Started } from "./lib.js";
+import { ask, cpuSeconds, percentile, sleep, start, type Started } from "./lib.js";
 
 export const { values: flags } = parseArgs({
   options: { quick: { type: "boolean" }, only: { type: "string" }, runs: { type: "string" } },
@@ -164,4 +164,16 @@ export async function stopSome(
     .map((d) => d.time - d.at)
     .sort((a, b) => a - b);
   return { load, stopped, downs, delays };
+}
+
+/** stopSome()'s downs summed up: how late after their deadlines, and how many missed or false. */
+export function lateness(r: { stopped: Set<string>; downs: unknown[]; delays: number[] }) {
+  return {
+    p50: percentile(r.delays, 50),
+    p99: percentile(r.delays, 99),
+    max: r.delays.at(-1) ?? Number.NaN,
+    min: r.delays[0] ?? Number.NaN,
+    missed: r.stopped.size - r.delays.length,
+    falseDown: r.downs.length - r.delays.length,
+  };
 }

@@ -7,8 +7,8 @@
 // many time zones, one of them covering n1*, and the working hook.
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RUNS, log, round, startMonitor, stopSome, tmp } from "./harness.js";
-import { percentile, spread } from "./lib.js";
+import { RUNS, lateness, log, round, startMonitor, stopSome, tmp } from "./harness.js";
+import { spread } from "./lib.js";
 
 const NODES = 1000;
 const STOP = 100;
@@ -67,12 +67,7 @@ async function once(mode: Mode, run: number) {
   await load.stop();
   await monitor.proc.stop();
   return {
-    p50: percentile(delays, 50),
-    p99: percentile(delays, 99),
-    max: delays.at(-1) ?? Number.NaN,
-    min: delays[0] ?? Number.NaN,
-    missed: stopped.size - delays.length,
-    falseDown: downs.length - delays.length,
+    ...lateness({ stopped, downs, delays }),
     hookRuns,
   };
 }
