@@ -80,7 +80,7 @@ interface Hold {
   readonly fields: Fields;
   /** Parents (for a child's notice) or children (for a parent's) still awaited. */
   readonly awaiting: Set<string>;
-  timer: Timer | undefined;
+  timer: Later | undefined;
 }
 
 const NO_REASONS: readonly string[] = Object.freeze([]);
@@ -93,6 +93,11 @@ const PAGED_STATE: Readonly<Record<string, "down" | "late" | undefined>> = {
 
 function isRecovery(event: string, fields: Fields): boolean {
   return event === "node.up" && (fields.previous === "down" || fields.previous === "late");
+}
+
+/** A timer of later(): the one it runs on now (it is set again when it fired early). */
+interface Later {
+  timer: Timer;
 }
 
 export class Policy {
@@ -484,18 +489,33 @@ export class Policy {
     return { ...(maintenance.length > 0 ? { maintenance } : {}), ...(via.length > 0 ? { via } : {}) };
   }
 
-  private later(delayMs: number, run: () => void): Timer {
-    const timer = this.deps.clock.setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) run();
-    }, delayMs);
-    this.timers.add(timer);
-    return timer;
+  /**
+   * Runs `run` once `delayMs` have passed by the monotonic clock. A timer may fire a little early
+   * by that clock (Node's timers count whole milliseconds of a clock read once per turn): then
+   * it waits out the rest, so that what runs never finds itself just short of its instant (a
+   * settle that found its parent's block not yet over would never look again).
+   */
+  private later(delayMs: number, run: () => void): Later {
+    const due = this.deps.clock.monoMs() + delayMs;
+    const fire = (): void => {
+      this.timers.delete(later.timer);
+      if (this.stopped) return;
+      const early = due - this.deps.clock.monoMs();
+      if (early > 0) {
+        later.timer = this.deps.clock.setTimeout(fire, Math.ceil(early));
+        this.timers.add(later.timer);
+        return;
+      }
+      run();
+    };
+    const later: Later = { timer: this.deps.clock.setTimeout(fire, delayMs) };
+    this.timers.add(later.timer);
+    return later;
   }
 
-  private cancel(timer: Timer): void {
-    this.deps.clock.clearTimeout(timer);
-    this.timers.delete(timer);
+  private cancel(later: Later): void {
+    this.deps.clock.clearTimeout(later.timer);
+    this.timers.delete(later.timer);
   }
 
   stop(): void {
