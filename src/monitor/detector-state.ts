@@ -112,15 +112,15 @@ export class DetectorState {
   /** How long after its last arrival `slot` is late: φ's late threshold, capped by `late`. */
   lateAfterMs(slot: number): number {
     const group = this.groupOf(slot);
-    if (group.phi === null || this.phi === null || !this.phi.has(slot)) return group.lateMs;
-    return Math.min(this.phi.lateAfter[slot]!, group.lateMs, this.downAfterMs(slot));
+    if (!this.isPhi(slot)) return group.lateMs;
+    return Math.min(this.phi!.lateAfter[slot]!, group.lateMs, this.downAfterMs(slot));
   }
 
   /** How long after its last arrival `slot` is down: φ's threshold, capped by `timeout`. */
   downAfterMs(slot: number): number {
     const group = this.groupOf(slot);
-    if (group.phi === null || this.phi === null || !this.phi.has(slot)) return group.timeoutMs;
-    return Math.min(this.phi.downAfter[slot]!, group.timeoutMs);
+    if (!this.isPhi(slot)) return group.timeoutMs;
+    return Math.min(this.phi!.downAfter[slot]!, group.timeoutMs);
   }
 
   /** Works out a φ node's deadlines from its window (after an interval is recorded). */
@@ -134,11 +134,10 @@ export class DetectorState {
     h.lateAfter[slot] = Math.max(0, phiDeadlineMs(group.phiLateY, mean, std, spec));
   }
 
-  /** Puts a heard φ node in the heap at its next deadline (late if up, down if late). */
-  schedulePhi(slot: number): void {
+  /** Puts a heard φ node in the heap (or moves it there) at `afterMs` past its last arrival. */
+  schedulePhi(slot: number, afterMs: number): void {
     const t = this.t;
-    const after = t.reported[slot] === S_LATE ? this.downAfterMs(slot) : this.lateAfterMs(slot);
-    this.phiHeap.set(slot, t.lastSeen[slot]! + after);
+    this.phiHeap.set(slot, t.lastSeen[slot]! + afterMs);
     t.list[slot] = L_PHI;
   }
 

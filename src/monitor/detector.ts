@@ -182,8 +182,8 @@ export class Detector {
       h.record(slot, Math.round(nowMs - previous));
     s.phiDeadlines(slot);
     if (t.list[slot] !== L_PHI) s.unlink(slot);
-    s.phiHeap.set(slot, nowMs + s.lateAfterMs(slot));
-    t.list[slot] = L_PHI;
+    // Heard: up from here, so its next deadline is its late one.
+    s.schedulePhi(slot, s.lateAfterMs(slot));
   }
 
   /** A datagram from a node not in the table: its slot, once let in, or why it is not. */

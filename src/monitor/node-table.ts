@@ -36,6 +36,15 @@ export class SlotList {
 
 const INITIAL_CAPACITY = 1024;
 
+type Column = Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
+
+/** `column` copied into a new one of the same kind and `length` (longer: the rest is 0). */
+export function resized<T extends Column>(column: T, length: number): T {
+  const next = new (column.constructor as new (length: number) => T)(length);
+  next.set(column);
+  return next;
+}
+
 /** A 16-bit column as a 32-bit one, once a value outgrows it. */
 function widen(column: Uint16Array): Uint32Array {
   const wide = new Uint32Array(column.length);
@@ -103,42 +112,28 @@ export class NodeTable {
   }
 
   private grow(capacity: number): void {
-    const copy = <
-      T extends Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array,
-    >(
-      old: T,
-      make: (n: number) => T,
-    ): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
-    this.lastSeen = copy(this.lastSeen, (n) => new Float64Array(n));
-    this.until = copy(this.until, (n) => new Float64Array(n));
-    this.downAt = copy(this.downAt, (n) => new Float64Array(n));
-    this.flapStart = copy(this.flapStart, (n) => new Float64Array(n));
-    this.flapCount = copy(this.flapCount, (n) => new Uint8Array(n));
-    this.incarnation = copy(this.incarnation, (n) => new Float64Array(n));
-    this.sequence = copy(this.sequence, (n) => new Float64Array(n));
-    this.prev = copy(this.prev, (n) => new Int32Array(n));
-    this.next = copy(this.next, (n) => new Int32Array(n));
-    this.received = copy(this.received, (n) => new Float64Array(n));
-    this.lost = copy(this.lost, (n) => new Float64Array(n));
-    this.restarts = copy(this.restarts, (n) =>
-      this.restarts instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n),
-    );
-    this.group = copy(this.group, (n) =>
-      this.group instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n),
-    );
-    this.fromAddr = copy(this.fromAddr, (n) => new Int32Array(n));
-    this.fromPort = copy(this.fromPort, (n) => new Uint16Array(n));
-    this.reported = copy(this.reported, (n) => new Uint8Array(n));
-    this.flags = copy(this.flags, (n) => new Uint8Array(n));
-    this.list = copy(this.list, (n) => new Uint8Array(n));
-    this.gapMean = copy(this.gapMean, (n) => new Float32Array(n));
-    this.gapVar = copy(this.gapVar, (n) => new Float32Array(n));
-    this.gapP99 = copy(this.gapP99, (n) => new Float32Array(n));
-    this.gapMax = copy(this.gapMax, (n) => new Uint32Array(n));
+    this.lastSeen = resized(this.lastSeen, capacity);
+    this.until = resized(this.until, capacity);
+    this.downAt = resized(this.downAt, capacity);
+    this.flapStart = resized(this.flapStart, capacity);
+    this.flapCount = resized(this.flapCount, capacity);
+    this.incarnation = resized(this.incarnation, capacity);
+    this.sequence = resized(this.sequence, capacity);
+    this.prev = resized(this.prev, capacity);
+    this.next = resized(this.next, capacity);
+    this.received = resized(this.received, capacity);
+    this.lost = resized(this.lost, capacity);
+    this.restarts = resized(this.restarts, capacity);
+    this.group = resized(this.group, capacity);
+    this.fromAddr = resized(this.fromAddr, capacity);
+    this.fromPort = resized(this.fromPort, capacity);
+    this.reported = resized(this.reported, capacity);
+    this.flags = resized(this.flags, capacity);
+    this.list = resized(this.list, capacity);
+    this.gapMean = resized(this.gapMean, capacity);
+    this.gapVar = resized(this.gapVar, capacity);
+    this.gapP99 = resized(this.gapP99, capacity);
+    this.gapMax = resized(this.gapMax, capacity);
     for (let slot = capacity - 1; slot >= this.capacity; slot--) this.free.push(slot);
     this.capacity = capacity;
   }

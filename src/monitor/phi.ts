@@ -11,6 +11,7 @@
 // node has exact deadlines like any other, and the detector keeps its one timer.
 
 import type { PhiSpec } from "../config/types.js";
+import { resized } from "./node-table.js";
 
 const A = 1.5976;
 const B = 0.070566;
@@ -79,21 +80,16 @@ export class PhiHistory {
   /** Grows the columns to `capacity` slots (the node table's). */
   ensure(capacity: number): void {
     if (this.block.length >= capacity) return;
-    const grow = <T extends Int32Array | Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
     const from = this.block.length;
-    this.block = grow(this.block, (n) => new Int32Array(n));
+    this.block = resized(this.block, capacity);
     this.block.fill(-1, from);
-    this.window = grow(this.window, (n) => new Uint32Array(n));
-    this.head = grow(this.head, (n) => new Uint32Array(n));
-    this.count = grow(this.count, (n) => new Uint32Array(n));
-    this.sum = grow(this.sum, (n) => new Float64Array(n));
-    this.sumSq = grow(this.sumSq, (n) => new Float64Array(n));
-    this.lateAfter = grow(this.lateAfter, (n) => new Float64Array(n));
-    this.downAfter = grow(this.downAfter, (n) => new Float64Array(n));
+    this.window = resized(this.window, capacity);
+    this.head = resized(this.head, capacity);
+    this.count = resized(this.count, capacity);
+    this.sum = resized(this.sum, capacity);
+    this.sumSq = resized(this.sumSq, capacity);
+    this.lateAfter = resized(this.lateAfter, capacity);
+    this.downAfter = resized(this.downAfter, capacity);
   }
 
   /** Blocks per arena chunk: a chunk is one typed array of this many windows. */
@@ -167,12 +163,5 @@ export class PhiHistory {
     this.block[slot] = -1;
     this.window[slot] = 0;
     this.count[slot] = 0;
-  }
-
-  /** Bytes held by the arenas (for the memory figure). */
-  arenaBytes(): number {
-    let bytes = 0;
-    for (const arena of this.arenas.values()) for (const chunk of arena.data) bytes += chunk.byteLength;
-    return bytes;
   }
 }

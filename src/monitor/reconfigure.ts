@@ -320,7 +320,8 @@ function* relink(
       const h = s.phi!;
       if (h.window[slot] !== group.phi.window) h.bootstrap(slot, group.intervalMs, group.phi.window);
       s.phiDeadlines(slot);
-      s.schedulePhi(slot);
+      // Its next deadline: late if it is up, down if it is late.
+      s.schedulePhi(slot, t.reported[slot] === S_LATE ? s.downAfterMs(slot) : s.lateAfterMs(slot));
     } else {
       s.phi?.release(slot);
       if (t.reported[slot] === S_LATE) t.push(group.late, L_LATE, slot, null);
